@@ -1,0 +1,387 @@
+//! Every event body of a job's and a node's life, and of the services that
+//! decide between them. Type names (`Body::type_name`) are forever: a change
+//! of shape is a new version with an upcaster, never a rename.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An amount of each resource: what a job asks for, what a node offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Resources {
+    /// CPU in thousandths of a core.
+    #[serde(default)]
+    pub cpu_milli: u64,
+    /// Memory in bytes.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// Whole GPU devices.
+    #[serde(default)]
+    pub gpus: u32,
+}
+
+impl Resources {
+    /// True when every component of `self` is at most the one in `other`.
+    pub fn fits_within(&self, other: &Resources) -> bool {
+        self.cpu_milli <= other.cpu_milli
+            && self.memory_bytes <= other.memory_bytes
+            && self.gpus <= other.gpus
+    }
+
+    /// Component-wise sum; panics on overflow, which validation rules out.
+    pub fn plus(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu_milli: self.cpu_milli.checked_add(other.cpu_milli).expect("cpu overflow"),
+            memory_bytes: self
+                .memory_bytes
+                .checked_add(other.memory_bytes)
+                .expect("memory overflow"),
+            gpus: self.gpus.checked_add(other.gpus).expect("gpu overflow"),
+        }
+    }
+
+    /// Component-wise difference; panics if `other` is larger anywhere, which
+    /// would mean the fold released more than it allocated.
+    pub fn minus(&self, other: &Resources) -> Resources {
+        Resources {
+            cpu_milli: self.cpu_milli.checked_sub(other.cpu_milli).expect("cpu underflow"),
+            memory_bytes: self
+                .memory_bytes
+                .checked_sub(other.memory_bytes)
+                .expect("memory underflow"),
+            gpus: self.gpus.checked_sub(other.gpus).expect("gpu underflow"),
+        }
+    }
+}
+
+/// A client's request to run a job (schema version 2, the current one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSubmitted {
+    /// The job's id, chosen by the client, unique in the cell.
+    pub job: String,
+    /// A human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The program and its arguments, run without a shell by `rota agent`.
+    /// Empty for simulated work.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// What one instance of the job needs.
+    pub resources: Resources,
+    /// The declared run time in milliseconds: how long a simulated node runs
+    /// the job, and the runtime estimate for scheduling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// The wall-clock limit in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walltime_s: Option<u64>,
+    /// Larger runs first; -1000 to 1000.
+    #[serde(default)]
+    pub priority: i32,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Schema version 1 of `job.submitted`: whole cores and mebibytes. Still
+/// accepted; upcast to version 2 on decode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSubmittedV1 {
+    pub job: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Whole CPU cores.
+    pub cpus: u32,
+    /// Memory in mebibytes.
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+impl JobSubmittedV1 {
+    /// Version 1 to version 2: cores become millicores, mebibytes become bytes.
+    pub fn upcast(self) -> JobSubmitted {
+        JobSubmitted {
+            job: self.job,
+            name: self.name,
+            command: self.command,
+            resources: Resources {
+                cpu_milli: u64::from(self.cpus).saturating_mul(1000),
+                memory_bytes: self.memory_mb.saturating_mul(1024 * 1024),
+                gpus: self.gpus,
+            },
+            duration_ms: self.duration_ms,
+            walltime_s: None,
+            priority: self.priority,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// A client's request to cancel one of its jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCancelRequested {
+    pub job: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Admission accepted the job; it is now pending placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAdmitted {
+    pub job: String,
+}
+
+/// Admission refused the job. `reason` says what was wrong, with which value,
+/// and what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRejected {
+    pub job: String,
+    /// The offending field, as a dotted path (`resources.cpu_milli`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// Placement bound the job to a node, reserving `resources` there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBound {
+    pub job: String,
+    pub node: String,
+    pub resources: Resources,
+}
+
+/// A node agent started the job's process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStarted {
+    pub job: String,
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Exited with status 0.
+    Succeeded,
+    /// Exited with a non-zero status, or could not be started.
+    Failed,
+    /// Stopped on request (cancellation).
+    Killed,
+    /// The agent lost track of it (restarted while it ran).
+    Lost,
+}
+
+/// A node agent reports that the job's process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFinished {
+    pub job: String,
+    pub node: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Admission accepted a cancellation. When the job was on a node, `node`
+/// names it and that node's agent stops the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCancelled {
+    pub job: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// A node joined the cell (or re-joined, with possibly new capacity).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRegistered {
+    pub node: String,
+    pub capacity: Resources,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The node takes no new work; what runs there runs to the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDrained {
+    pub node: String,
+    pub reason: String,
+}
+
+/// The node stopped answering; its jobs are pending again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLost {
+    pub node: String,
+    pub reason: String,
+}
+
+/// A service instance claimed the service's lease at a new epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseClaimed {
+    pub service: String,
+    pub epoch: u64,
+    /// The claiming instance, for people reading the log.
+    pub holder: String,
+}
+
+/// Logged time passing: the log had been quiet for a tick interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockTick {
+    /// The last stream sequence the clock had seen; it makes a tick's message
+    /// id deterministic, so two clocks never tick twice for one quiet spell.
+    pub after_seq: u64,
+}
+
+/// Something in the log could not be used; says what and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRejected {
+    /// The subject the rejected message was published on.
+    pub subject: String,
+    /// Its stream sequence.
+    pub seq: u64,
+    /// `oversized`, `malformed`, `unknown_type`, `unknown_version`,
+    /// `subject_mismatch` or `invalid_request`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Who may write an event type (DESIGN.md section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// A client, for its own tenant.
+    Client,
+    /// A node agent, for its own node.
+    Agent,
+    /// Any service instance (lease claims).
+    AnyService,
+    /// The clock and liveness service.
+    Clock,
+    /// The named service, in a round.
+    Service(&'static str),
+}
+
+/// The typed payload of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    JobSubmitted(JobSubmitted),
+    JobCancelRequested(JobCancelRequested),
+    JobAdmitted(JobAdmitted),
+    JobRejected(JobRejected),
+    JobBound(JobBound),
+    JobStarted(JobStarted),
+    JobFinished(JobFinished),
+    JobCancelled(JobCancelled),
+    NodeRegistered(NodeRegistered),
+    NodeDrained(NodeDrained),
+    NodeLost(NodeLost),
+    LeaseClaimed(LeaseClaimed),
+    ClockTick(ClockTick),
+    InputRejected(InputRejected),
+}
+
+/// Every event type name, in documentation order.
+pub const TYPE_NAMES: [&str; 14] = [
+    "job.submitted",
+    "job.cancel_requested",
+    "job.admitted",
+    "job.rejected",
+    "job.bound",
+    "job.started",
+    "job.finished",
+    "job.cancelled",
+    "node.registered",
+    "node.drained",
+    "node.lost",
+    "lease.claimed",
+    "clock.tick",
+    "input.rejected",
+];
+
+impl Body {
+    /// The event's type name, as written in the envelope's `type` field.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Body::JobSubmitted(_) => "job.submitted",
+            Body::JobCancelRequested(_) => "job.cancel_requested",
+            Body::JobAdmitted(_) => "job.admitted",
+            Body::JobRejected(_) => "job.rejected",
+            Body::JobBound(_) => "job.bound",
+            Body::JobStarted(_) => "job.started",
+            Body::JobFinished(_) => "job.finished",
+            Body::JobCancelled(_) => "job.cancelled",
+            Body::NodeRegistered(_) => "node.registered",
+            Body::NodeDrained(_) => "node.drained",
+            Body::NodeLost(_) => "node.lost",
+            Body::LeaseClaimed(_) => "lease.claimed",
+            Body::ClockTick(_) => "clock.tick",
+            Body::InputRejected(_) => "input.rejected",
+        }
+    }
+
+    /// The schema version this build writes for the body's type.
+    pub fn version(&self) -> u32 {
+        match self {
+            Body::JobSubmitted(_) => crate::limits::JOB_SUBMITTED_VERSION,
+            _ => 1,
+        }
+    }
+
+    /// The job the event is about, if any.
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            Body::JobSubmitted(b) => Some(&b.job),
+            Body::JobCancelRequested(b) => Some(&b.job),
+            Body::JobAdmitted(b) => Some(&b.job),
+            Body::JobRejected(b) => Some(&b.job),
+            Body::JobBound(b) => Some(&b.job),
+            Body::JobStarted(b) => Some(&b.job),
+            Body::JobFinished(b) => Some(&b.job),
+            Body::JobCancelled(b) => Some(&b.job),
+            _ => None,
+        }
+    }
+
+    /// The node the event is about, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Body::JobBound(b) => Some(&b.node),
+            Body::JobStarted(b) => Some(&b.node),
+            Body::JobFinished(b) => Some(&b.node),
+            Body::JobCancelled(b) => b.node.as_deref(),
+            Body::NodeRegistered(b) => Some(&b.node),
+            Body::NodeDrained(b) => Some(&b.node),
+            Body::NodeLost(b) => Some(&b.node),
+            _ => None,
+        }
+    }
+
+    /// Who may write this type.
+    pub fn writer(&self) -> Writer {
+        writer_of(self.type_name())
+    }
+}
+
+/// Who may write the event type `type_name`.
+pub fn writer_of(type_name: &str) -> Writer {
+    match type_name {
+        "job.submitted" | "job.cancel_requested" => Writer::Client,
+        "job.admitted" | "job.rejected" | "job.cancelled" | "input.rejected" => {
+            Writer::Service("admission")
+        }
+        "job.bound" => Writer::Service("placement"),
+        "job.started" | "job.finished" | "node.registered" | "node.drained" => Writer::Agent,
+        "node.lost" | "clock.tick" => Writer::Clock,
+        _ => Writer::AnyService,
+    }
+}

@@ -1,0 +1,33 @@
+//! Rota's wire format, and the only crate that knows it.
+//!
+//! Every event in a cell's log is an [`Event`]: a versioned envelope (id, type,
+//! schema version, cell, tenant, correlation and causation ids, W3C trace
+//! context, and for service decisions the [`RoundTag`]) around a typed [`Body`].
+//! Events travel as MessagePack maps with named fields; ingress subjects also
+//! accept JSON. [`decode`] turns raw bytes from the log into an `Event` or an
+//! [`InputError`] that says what was wrong, and upcasts older schema versions.
+
+mod body;
+mod codec;
+mod envelope;
+mod ids;
+mod limits;
+mod names;
+mod subject;
+
+pub use body::{
+    Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested, JobCancelled,
+    JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, LeaseClaimed, NodeDrained,
+    NodeLost, NodeRegistered, Outcome, Resources, TYPE_NAMES, Writer, writer_of,
+};
+pub use codec::{
+    Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,
+};
+pub use envelope::{Event, RoundTag};
+pub use ids::{decision_event_id, decision_msg_id, fnv1a64, new_event_id, traceparent_for};
+pub use limits::*;
+pub use names::{NameError, check_name};
+pub use subject::{
+    ParsedSubject, Subject, liveness_node_subject, liveness_service_subject, stream_name,
+    stream_subjects,
+};

@@ -1,0 +1,25 @@
+//! Limits of the wire format. Every bound on what a client may send is here,
+//! so documentation and validation cannot drift apart.
+
+/// Largest encoded event Rota accepts, in bytes. Larger events are answered
+/// with an `input.rejected` event of kind `oversized`.
+pub const EVENT_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest message the stream itself stores, in bytes. It is larger than
+/// [`EVENT_BYTES_MAX`] so that an oversized event lands in the log and can be
+/// rejected there, visibly, instead of failing only at the publisher.
+pub const STREAM_MESSAGE_BYTES_MAX: i32 = 1024 * 1024;
+
+/// Longest cell, tenant, job, node or service name, in characters.
+pub const NAME_CHARS_MAX: usize = 64;
+
+/// Longest free-text field (reasons, messages, job names), in bytes.
+pub const TEXT_BYTES_MAX: usize = 1024;
+
+/// How many events one service round may hold. It equals the server's limit
+/// on messages in one atomic batch.
+pub const ROUND_EVENTS_MAX: usize = 1000;
+
+/// The schema version this build writes for each event type that has had
+/// more than one. Types not listed are at version 1.
+pub const JOB_SUBMITTED_VERSION: u32 = 2;
