@@ -1,1 +1,104 @@
-fn main(){}
+//! `rota`: every way to use Rota from a terminal: run the services, submit
+//! and follow jobs, run node agents, replay the log, and the demo.
+
+mod cmd_demo;
+mod cmd_nodes;
+mod cmd_replay;
+mod cmd_run;
+mod cmd_status;
+mod cmd_submit;
+mod cmd_watch;
+mod render;
+mod summary;
+mod workload;
+
+use clap::{Parser, Subcommand};
+
+/// Where to find the log: shared by every command.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// The NATS server to use [default: nats://127.0.0.1:4222; `rota demo`
+    /// starts its own unless this is given].
+    #[arg(long = "nats", env = "NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+    /// The cell (scheduling domain) to use.
+    #[arg(long, default_value = "default", global = true)]
+    pub cell: String,
+}
+
+/// The NATS URL used when none is given.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+impl Target {
+    /// The NATS URL to connect to.
+    pub fn url(&self) -> &str {
+        self.nats_url.as_deref().unwrap_or(DEFAULT_NATS_URL)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rota",
+    version,
+    about = "Rota: an event-sourced job scheduler over NATS JetStream",
+    long_about = "Rota: an event-sourced job scheduler over NATS JetStream.\n\n\
+        Every job, node report and service decision is an event in the cell's log;\n\
+        every decision can be replayed and verified.",
+    after_help = "Examples:\n  rota demo\n  rota run all --state-dir /var/lib/rota\n  rota submit job.yaml --tenant acme\n  rota watch --tenant acme"
+)]
+struct Cli {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Run(cmd_run::RunArgs),
+    Submit(cmd_submit::SubmitArgs),
+    Cancel(cmd_submit::CancelArgs),
+    Status(cmd_status::StatusArgs),
+    Watch(cmd_watch::WatchArgs),
+    Agent(cmd_nodes::AgentArgs),
+    SimFleet(cmd_nodes::SimFleetArgs),
+    Demo(cmd_demo::DemoArgs),
+    #[command(subcommand)]
+    Replay(cmd_replay::ReplayCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROTA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        let target = cli.target;
+        match cli.command {
+            Command::Run(args) => cmd_run::run(&target, args).await,
+            Command::Submit(args) => cmd_submit::submit(&target, args).await,
+            Command::Cancel(args) => cmd_submit::cancel(&target, args).await,
+            Command::Status(args) => cmd_status::status(&target, args).await,
+            Command::Watch(args) => cmd_watch::watch(&target, args).await,
+            Command::Agent(args) => cmd_nodes::agent(&target, args).await,
+            Command::SimFleet(args) => cmd_nodes::sim_fleet(&target, args).await,
+            Command::Demo(args) => cmd_demo::demo(&target, args).await,
+            Command::Replay(command) => cmd_replay::replay(&target, command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -30,7 +30,10 @@ impl Resources {
     /// Component-wise sum; panics on overflow, which validation rules out.
     pub fn plus(&self, other: &Resources) -> Resources {
         Resources {
-            cpu_milli: self.cpu_milli.checked_add(other.cpu_milli).expect("cpu overflow"),
+            cpu_milli: self
+                .cpu_milli
+                .checked_add(other.cpu_milli)
+                .expect("cpu overflow"),
             memory_bytes: self
                 .memory_bytes
                 .checked_add(other.memory_bytes)
@@ -43,7 +46,10 @@ impl Resources {
     /// would mean the fold released more than it allocated.
     pub fn minus(&self, other: &Resources) -> Resources {
         Resources {
-            cpu_milli: self.cpu_milli.checked_sub(other.cpu_milli).expect("cpu underflow"),
+            cpu_milli: self
+                .cpu_milli
+                .checked_sub(other.cpu_milli)
+                .expect("cpu underflow"),
             memory_bytes: self
                 .memory_bytes
                 .checked_sub(other.memory_bytes)

@@ -177,7 +177,10 @@ pub fn decode(subject: &str, encoding: Encoding, payload: &[u8]) -> Result<Event
     if expected != subject {
         return Err(InputError::new(
             InputErrorKind::SubjectMismatch,
-            format!("a {} event with these fields belongs on {expected:?}", head.type_name),
+            format!(
+                "a {} event with these fields belongs on {expected:?}",
+                head.type_name
+            ),
         ));
     }
     Ok(event)
@@ -230,13 +233,19 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,
-                format!("unknown event type {other:?}; known types: {}", TYPE_NAMES.join(", ")),
+                format!(
+                    "unknown event type {other:?}; known types: {}",
+                    TYPE_NAMES.join(", ")
+                ),
             ));
         }
     })
 }
 
-fn wire_from<B: DeserializeOwned>(encoding: Encoding, payload: &[u8]) -> Result<Wire<B>, InputError> {
+fn wire_from<B: DeserializeOwned>(
+    encoding: Encoding,
+    payload: &[u8],
+) -> Result<Wire<B>, InputError> {
     from_bytes(encoding, payload)
         .map_err(|e| InputError::new(InputErrorKind::Malformed, format!("invalid event: {e}")))
 }
@@ -264,7 +273,8 @@ fn from_bytes<T: DeserializeOwned>(encoding: Encoding, payload: &[u8]) -> Result
 
 /// Every name in the event must be usable as a subject token.
 fn check_names(event: &Event) -> Result<(), InputError> {
-    let malformed = |e: crate::names::NameError| InputError::new(InputErrorKind::Malformed, e.to_string());
+    let malformed =
+        |e: crate::names::NameError| InputError::new(InputErrorKind::Malformed, e.to_string());
     check_name("id", &event.id).map_err(malformed)?;
     check_name("cell", &event.cell).map_err(malformed)?;
     if let Some(tenant) = &event.tenant {

@@ -70,12 +70,9 @@ impl Event {
     /// round position, so a re-derived decision has the same id.
     pub fn msg_id(&self) -> String {
         match &self.round {
-            Some(round) => crate::ids::decision_msg_id(
-                &round.service,
-                round.epoch,
-                round.basis,
-                round.index,
-            ),
+            Some(round) => {
+                crate::ids::decision_msg_id(&round.service, round.epoch, round.basis, round.index)
+            }
             None => self.id.clone(),
         }
     }

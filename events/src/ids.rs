@@ -46,15 +46,13 @@ pub fn new_event_id(time_ms: u64, random: u128) -> String {
 /// is one, else derived from `trace_seed`; the span id is derived from
 /// `span_seed` (the event's own id).
 pub fn traceparent_for(parent: Option<&str>, trace_seed: &str, span_seed: &str) -> String {
-    let trace_id = parent
-        .and_then(parse_trace_id)
-        .unwrap_or_else(|| {
-            format!(
-                "{:016x}{:016x}",
-                fnv1a64(3, trace_seed.as_bytes()),
-                fnv1a64(4, trace_seed.as_bytes())
-            )
-        });
+    let trace_id = parent.and_then(parse_trace_id).unwrap_or_else(|| {
+        format!(
+            "{:016x}{:016x}",
+            fnv1a64(3, trace_seed.as_bytes()),
+            fnv1a64(4, trace_seed.as_bytes())
+        )
+    });
     let span_id = fnv1a64(5, span_seed.as_bytes()).max(1);
     format!("00-{trace_id}-{span_id:016x}-01")
 }
@@ -93,4 +91,14 @@ mod tests {
         let fresh = traceparent_for(None, "job-1", "event-2");
         assert_eq!(fresh, traceparent_for(Some("garbage"), "job-1", "event-2"));
     }
+}
+
+/// A deterministic event id for a fact that must be logged once however
+/// often it is published (a tick, a lease claim, an agent's report): a ULID
+/// whose time part is zero and whose random part is a hash of `key`.
+pub fn derived_event_id(key: &str) -> String {
+    let high = fnv1a64(6, key.as_bytes());
+    let low = fnv1a64(7, key.as_bytes());
+    let random = (u128::from(high) << 64 | u128::from(low)) & ((1u128 << 80) - 1);
+    new_event_id(0, random)
 }

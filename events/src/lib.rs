@@ -24,7 +24,9 @@ pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,
 };
 pub use envelope::{Event, RoundTag};
-pub use ids::{decision_event_id, decision_msg_id, fnv1a64, new_event_id, traceparent_for};
+pub use ids::{
+    decision_event_id, decision_msg_id, derived_event_id, fnv1a64, new_event_id, traceparent_for,
+};
 pub use limits::*;
 pub use names::{NameError, check_name};
 pub use subject::{

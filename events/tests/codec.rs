@@ -44,8 +44,12 @@ fn a_version_1_submission_still_decodes_and_is_upcast() {
         "data": {"job": "j-old", "cpus": 2, "memory_mb": 512, "gpus": 1, "duration_ms": 50}
     });
     let payload = rmp_serde::to_vec_named(&v1).unwrap();
-    let event = decode("rota.default.job.acme.j-old.submitted", Encoding::MessagePack, &payload)
-        .unwrap();
+    let event = decode(
+        "rota.default.job.acme.j-old.submitted",
+        Encoding::MessagePack,
+        &payload,
+    )
+    .unwrap();
     let Body::JobSubmitted(spec) = event.body else {
         panic!("not a submission")
     };

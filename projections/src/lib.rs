@@ -1,0 +1,23 @@
+//! The state every Rota service folds from its cell's log, and the contract a
+//! service core fulfils.
+//!
+//! [`CellState`] is the one projection of this slice: jobs, nodes and their
+//! bindings, leases, the admission work queues and the log's time. It is a
+//! pure fold: `apply` takes a [`LogEntry`] and nothing else, iterates only
+//! ordered maps, and resolves every conflicting or late event the same way
+//! for every reader (DESIGN.md sections 3 and 4). A service core
+//! ([`ServiceCore`]) is this fold plus a `decide` function.
+
+mod cell;
+mod core;
+mod entry;
+mod job;
+mod node;
+mod queues;
+
+pub use cell::{CellState, Counters, Lease};
+pub use core::{Draft, ServiceCore, seal_round};
+pub use entry::LogEntry;
+pub use job::{Job, JobState};
+pub use node::{Node, NodeState};
+pub use queues::{CancelRequest, Queues, RejectionToWrite};

@@ -1,0 +1,209 @@
+//! The admission service's decision core.
+//!
+//! Admission answers every message that asks something of the cell: each
+//! submission is admitted or rejected (with a reason that names the field,
+//! the value and what would be accepted), each cancellation is carried out or
+//! refused, and every message the fold could not use is answered with an
+//! `input.rejected` event. It works through its backlog in log order.
+
+mod limits;
+mod validate;
+
+pub use limits::*;
+pub use validate::{Refusal, validate};
+
+use rota_events::{
+    Body, Event, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX,
+};
+use rota_projections::{CellState, Draft, JobState, ServiceCore, seal_round};
+use std::collections::BTreeMap;
+
+/// The service's name in leases and round tags.
+pub const SERVICE: &str = "admission";
+
+/// Admission: the cell state and the decisions that follow from its backlog.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    state: CellState,
+}
+
+impl Admission {
+    pub fn new(cell: &str) -> Admission {
+        Admission {
+            state: CellState::new(cell),
+        }
+    }
+}
+
+impl ServiceCore for Admission {
+    fn service(&self) -> &str {
+        SERVICE
+    }
+
+    fn state(&self) -> &CellState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut CellState {
+        &mut self.state
+    }
+
+    fn decide(&self, epoch: u64) -> Vec<Event> {
+        seal_round(&self.state, SERVICE, epoch, drafts(&self.state))
+    }
+}
+
+/// One item of admission's backlog.
+enum Work<'a> {
+    Submission(&'a str),
+    Cancel(u64),
+    Rejection(u64),
+}
+
+/// The round's decisions: the oldest backlog items, in log order, at most a
+/// round's worth.
+fn drafts(state: &CellState) -> Vec<Draft> {
+    let queues = &state.queues;
+    let mut backlog: Vec<(u64, Work)> = Vec::new();
+    backlog.extend(
+        queues
+            .submissions
+            .iter()
+            .take(ROUND_EVENTS_MAX)
+            .map(|(seq, job)| (*seq, Work::Submission(job))),
+    );
+    backlog.extend(
+        queues
+            .cancels
+            .keys()
+            .take(ROUND_EVENTS_MAX)
+            .map(|seq| (*seq, Work::Cancel(*seq))),
+    );
+    backlog.extend(
+        queues
+            .rejections
+            .keys()
+            .take(ROUND_EVENTS_MAX)
+            .map(|seq| (*seq, Work::Rejection(*seq))),
+    );
+    backlog.sort_by_key(|(seq, _)| *seq);
+    backlog.truncate(ROUND_EVENTS_MAX);
+
+    // Decisions earlier in this round change what later ones see: a job
+    // admitted here can be cancelled here, but not cancelled twice.
+    let mut decided: BTreeMap<&str, JobState> = BTreeMap::new();
+    backlog
+        .into_iter()
+        .map(|(_, work)| match work {
+            Work::Submission(job) => decide_submission(state, job, &mut decided),
+            Work::Cancel(seq) => decide_cancel(state, seq, &mut decided),
+            Work::Rejection(seq) => {
+                let rejection = &queues.rejections[&seq];
+                Draft {
+                    tenant: rejection.tenant.clone(),
+                    causation_id: None,
+                    body: Body::InputRejected(InputRejected {
+                        subject: rejection.subject.clone(),
+                        seq,
+                        kind: rejection.kind.clone(),
+                        detail: rejection.detail.clone(),
+                    }),
+                }
+            }
+        })
+        .collect()
+}
+
+fn decide_submission<'a>(
+    state: &'a CellState,
+    job_id: &'a str,
+    decided: &mut BTreeMap<&'a str, JobState>,
+) -> Draft {
+    let job = &state.jobs[job_id];
+    let body = match validate(&job.spec) {
+        Ok(()) => {
+            decided.insert(job_id, JobState::Pending);
+            Body::JobAdmitted(JobAdmitted {
+                job: job_id.to_string(),
+            })
+        }
+        Err(refusal) => {
+            decided.insert(job_id, JobState::Rejected);
+            Body::JobRejected(JobRejected {
+                job: job_id.to_string(),
+                field: Some(refusal.field.to_string()),
+                reason: refusal.reason,
+            })
+        }
+    };
+    Draft {
+        tenant: Some(job.tenant.clone()),
+        causation_id: Some(job.submission_id.clone()),
+        body,
+    }
+}
+
+fn decide_cancel<'a>(
+    state: &'a CellState,
+    seq: u64,
+    decided: &mut BTreeMap<&'a str, JobState>,
+) -> Draft {
+    let request = &state.queues.cancels[&seq];
+    let refuse = |detail: String| Draft {
+        tenant: Some(request.tenant.clone()),
+        causation_id: Some(request.event_id.clone()),
+        body: Body::InputRejected(InputRejected {
+            subject: format!(
+                "rota.{}.job.{}.{}.cancel_requested",
+                state.cell, request.tenant, request.job
+            ),
+            seq,
+            kind: "invalid_request".to_string(),
+            detail,
+        }),
+    };
+    let Some(job) = state.jobs.get(&request.job) else {
+        return refuse(format!(
+            "cancel refused: there is no job {:?} in this cell",
+            request.job
+        ));
+    };
+    if job.tenant != request.tenant {
+        return refuse(format!(
+            "cancel refused: job {:?} belongs to another tenant; a tenant may cancel only its own jobs",
+            request.job
+        ));
+    }
+    let current = decided
+        .get(request.job.as_str())
+        .copied()
+        .unwrap_or(job.state);
+    if current.is_terminal() || current == JobState::Cancelling {
+        return refuse(format!(
+            "cancel refused: job {:?} is already {}",
+            request.job,
+            current.as_str()
+        ));
+    }
+    let on_node = current.holds_node();
+    decided.insert(
+        &request.job,
+        if on_node {
+            JobState::Cancelling
+        } else {
+            JobState::Cancelled
+        },
+    );
+    Draft {
+        tenant: Some(request.tenant.clone()),
+        causation_id: Some(request.event_id.clone()),
+        body: Body::JobCancelled(JobCancelled {
+            job: request.job.clone(),
+            reason: request
+                .reason
+                .clone()
+                .unwrap_or_else(|| "cancelled on request".to_string()),
+            node: if on_node { job.node.clone() } else { None },
+        }),
+    }
+}

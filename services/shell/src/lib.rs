@@ -1,0 +1,24 @@
+//! The async shell every Rota service shares: it drives a pure core over the
+//! cell's JetStream log.
+//!
+//! Layout:
+//! - [`log`]: connecting (with the server version check), provisioning the
+//!   cell's stream, reading it in order, and publishing: single events,
+//!   pipelined events, and rounds as atomic batches.
+//! - [`service`]: the round loop (apply, decide, publish, apply back), the
+//!   lease with epoch fencing, and snapshots ([`snapshot`]).
+//! - [`clock`]: logged clock ticks and node-lost detection.
+//! - [`nodes`]: node agents, real ([`nodes::ProcessExecutor`]) and simulated.
+//! - [`nats_server`]: finding and starting a local nats-server for the demo
+//!   and the tests.
+
+pub mod clock;
+pub mod log;
+pub mod nats_server;
+pub mod nodes;
+pub mod service;
+pub mod shutdown;
+pub mod snapshot;
+
+pub use log::{CellLog, EntryStream, LogError, Pipeline};
+pub use shutdown::Shutdown;

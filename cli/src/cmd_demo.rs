@@ -1,0 +1,234 @@
+//! `rota demo`: the whole system in one process on a workload, with a summary.
+
+use crate::Target;
+use crate::cmd_nodes::fleet_nodes;
+use crate::summary::{Summary, summarize};
+use anyhow::{Context, bail};
+use rota_events::Resources;
+use rota_projections::{CellState, JobState};
+use rota_shell::clock::{ClockConfig, run_clock};
+use rota_shell::nats_server::NatsServer;
+use rota_shell::nodes::{SimRunner, run_nodes};
+use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::{CellLog, Shutdown};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Run the whole scheduler on a simulated fleet and a generated workload,
+/// then print a summary and verify the log by replay.
+///
+/// Unless --nats is given, the demo starts its own nats-server (the pinned
+/// one, from .venv/bin or PATH) on a free loopback port with a temporary
+/// store, and removes it at the end.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  rota demo\n  rota demo --jobs 10000 --nodes 500 --time-scale 200\n  rota demo --nats nats://127.0.0.1:4222"
+)]
+pub struct DemoArgs {
+    /// How many jobs to submit.
+    #[arg(long, default_value_t = 3000)]
+    pub jobs: usize,
+    /// How many simulated nodes (32 cores, 128 GiB, 4 GPUs each).
+    #[arg(long, default_value_t = 100)]
+    pub nodes: usize,
+    /// Simulated time runs this many times faster than real time.
+    #[arg(long, default_value_t = 50.0)]
+    pub time_scale: f64,
+    /// Submissions are spread over this many seconds.
+    #[arg(long, default_value_t = 8.0)]
+    pub submit_over_s: f64,
+    /// Seed of the generated workload.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Give up if the workload has not finished after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_s: u64,
+}
+
+/// Most jobs the demo submits.
+const DEMO_JOBS_MAX: usize = 1_000_000;
+/// How often the demo prints progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// Submissions go out in slices this far apart.
+const SUBMIT_SLICE: Duration = Duration::from_millis(50);
+
+pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.jobs == 0 || args.jobs > DEMO_JOBS_MAX {
+        bail!("--jobs is {}; it must be 1 to {DEMO_JOBS_MAX}", args.jobs);
+    }
+    let capacity = Resources {
+        cpu_milli: 32_000,
+        memory_bytes: 128 << 30,
+        gpus: 4,
+    };
+    let nodes = fleet_nodes("sim", args.nodes, capacity)?;
+    let (_server, url) = match &target.nats_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
+            let server = NatsServer::start_binary(&binary).map_err(anyhow::Error::msg)?;
+            println!(
+                "rota demo: started {} on {} (temporary store)",
+                binary.display(),
+                server.url
+            );
+            let url = server.url.clone();
+            (Some(server), url)
+        }
+    };
+    let log = CellLog::connect(&url, &target.cell).await?;
+    if log.last_seq().await? > 0 {
+        bail!(
+            "cell {:?} at {url} already has events; the demo needs an empty cell (use --cell demo-<n> or a fresh server)",
+            target.cell
+        );
+    }
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    for service in ["admission", "placement"] {
+        let core = rota_replay::standard_core(&target.cell, service).context("known service")?;
+        let config = ServiceConfig::new(format!("{service}-demo"));
+        let (log, shutdown) = (log.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            run_service(log, core, config, shutdown).await?;
+            Ok(())
+        });
+    }
+    {
+        let (clock_log, clock_shutdown) = (log.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?)
+        });
+        let (log, shutdown) = (log.clone(), shutdown.clone());
+        let runner = SimRunner::new(args.time_scale);
+        tasks.spawn(async move {
+            run_nodes(log, nodes, runner, shutdown).await?;
+            Ok(())
+        });
+    }
+    println!(
+        "rota demo: admission, placement and clock services; {} simulated nodes (32 cores, 128 GiB, 4 GPUs each); time x{}",
+        args.nodes, args.time_scale
+    );
+    println!(
+        "rota demo: submitting {} jobs from 3 tenants over {} s (seed {})",
+        args.jobs, args.submit_over_s, args.seed
+    );
+    let outcome = drive(&log, &args, &target.cell, &shutdown).await;
+    shutdown.trigger();
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a demo task panicked")??;
+    }
+    let state = outcome?;
+    let summary = summarize(&state);
+    print_summary(&summary);
+    let entries = log.read_all().await?;
+    let cell = target.cell.clone();
+    let report = rota_replay::verify(&entries, &|service| {
+        rota_replay::standard_core(&cell, service)
+    });
+    crate::cmd_replay::print_report(&report);
+    let complete = summary.finished + summary.rejected + summary.cancelled == args.jobs;
+    Ok(if complete && report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Submits the workload while following the log, printing progress, until
+/// every job has ended. Returns the folded state at the end.
+async fn drive(
+    log: &CellLog,
+    args: &DemoArgs,
+    cell: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<CellState> {
+    let workload = crate::workload::generate(cell, "job", args.jobs, args.seed);
+    let mut observer = CellState::new(cell);
+    let mut entries = log.entries(1, Vec::new()).await?;
+    let mut pipeline = log.pipeline();
+    let started = Instant::now();
+    let slices = ((args.submit_over_s.max(0.0) * 1000.0) / SUBMIT_SLICE.as_millis() as f64)
+        .ceil()
+        .max(1.0) as usize;
+    let per_slice = args.jobs.div_ceil(slices);
+    let mut next_job = 0usize;
+    let mut submit = tokio::time::interval(SUBMIT_SLICE);
+    let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
+    let deadline = started + Duration::from_secs(args.timeout_s);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => bail!("interrupted"),
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                bail!("the workload did not finish within {} s", args.timeout_s)
+            }
+            item = entries.next() => {
+                let Some(item) = item else { bail!("the log ended") };
+                let (entry, _) = item?;
+                observer.apply(&entry);
+                if next_job == args.jobs && all_ended(&observer, args.jobs) {
+                    print_progress(&observer, started);
+                    return Ok(observer);
+                }
+            }
+            _ = submit.tick(), if next_job < args.jobs => {
+                let end = (next_job + per_slice).min(args.jobs);
+                for event in &workload[next_job..end] {
+                    pipeline.push(event).await?;
+                }
+                next_job = end;
+                if next_job == args.jobs {
+                    pipeline.flush().await?;
+                }
+            }
+            _ = progress.tick() => print_progress(&observer, started),
+        }
+    }
+}
+
+fn all_ended(state: &CellState, jobs: usize) -> bool {
+    state.jobs.len() == jobs && state.jobs.values().all(|j| j.state.is_terminal())
+}
+
+fn print_progress(state: &CellState, started: Instant) {
+    let count = |wanted: &[JobState]| {
+        state
+            .jobs
+            .values()
+            .filter(|j| wanted.contains(&j.state))
+            .count()
+    };
+    println!(
+        "[{:>5.1}s] submitted {:>6}  pending {:>6}  running {:>6}  finished {:>6}  rejected {:>4}",
+        started.elapsed().as_secs_f64(),
+        state.jobs.len(),
+        count(&[JobState::Submitted, JobState::Pending]),
+        count(&[JobState::Bound, JobState::Running, JobState::Cancelling]),
+        count(&[JobState::Finished]),
+        count(&[JobState::Rejected]),
+    );
+}
+
+fn print_summary(summary: &Summary) {
+    println!("rota demo: summary");
+    println!(
+        "  jobs finished              {} of {} ({} succeeded)",
+        summary.finished, summary.jobs, summary.succeeded
+    );
+    println!(
+        "  rejected / cancelled       {} / {}",
+        summary.rejected, summary.cancelled
+    );
+    println!("  placements                 {}", summary.placements);
+    println!(
+        "  placements per second      {:.0} (first submission to last placement)",
+        summary.placements_per_s
+    );
+    println!(
+        "  submit-to-placement        p50 {} ms, p99 {} ms, max {} ms (log timestamps)",
+        summary.latency_p50_ms, summary.latency_p99_ms, summary.latency_max_ms
+    );
+}

@@ -1,0 +1,102 @@
+//! `rota run`: run one service, or all of them in one process.
+
+use crate::Target;
+use anyhow::Context;
+use rota_shell::clock::{ClockConfig, run_clock};
+use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::{CellLog, Shutdown};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Run a service of the cell until SIGINT or SIGTERM.
+///
+/// Services: admission, placement, clock, or all. Several instances of a
+/// service may run; one holds the lease and decides, the others stand by.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  rota run all\n  rota run placement --state-dir /var/lib/rota --instance placement-b"
+)]
+pub struct RunArgs {
+    /// admission, placement, clock or all.
+    #[arg(value_parser = ["admission", "placement", "clock", "all"])]
+    pub service: String,
+    /// Directory for snapshots (sled); without it, a restart folds the log from the start.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// This instance's name in lease claims (default: a new unique name).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Write a snapshot after this many applied events.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+    /// A standby takes over after the lease holder has been silent this many milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub lease_timeout_ms: u64,
+}
+
+pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let services: Vec<&str> = match args.service.as_str() {
+        "all" => vec!["admission", "placement", "clock"],
+        one => vec![one],
+    };
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
+    let mut tasks = JoinSet::new();
+    for service in services {
+        spawn_service(&mut tasks, &log, service, &instance, &args, &shutdown)?;
+    }
+    eprintln!(
+        "rota: running {} on cell {} at {}",
+        args.service,
+        target.cell,
+        target.url()
+    );
+    let mut failed = false;
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined.context("service task panicked")? {
+            eprintln!("error: {error:#}");
+            failed = true;
+            shutdown.trigger();
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Starts one service's loop as a task of `tasks`.
+pub fn spawn_service(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    log: &CellLog,
+    service: &str,
+    instance: &str,
+    args: &RunArgs,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let log = log.clone();
+    let shutdown = shutdown.clone();
+    if service == "clock" {
+        tasks.spawn(async move { Ok(run_clock(log, ClockConfig::default(), shutdown).await?) });
+        return Ok(());
+    }
+    let core = rota_replay::standard_core(&log.cell, service)
+        .with_context(|| format!("unknown service {service:?}"))?;
+    let mut config = ServiceConfig::new(format!("{service}-{instance}"));
+    config.state_dir = args.state_dir.as_ref().map(|dir| dir.join(service));
+    config.snapshot_every_events = args.snapshot_every.max(1);
+    config.lease_timeout = Duration::from_millis(args.lease_timeout_ms);
+    tasks.spawn(async move {
+        run_service(log, core, config, shutdown).await?;
+        Ok(())
+    });
+    Ok(())
+}

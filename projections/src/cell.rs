@@ -1,0 +1,439 @@
+//! The cell's state as a fold over its log.
+
+use crate::entry::LogEntry;
+use crate::job::{Job, JobState};
+use crate::node::{Node, NodeState};
+use crate::queues::{CancelRequest, Queues, RejectionToWrite};
+use rota_events::{
+    Body, Event, JobBound, JobFinished, JobSubmitted, Outcome, ParsedSubject, Writer,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The holder of a service's lease, as the log last said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub epoch: u64,
+    pub holder: String,
+    /// The stream sequence of the claim: the expected last subject sequence
+    /// for the next claim.
+    pub seq: u64,
+}
+
+/// Things the fold resolved without a state change, counted so that they are
+/// visible rather than silent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Decisions from an instance whose lease epoch was no longer current.
+    pub fenced_decisions: u64,
+    /// Bindings that were invalid by the time they landed (node not ready,
+    /// job no longer pending, not enough free capacity).
+    pub void_bindings: u64,
+    /// Admission decisions about jobs no longer awaiting one.
+    pub void_admissions: u64,
+    /// Jobs put back in the queue because their node was lost.
+    pub requeued_jobs: u64,
+    /// Unreadable messages on the rejection subject itself, which are never
+    /// answered with another rejection.
+    pub unanswered_rejections: u64,
+}
+
+/// Everything this slice's services know, folded from the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellState {
+    pub cell: String,
+    /// The last stream sequence applied.
+    pub applied_seq: u64,
+    /// The log's time: the timestamp of the last applied event.
+    pub now_ms: u64,
+    pub leases: BTreeMap<String, Lease>,
+    pub jobs: BTreeMap<String, Job>,
+    pub nodes: BTreeMap<String, Node>,
+    /// Pending jobs in placement order: (-priority, admission sequence).
+    pub pending: BTreeMap<(i64, u64), String>,
+    pub queues: Queues,
+    pub counters: Counters,
+}
+
+impl CellState {
+    pub fn new(cell: impl Into<String>) -> CellState {
+        CellState {
+            cell: cell.into(),
+            applied_seq: 0,
+            now_ms: 0,
+            leases: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            queues: Queues::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The current lease epoch of `service`, 0 if never claimed.
+    pub fn lease_epoch(&self, service: &str) -> u64 {
+        self.leases.get(service).map_or(0, |lease| lease.epoch)
+    }
+
+    /// Folds one entry. Entries must come in stream order, each once.
+    pub fn apply(&mut self, entry: &LogEntry) {
+        assert!(
+            entry.seq > self.applied_seq,
+            "log entry {} applied after {}: the fold needs stream order",
+            entry.seq,
+            self.applied_seq
+        );
+        self.applied_seq = entry.seq;
+        self.now_ms = self.now_ms.max(entry.time_ms);
+        match &entry.event {
+            Ok(event) => self.apply_event(entry, event),
+            Err(error) => self.note_unreadable(entry, error.kind.as_str(), &error.detail),
+        }
+    }
+
+    fn apply_event(&mut self, entry: &LogEntry, event: &Event) {
+        if let Some(reason) = self.writer_violation(event) {
+            let detail = format!("{} event refused: {reason}", event.body.type_name());
+            self.note_invalid(entry, event.tenant.clone(), detail);
+            return;
+        }
+        if let Some(round) = &event.round {
+            if round.epoch != self.lease_epoch(&round.service) {
+                self.counters.fenced_decisions += 1;
+                return;
+            }
+        }
+        let tenant = event.tenant.as_deref().unwrap_or_default();
+        match &event.body {
+            Body::JobSubmitted(spec) => self.on_submitted(entry, event, spec),
+            Body::JobCancelRequested(request) => {
+                let request = CancelRequest {
+                    job: request.job.clone(),
+                    tenant: tenant.to_string(),
+                    reason: request.reason.clone(),
+                    event_id: event.id.clone(),
+                };
+                self.queues.cancels.insert(entry.seq, request);
+            }
+            Body::JobAdmitted(admitted) => self.on_admission_decision(&admitted.job, None),
+            Body::JobRejected(rejected) => {
+                self.on_admission_decision(&rejected.job, Some(rejected.reason.clone()))
+            }
+            Body::JobCancelled(cancelled) => self.on_cancelled(
+                &cancelled.job,
+                &cancelled.reason,
+                event.causation_id.as_deref(),
+            ),
+            Body::InputRejected(rejected) => {
+                self.queues.rejections.remove(&rejected.seq);
+                self.queues.cancels.remove(&rejected.seq);
+            }
+            Body::JobBound(bound) => self.on_bound(entry, bound),
+            Body::JobStarted(started) => {
+                let on_node = self.job_on_node(&started.job, &started.node);
+                match on_node {
+                    Some(JobState::Bound) => self.set_state(&started.job, JobState::Running),
+                    Some(_) => {}
+                    None => self.note_misplaced_report(entry, event, &started.job, &started.node),
+                }
+            }
+            Body::JobFinished(finished) => self.on_finished(entry, event, finished),
+            Body::NodeRegistered(registered) => {
+                let node = self.nodes.entry(registered.node.clone()).or_insert(Node {
+                    capacity: registered.capacity,
+                    allocated: Default::default(),
+                    labels: BTreeMap::new(),
+                    state: NodeState::Ready,
+                    jobs: Default::default(),
+                    registered_seq: entry.seq,
+                });
+                node.capacity = registered.capacity;
+                node.labels = registered.labels.clone();
+                node.state = NodeState::Ready;
+                node.registered_seq = entry.seq;
+            }
+            Body::NodeDrained(drained) => match self.nodes.get_mut(&drained.node) {
+                Some(node) if node.state == NodeState::Ready => node.state = NodeState::Draining,
+                Some(_) => {}
+                None => self.note_unknown_node(entry, &drained.node),
+            },
+            Body::NodeLost(lost) => match self.nodes.contains_key(&lost.node) {
+                true => self.on_node_lost(&lost.node),
+                false => self.note_unknown_node(entry, &lost.node),
+            },
+            Body::LeaseClaimed(claim) => {
+                if claim.epoch > self.lease_epoch(&claim.service) {
+                    self.leases.insert(
+                        claim.service.clone(),
+                        crate::cell::Lease {
+                            epoch: claim.epoch,
+                            holder: claim.holder.clone(),
+                            seq: entry.seq,
+                        },
+                    );
+                }
+            }
+            Body::ClockTick(_) => {}
+        }
+    }
+
+    /// Why `event` may not be written by whoever wrote it, if it may not:
+    /// decisions must come from their one writing service, in a round.
+    fn writer_violation(&self, event: &Event) -> Option<String> {
+        match (event.body.writer(), &event.round) {
+            (Writer::Service(service), Some(round)) if round.service == service => None,
+            (Writer::Service(service), _) => {
+                Some(format!("only the {service} service writes it, in a round"))
+            }
+            (_, Some(round)) => Some(format!(
+                "it is not a decision, but carries a round from {}",
+                round.service
+            )),
+            _ => None,
+        }
+    }
+
+    fn on_submitted(&mut self, entry: &LogEntry, event: &Event, spec: &JobSubmitted) {
+        if let Some(existing) = self.jobs.get(&spec.job) {
+            let detail = format!(
+                "job id {:?} is already taken (submitted at sequence {}); choose a new id",
+                spec.job, existing.submitted_seq
+            );
+            self.note_invalid(entry, event.tenant.clone(), detail);
+            return;
+        }
+        let job = Job {
+            tenant: event.tenant.clone().unwrap_or_default(),
+            spec: spec.clone(),
+            submission_id: event.id.clone(),
+            traceparent: event.traceparent.clone(),
+            state: JobState::Submitted,
+            node: None,
+            submitted_seq: entry.seq,
+            submitted_ms: entry.time_ms,
+            admitted_seq: None,
+            first_bound_ms: None,
+            bindings: 0,
+            finished_ms: None,
+            outcome: None,
+            exit_code: None,
+            reason: None,
+        };
+        self.jobs.insert(spec.job.clone(), job);
+        self.queues.submissions.insert(entry.seq, spec.job.clone());
+    }
+
+    /// Admitted (`rejection` is None) or rejected.
+    fn on_admission_decision(&mut self, job_id: &str, rejection: Option<String>) {
+        let applied_seq = self.applied_seq;
+        let Some(job) = self
+            .jobs
+            .get_mut(job_id)
+            .filter(|j| j.state == JobState::Submitted)
+        else {
+            self.counters.void_admissions += 1;
+            return;
+        };
+        self.queues.submissions.remove(&job.submitted_seq);
+        match rejection {
+            None => {
+                job.state = JobState::Pending;
+                job.admitted_seq = Some(applied_seq);
+                let key = pending_key(job);
+                self.pending.insert(key, job_id.to_string());
+            }
+            Some(reason) => {
+                job.state = JobState::Rejected;
+                job.reason = Some(reason);
+            }
+        }
+    }
+
+    fn on_cancelled(&mut self, job_id: &str, reason: &str, request_id: Option<&str>) {
+        let request_seq = self
+            .queues
+            .cancels
+            .iter()
+            .find(|(_, request)| {
+                request.job == job_id && Some(request.event_id.as_str()) == request_id
+            })
+            .map(|(seq, _)| *seq);
+        if let Some(seq) = request_seq {
+            self.queues.cancels.remove(&seq);
+        }
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            self.counters.void_admissions += 1;
+            return;
+        };
+        job.reason = Some(reason.to_string());
+        match job.state {
+            JobState::Submitted => {
+                self.queues.submissions.remove(&job.submitted_seq);
+                job.state = JobState::Cancelled;
+            }
+            JobState::Pending => {
+                let key = pending_key(job);
+                self.pending.remove(&key);
+                job.state = JobState::Cancelled;
+            }
+            JobState::Bound | JobState::Running => job.state = JobState::Cancelling,
+            _ => self.counters.void_admissions += 1,
+        }
+    }
+
+    fn on_bound(&mut self, entry: &LogEntry, bound: &JobBound) {
+        let now = entry.time_ms;
+        let valid = match (self.jobs.get(&bound.job), self.nodes.get(&bound.node)) {
+            (Some(job), Some(node)) => {
+                job.state == JobState::Pending
+                    && node.state == NodeState::Ready
+                    && bound.resources == job.spec.resources
+                    && bound.resources.fits_within(&node.free())
+            }
+            _ => false,
+        };
+        if !valid {
+            self.counters.void_bindings += 1;
+            return;
+        }
+        let job = self.jobs.get_mut(&bound.job).expect("checked above");
+        let key = pending_key(job);
+        job.state = JobState::Bound;
+        job.node = Some(bound.node.clone());
+        job.bindings += 1;
+        job.first_bound_ms.get_or_insert(now);
+        self.pending.remove(&key);
+        let node = self.nodes.get_mut(&bound.node).expect("checked above");
+        node.allocated = node.allocated.plus(&bound.resources);
+        node.jobs.insert(bound.job.clone());
+    }
+
+    fn on_finished(&mut self, entry: &LogEntry, event: &Event, finished: &JobFinished) {
+        let Some(state) = self.job_on_node(&finished.job, &finished.node) else {
+            self.note_misplaced_report(entry, event, &finished.job, &finished.node);
+            return;
+        };
+        self.release(&finished.job);
+        let job = self
+            .jobs
+            .get_mut(&finished.job)
+            .expect("job is on the node");
+        job.state = match state {
+            JobState::Cancelling => JobState::Cancelled,
+            _ => JobState::Finished,
+        };
+        job.finished_ms = Some(entry.time_ms);
+        job.outcome = Some(finished.outcome);
+        job.exit_code = finished.exit_code;
+        if finished.outcome != Outcome::Succeeded {
+            job.reason = finished.message.clone().or(job.reason.take());
+        }
+    }
+
+    fn on_node_lost(&mut self, node_id: &str) {
+        let jobs: Vec<String> = self.nodes[node_id].jobs.iter().cloned().collect();
+        for job_id in jobs {
+            let state = self.jobs[&job_id].state;
+            self.release(&job_id);
+            let job = self
+                .jobs
+                .get_mut(&job_id)
+                .expect("node lists only known jobs");
+            if state == JobState::Cancelling {
+                job.state = JobState::Cancelled;
+                job.outcome = Some(Outcome::Lost);
+            } else {
+                job.state = JobState::Pending;
+                let key = pending_key(job);
+                self.pending.insert(key, job_id);
+                self.counters.requeued_jobs += 1;
+            }
+        }
+        let node = self.nodes.get_mut(node_id).expect("checked by caller");
+        node.state = NodeState::Lost;
+    }
+
+    /// Frees the job's resources on its node.
+    fn release(&mut self, job_id: &str) {
+        let job = self
+            .jobs
+            .get_mut(job_id)
+            .expect("release of an unknown job");
+        let node_id = job.node.take().expect("release of a job on no node");
+        let node = self
+            .nodes
+            .get_mut(&node_id)
+            .expect("job on an unknown node");
+        node.allocated = node.allocated.minus(&job.spec.resources);
+        assert!(
+            node.jobs.remove(job_id),
+            "node {node_id} did not list job {job_id}"
+        );
+    }
+
+    /// The job's state if it currently holds resources on `node`.
+    fn job_on_node(&self, job_id: &str, node: &str) -> Option<JobState> {
+        let job = self.jobs.get(job_id)?;
+        (job.state.holds_node() && job.node.as_deref() == Some(node)).then_some(job.state)
+    }
+
+    fn set_state(&mut self, job_id: &str, state: JobState) {
+        self.jobs.get_mut(job_id).expect("known job").state = state;
+    }
+
+    fn note_misplaced_report(&mut self, entry: &LogEntry, event: &Event, job: &str, node: &str) {
+        let actual = match self.jobs.get(job) {
+            None => "the job is unknown".to_string(),
+            Some(j) => format!(
+                "the job is {} on {}",
+                j.state.as_str(),
+                j.node.as_deref().unwrap_or("no node")
+            ),
+        };
+        let detail = format!(
+            "{} from node {node} for job {job} refused: {actual}",
+            event.body.type_name()
+        );
+        self.note_invalid(entry, event.tenant.clone(), detail);
+    }
+
+    fn note_unknown_node(&mut self, entry: &LogEntry, node: &str) {
+        let detail = format!("node {node:?} has never registered");
+        self.note_invalid(entry, None, detail);
+    }
+
+    fn note_invalid(&mut self, entry: &LogEntry, tenant: Option<String>, detail: String) {
+        let rejection = RejectionToWrite {
+            subject: entry.subject.clone(),
+            tenant,
+            kind: "invalid_request".to_string(),
+            detail,
+        };
+        self.queues.rejections.insert(entry.seq, rejection);
+    }
+
+    fn note_unreadable(&mut self, entry: &LogEntry, kind: &str, detail: &str) {
+        let parsed = ParsedSubject::parse(&entry.subject);
+        if entry
+            .subject
+            .starts_with(&format!("rota.{}.input.", self.cell))
+        {
+            self.counters.unanswered_rejections += 1;
+            return;
+        }
+        let rejection = RejectionToWrite {
+            subject: entry.subject.clone(),
+            tenant: parsed.and_then(|p| p.tenant),
+            kind: kind.to_string(),
+            detail: detail.to_string(),
+        };
+        self.queues.rejections.insert(entry.seq, rejection);
+    }
+}
+
+/// A pending job's place in the queue: higher priority first, then earlier
+/// admission.
+pub(crate) fn pending_key(job: &Job) -> (i64, u64) {
+    let admitted = job.admitted_seq.expect("pending jobs were admitted");
+    (-i64::from(job.spec.priority), admitted)
+}

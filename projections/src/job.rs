@@ -1,0 +1,78 @@
+//! A job as the fold knows it.
+
+use rota_events::{JobSubmitted, Outcome};
+use serde::{Deserialize, Serialize};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// Submitted; admission has not decided yet.
+    Submitted,
+    /// Admitted and waiting for a node.
+    Pending,
+    /// Bound to a node; its agent has not reported a start.
+    Bound,
+    /// Its agent reported it started.
+    Running,
+    /// Cancelled while on a node; the node still holds its resources until
+    /// the agent reports it ended.
+    Cancelling,
+    Finished,
+    Rejected,
+    Cancelled,
+}
+
+impl JobState {
+    /// True once nothing more can happen to the job.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::Rejected | JobState::Cancelled
+        )
+    }
+
+    /// True while the job holds resources on a node.
+    pub fn holds_node(&self) -> bool {
+        matches!(
+            self,
+            JobState::Bound | JobState::Running | JobState::Cancelling
+        )
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JobState::Submitted => "submitted",
+            JobState::Pending => "pending",
+            JobState::Bound => "bound",
+            JobState::Running => "running",
+            JobState::Cancelling => "cancelling",
+            JobState::Finished => "finished",
+            JobState::Rejected => "rejected",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One job: its spec, its state and the log positions and times of its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub tenant: String,
+    pub spec: JobSubmitted,
+    /// The submission's event id.
+    pub submission_id: String,
+    pub traceparent: Option<String>,
+    pub state: JobState,
+    pub node: Option<String>,
+    pub submitted_seq: u64,
+    pub submitted_ms: u64,
+    /// The admission sequence orders the pending queue; it survives requeues.
+    pub admitted_seq: Option<u64>,
+    /// When the job was first bound, for submit-to-placement latency.
+    pub first_bound_ms: Option<u64>,
+    pub bindings: u32,
+    pub finished_ms: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub exit_code: Option<i32>,
+    /// Why the job was rejected or cancelled.
+    pub reason: Option<String>,
+}

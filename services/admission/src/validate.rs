@@ -1,0 +1,158 @@
+//! Limit validation of a job spec. Schema validation (types, required fields,
+//! names) happened when the event was decoded; this checks the values.
+
+use crate::limits::*;
+use rota_events::JobSubmitted;
+
+/// Why a spec is refused: the field, and a reason that says the value and
+/// what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn refuse(field: &'static str, reason: String) -> Result<(), Refusal> {
+    Err(Refusal { field, reason })
+}
+
+/// Checks every value of a spec against admission's limits.
+pub fn validate(spec: &JobSubmitted) -> Result<(), Refusal> {
+    let resources = &spec.resources;
+    if !(1..=JOB_CPU_MILLI_MAX).contains(&resources.cpu_milli) {
+        return refuse(
+            "resources.cpu_milli",
+            format!(
+                "resources.cpu_milli is {}; it must be 1 to {JOB_CPU_MILLI_MAX} (thousandths of a core)",
+                resources.cpu_milli
+            ),
+        );
+    }
+    if !(1..=JOB_MEMORY_BYTES_MAX).contains(&resources.memory_bytes) {
+        return refuse(
+            "resources.memory_bytes",
+            format!(
+                "resources.memory_bytes is {}; it must be 1 to {JOB_MEMORY_BYTES_MAX} bytes",
+                resources.memory_bytes
+            ),
+        );
+    }
+    if resources.gpus > JOB_GPUS_MAX {
+        return refuse(
+            "resources.gpus",
+            format!(
+                "resources.gpus is {}; it must be 0 to {JOB_GPUS_MAX}",
+                resources.gpus
+            ),
+        );
+    }
+    validate_command(&spec.command)?;
+    if let Some(name) = &spec.name {
+        if name.len() > JOB_NAME_BYTES_MAX {
+            return refuse(
+                "name",
+                format!(
+                    "name is {} bytes; it may be at most {JOB_NAME_BYTES_MAX}",
+                    name.len()
+                ),
+            );
+        }
+    }
+    if let Some(duration_ms) = spec.duration_ms {
+        if duration_ms > JOB_DURATION_MS_MAX {
+            return refuse(
+                "duration_ms",
+                format!(
+                    "duration_ms is {duration_ms}; it may be at most {JOB_DURATION_MS_MAX} (30 days)"
+                ),
+            );
+        }
+    }
+    if let Some(walltime_s) = spec.walltime_s {
+        if !(1..=JOB_WALLTIME_S_MAX).contains(&walltime_s) {
+            return refuse(
+                "walltime_s",
+                format!(
+                    "walltime_s is {walltime_s}; it must be 1 to {JOB_WALLTIME_S_MAX} (30 days)"
+                ),
+            );
+        }
+        if let Some(duration_ms) = spec.duration_ms.filter(|d| *d > walltime_s * 1000) {
+            return refuse(
+                "duration_ms",
+                format!(
+                    "duration_ms is {duration_ms}, longer than walltime_s {walltime_s} allows \
+                     ({} ms); raise walltime_s or shorten the job",
+                    walltime_s * 1000
+                ),
+            );
+        }
+    }
+    if spec.priority.abs() > JOB_PRIORITY_ABS_MAX {
+        return refuse(
+            "priority",
+            format!(
+                "priority is {}; it must be -{JOB_PRIORITY_ABS_MAX} to {JOB_PRIORITY_ABS_MAX}",
+                spec.priority
+            ),
+        );
+    }
+    validate_labels(spec)
+}
+
+fn validate_command(command: &[String]) -> Result<(), Refusal> {
+    if command.len() > JOB_COMMAND_ARGS_MAX {
+        return refuse(
+            "command",
+            format!(
+                "command has {} arguments; it may have at most {JOB_COMMAND_ARGS_MAX}",
+                command.len()
+            ),
+        );
+    }
+    if command.first().is_some_and(|program| program.is_empty()) {
+        return refuse(
+            "command",
+            "command[0] is empty; it must name the program to run".to_string(),
+        );
+    }
+    match command
+        .iter()
+        .position(|arg| arg.len() > JOB_COMMAND_ARG_BYTES_MAX)
+    {
+        Some(index) => refuse(
+            "command",
+            format!(
+                "command[{index}] is {} bytes; an argument may be at most {JOB_COMMAND_ARG_BYTES_MAX}",
+                command[index].len()
+            ),
+        ),
+        None => Ok(()),
+    }
+}
+
+fn validate_labels(spec: &JobSubmitted) -> Result<(), Refusal> {
+    if spec.labels.len() > JOB_LABELS_MAX {
+        return refuse(
+            "labels",
+            format!(
+                "there are {} labels; a job may have at most {JOB_LABELS_MAX}",
+                spec.labels.len()
+            ),
+        );
+    }
+    match spec
+        .labels
+        .iter()
+        .find(|(key, value)| key.len() > JOB_LABEL_BYTES_MAX || value.len() > JOB_LABEL_BYTES_MAX)
+    {
+        Some((key, _)) => refuse(
+            "labels",
+            format!(
+                "label {:?} is too long; keys and values may be at most {JOB_LABEL_BYTES_MAX} bytes",
+                key.chars().take(40).collect::<String>()
+            ),
+        ),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,533 @@
+//! The cell's log: one JetStream stream per cell.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
+use bytes::Bytes;
+use futures::StreamExt;
+use rota_events::{
+    Encoding, Event, STREAM_MESSAGE_BYTES_MAX, decode, encode, stream_name, stream_subjects,
+};
+use rota_projections::LogEntry;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// The oldest nats-server Rota runs against: atomic batches and multi-subject
+/// consumer filters arrived in 2.12. Older servers accept the options and
+/// silently ignore them.
+pub const SERVER_VERSION_MIN: (u64, u64) = (2, 12);
+
+/// How long the server remembers message ids for deduplication.
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Most publishes awaiting their acknowledgement in one [`Pipeline`].
+pub const PUBLISH_IN_FLIGHT_MAX: usize = 4096;
+
+/// How long to wait for a round's commit acknowledgement.
+pub const ROUND_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the command to install a suitable server is, for error messages.
+pub const INSTALL_HINT: &str = "run `scripts/install-tools` in the Rota checkout (it installs the pinned \
+     nats-server into .venv/bin), or use the official `nats` container image 2.12 or newer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot connect to NATS at {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error(
+        "nats-server {found} at {url} is too old: Rota needs {}.{} or newer (atomic batches); {INSTALL_HINT}",
+        SERVER_VERSION_MIN.0, SERVER_VERSION_MIN.1
+    )]
+    ServerTooOld { url: String, found: String },
+    #[error("the server at {url} has JetStream disabled; start nats-server with -js")]
+    NoJetStream { url: String },
+    #[error("cannot provision stream {stream}: {detail}")]
+    Provision { stream: String, detail: String },
+    #[error("publish to {subject} failed: {detail}")]
+    Publish { subject: String, detail: String },
+    #[error("round of {size} events was not committed: {detail}")]
+    Round { size: usize, detail: String },
+    #[error("reading the log failed: {0}")]
+    Read(String),
+}
+
+/// A connection to one cell's log.
+#[derive(Clone)]
+pub struct CellLog {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    pub cell: String,
+    stream: stream::Stream,
+}
+
+impl CellLog {
+    /// Connects, checks the server version, and provisions the cell's stream.
+    pub async fn connect(url: &str, cell: &str) -> Result<CellLog, LogError> {
+        rota_events::check_name("cell", cell).map_err(|e| LogError::Provision {
+            stream: stream_name(cell),
+            detail: e.to_string(),
+        })?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("rota/{cell}"))
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| LogError::Connect {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+        check_server_version(url, &client.server_info())?;
+        let js = jetstream::new(client.clone());
+        let stream = provision(&js, url, cell).await?;
+        Ok(CellLog {
+            client,
+            js,
+            cell: cell.to_string(),
+            stream,
+        })
+    }
+
+    /// The sequence of the last message in the stream, 0 when empty.
+    pub async fn last_seq(&self) -> Result<u64, LogError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// Publishes one event and waits for its acknowledgement. A duplicate
+    /// acknowledgement (the same message id was stored before) is success.
+    /// Returns the stream sequence.
+    pub async fn publish(&self, event: &Event) -> Result<u64, LogError> {
+        let subject = event.subject();
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), msg_id_headers(event), encode(event).into())
+            .await
+            .map_err(|e| publish_error(&subject, e))?
+            .await
+            .map_err(|e| publish_error(&subject, e))?;
+        Ok(ack.sequence)
+    }
+
+    /// Publishes raw bytes on a subject, as an outside client would.
+    pub async fn publish_raw(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: Vec<u8>,
+    ) -> Result<u64, LogError> {
+        let ack = self
+            .js
+            .publish_with_headers(subject.to_string(), headers, payload.into())
+            .await
+            .map_err(|e| publish_error(subject, e))?
+            .await
+            .map_err(|e| publish_error(subject, e))?;
+        Ok(ack.sequence)
+    }
+
+    /// Claims a lease: publishes `event` only if the last message on its
+    /// subject is still at `expected_last_subject_seq` (0: none yet).
+    /// Returns false if another claim got there first.
+    pub async fn publish_if_subject_at(
+        &self,
+        event: &Event,
+        expected_last_subject_seq: u64,
+    ) -> Result<bool, LogError> {
+        let subject = event.subject();
+        let mut headers = msg_id_headers(event);
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            expected_last_subject_seq.to_string().as_str(),
+        );
+        let sent = self
+            .js
+            .publish_with_headers(subject.clone(), headers, encode(event).into())
+            .await
+            .map_err(|e| publish_error(&subject, e))?;
+        match sent.await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Ok(false)
+            }
+            Err(e) => Err(publish_error(&subject, e)),
+        }
+    }
+
+    /// Publishes a round as one atomic batch, so it lands whole or not at all.
+    /// Returns the stream sequence of its last event.
+    pub async fn publish_round(&self, round: &[Event]) -> Result<u64, LogError> {
+        let round_error = |detail: String| LogError::Round {
+            size: round.len(),
+            detail,
+        };
+        let (last, rest) = match round.split_last() {
+            None => return Err(round_error("a round needs at least one event".into())),
+            Some((only, [])) => return self.publish(only).await,
+            Some(split) => split,
+        };
+        let batch_id = last.msg_id();
+        for (index, event) in rest.iter().enumerate() {
+            let headers = batch_headers(event, &batch_id, index + 1);
+            self.client
+                .publish_with_headers(event.subject(), headers, encode(event).into())
+                .await
+                .map_err(|e| round_error(e.to_string()))?;
+        }
+        let mut headers = batch_headers(last, &batch_id, round.len());
+        headers.insert("Nats-Batch-Commit", "1");
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(Bytes::from(encode(last)))
+            .timeout(Some(ROUND_COMMIT_TIMEOUT));
+        let reply = self
+            .client
+            .send_request(last.subject(), request)
+            .await
+            .map_err(|e| round_error(e.to_string()))?;
+        parse_batch_ack(&reply.payload, round.len()).map_err(round_error)
+    }
+
+    /// A pipeline of publishes with a bound on those in flight.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline {
+            js: self.js.clone(),
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// Reads the log in order from `start_seq`, optionally only some subjects.
+    pub async fn entries(
+        &self,
+        start_seq: u64,
+        filter_subjects: Vec<String>,
+    ) -> Result<EntryStream, LogError> {
+        let config = consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start_seq.max(1),
+            },
+            filter_subjects,
+            ..Default::default()
+        };
+        let consumer = self
+            .stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        Ok(EntryStream { messages })
+    }
+
+    /// Every entry on subjects matching `filter`, up to the head at the time
+    /// of the call.
+    pub async fn read_matching(&self, filter: &str) -> Result<Vec<LogEntry>, LogError> {
+        let stream = self.stream.clone();
+        let mut counts = stream
+            .info_with_subjects(filter)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let mut total = 0u64;
+        while let Some(item) = counts.next().await {
+            let (_, count) = item.map_err(|e| LogError::Read(e.to_string()))?;
+            total += count as u64;
+        }
+        let mut entries = Vec::new();
+        if total == 0 {
+            return Ok(entries);
+        }
+        let mut reader = self.entries(1, vec![filter.to_string()]).await?;
+        while let Some(item) = reader.next().await {
+            let (entry, pending) = item?;
+            entries.push(entry);
+            if pending == 0 {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Every entry of the log up to its head at the time of the call.
+    pub async fn read_all(&self) -> Result<Vec<LogEntry>, LogError> {
+        let head = self.last_seq().await?;
+        let mut entries = Vec::new();
+        if head == 0 {
+            return Ok(entries);
+        }
+        let mut stream = self.entries(1, Vec::new()).await?;
+        while let Some(item) = stream.next().await {
+            let (entry, _) = item?;
+            let seq = entry.seq;
+            entries.push(entry);
+            if seq >= head {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// A stream of decoded log entries, each with the count of messages still
+/// pending behind it (0 means the reader is at the head).
+pub struct EntryStream {
+    messages: consumer::pull::Ordered,
+}
+
+impl EntryStream {
+    pub async fn next(&mut self) -> Option<Result<(LogEntry, u64), LogError>> {
+        let message = match self.messages.next().await? {
+            Ok(message) => message,
+            Err(e) => return Some(Err(LogError::Read(e.to_string()))),
+        };
+        Some(to_entry(&message))
+    }
+}
+
+/// Decodes a JetStream message into a log entry.
+fn to_entry(message: &jetstream::Message) -> Result<(LogEntry, u64), LogError> {
+    let info = message.info().map_err(|e| LogError::Read(e.to_string()))?;
+    let content_type = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Content-Type"))
+        .map(|v| v.as_str());
+    let subject = message.subject.to_string();
+    let event = decode(
+        &subject,
+        Encoding::from_content_type(content_type),
+        &message.payload,
+    );
+    let time_ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let entry = LogEntry {
+        seq: info.stream_sequence,
+        time_ms,
+        subject,
+        event,
+    };
+    Ok((entry, info.pending))
+}
+
+/// Pipelined publishing: sends without waiting, awaits the oldest
+/// acknowledgement only when [`PUBLISH_IN_FLIGHT_MAX`] are outstanding.
+pub struct Pipeline {
+    js: jetstream::Context,
+    in_flight: VecDeque<(String, PublishAckFuture)>,
+}
+
+impl Pipeline {
+    pub async fn push(&mut self, event: &Event) -> Result<(), LogError> {
+        let headers = msg_id_headers(event);
+        self.push_raw(event.subject(), headers, encode(event)).await
+    }
+
+    pub async fn push_raw(
+        &mut self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Vec<u8>,
+    ) -> Result<(), LogError> {
+        if self.in_flight.len() >= PUBLISH_IN_FLIGHT_MAX {
+            self.await_oldest().await?;
+        }
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+            .map_err(|e| publish_error(&subject, e))?;
+        self.in_flight.push_back((subject, ack));
+        Ok(())
+    }
+
+    async fn await_oldest(&mut self) -> Result<(), LogError> {
+        if let Some((subject, ack)) = self.in_flight.pop_front() {
+            ack.await.map_err(|e| publish_error(&subject, e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every outstanding acknowledgement.
+    pub async fn flush(&mut self) -> Result<(), LogError> {
+        while !self.in_flight.is_empty() {
+            self.await_oldest().await?;
+        }
+        Ok(())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+fn msg_id_headers(event: &Event) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event.msg_id().as_str());
+    if let Some(traceparent) = &event.traceparent {
+        headers.insert("traceparent", traceparent.as_str());
+    }
+    headers
+}
+
+fn batch_headers(event: &Event, batch_id: &str, sequence: usize) -> HeaderMap {
+    let mut headers = msg_id_headers(event);
+    headers.insert("Nats-Batch-Id", batch_id);
+    headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
+    headers
+}
+
+fn publish_error(subject: &str, error: impl std::fmt::Display) -> LogError {
+    LogError::Publish {
+        subject: subject.to_string(),
+        detail: error.to_string(),
+    }
+}
+
+/// Reads a batch commit's reply: the sequence of the batch's last message, or
+/// the server's error.
+fn parse_batch_ack(payload: &[u8], size: usize) -> Result<u64, String> {
+    #[derive(serde::Deserialize)]
+    struct ApiError {
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        err_code: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Ack {
+        #[serde(default)]
+        seq: u64,
+        #[serde(default)]
+        count: Option<usize>,
+        #[serde(default)]
+        error: Option<ApiError>,
+    }
+    let ack: Ack = serde_json::from_slice(payload).map_err(|e| {
+        format!(
+            "unreadable commit reply ({e}): {}",
+            String::from_utf8_lossy(payload)
+        )
+    })?;
+    if let Some(error) = ack.error {
+        return Err(format!(
+            "server error {}: {}",
+            error.err_code, error.description
+        ));
+    }
+    match ack.count {
+        Some(count) if count != size => Err(format!("server committed {count} of {size} events")),
+        _ => Ok(ack.seq),
+    }
+}
+
+fn check_server_version(url: &str, info: &async_nats::ServerInfo) -> Result<(), LogError> {
+    if !info.jetstream {
+        return Err(LogError::NoJetStream {
+            url: url.to_string(),
+        });
+    }
+    if version_at_least(&info.version, SERVER_VERSION_MIN) {
+        Ok(())
+    } else {
+        Err(LogError::ServerTooOld {
+            url: url.to_string(),
+            found: info.version.clone(),
+        })
+    }
+}
+
+/// True when a `major.minor.patch` version string is at least `min`.
+pub fn version_at_least(version: &str, min: (u64, u64)) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= min
+}
+
+/// Creates the cell's stream, or brings an existing one to the required
+/// options. Safe to call from every process at every start.
+async fn provision(
+    js: &jetstream::Context,
+    url: &str,
+    cell: &str,
+) -> Result<stream::Stream, LogError> {
+    let name = stream_name(cell);
+    let config = stream::Config {
+        name: name.clone(),
+        subjects: stream_subjects(cell),
+        storage: stream::StorageType::File,
+        duplicate_window: DEDUPE_WINDOW,
+        max_message_size: STREAM_MESSAGE_BYTES_MAX,
+        allow_atomic_publish: true,
+        allow_direct: true,
+        description: Some(format!("Rota cell {cell}: the one ordered log of the cell")),
+        ..Default::default()
+    };
+    let provision_error = |e: String| LogError::Provision {
+        stream: name.clone(),
+        detail: e,
+    };
+    let mut stream = js.get_or_create_stream(config.clone()).await.map_err(|e| {
+        if e.to_string().contains("jetstream not enabled") {
+            return LogError::NoJetStream {
+                url: url.to_string(),
+            };
+        }
+        provision_error(e.to_string())
+    })?;
+    let existing = stream
+        .info()
+        .await
+        .map_err(|e| provision_error(e.to_string()))?
+        .config
+        .clone();
+    let drifted = !existing.allow_atomic_publish
+        || existing.duplicate_window != config.duplicate_window
+        || existing.max_message_size != config.max_message_size
+        || existing.subjects != config.subjects
+        || !existing.allow_direct;
+    if drifted {
+        js.update_stream(config)
+            .await
+            .map_err(|e| provision_error(e.to_string()))?;
+        stream = js
+            .get_stream(&name)
+            .await
+            .map_err(|e| provision_error(e.to_string()))?;
+    }
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_check_reads_release_and_prerelease_versions() {
+        assert!(version_at_least("2.12.0", (2, 12)));
+        assert!(version_at_least("2.15.1", (2, 12)));
+        assert!(version_at_least("3.0.0-beta", (2, 12)));
+        assert!(!version_at_least("2.9.25", (2, 12)));
+        assert!(!version_at_least("2.11.9", (2, 12)));
+    }
+
+    #[test]
+    fn batch_acks_and_errors_are_told_apart() {
+        assert_eq!(
+            parse_batch_ack(br#"{"stream":"S","seq":42,"batch":"b","count":3}"#, 3),
+            Ok(42)
+        );
+        let error = parse_batch_ack(
+            br#"{"error":{"code":400,"err_code":10174,"description":"atomic publish is disabled"}}"#,
+            3,
+        )
+        .unwrap_err();
+        assert!(error.contains("atomic publish is disabled"));
+        assert!(parse_batch_ack(br#"{"stream":"S","seq":42,"count":2}"#, 3).is_err());
+    }
+}

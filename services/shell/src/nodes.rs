@@ -1,0 +1,524 @@
+//! Node agents. One loop serves both kinds: `rota agent` runs each bound job
+//! as a real process on this machine ([`ProcessRunner`]); `rota sim-fleet`
+//! simulates many nodes that run each job for its declared duration, scaled
+//! ([`SimRunner`]). The loop folds the log, registers its nodes, sends their
+//! heartbeats, starts what is bound to them, stops what is cancelled, and
+//! reports every start and end as an event with a deterministic id.
+
+use crate::clock::LIVENESS_NODES_PER_MESSAGE_MAX;
+use crate::log::{CellLog, LogError};
+use crate::shutdown::Shutdown;
+use rota_events::{
+    Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, Resources, derived_event_id,
+    liveness_node_subject,
+};
+use rota_projections::{CellState, JobState};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+/// How often agents say their nodes are alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The run time of a simulated job that declared none, in milliseconds.
+pub const SIM_DEFAULT_DURATION_MS: u64 = 1000;
+
+/// One node an agent serves.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub capacity: Resources,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A job an agent is asked to run.
+#[derive(Debug, Clone)]
+pub struct JobToRun {
+    pub job: String,
+    pub node: String,
+    pub command: Vec<String>,
+    pub duration_ms: Option<u64>,
+}
+
+/// What a runner tells the loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Started {
+        job: String,
+        pid: Option<u32>,
+    },
+    Finished {
+        job: String,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        message: Option<String>,
+    },
+}
+
+/// Something that runs jobs and reports on them.
+pub trait Runner {
+    fn start(&mut self, job: JobToRun);
+    fn kill(&mut self, job: &str);
+    /// The next report; pending while there is none.
+    fn next_report(&mut self) -> impl std::future::Future<Output = Report> + Send;
+}
+
+/// What an agent loop did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodesReport {
+    pub started: u64,
+    pub finished: u64,
+}
+
+/// Runs the agent loop for `nodes` until `shutdown`.
+pub async fn run_nodes<R: Runner>(
+    log: CellLog,
+    nodes: Vec<NodeSpec>,
+    mut runner: R,
+    shutdown: Shutdown,
+) -> Result<NodesReport, LogError> {
+    let cell = log.cell.clone();
+    let mine: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let boot = ulid::Ulid::new().to_string();
+    let mut pipeline = log.pipeline();
+    for node in &nodes {
+        pipeline.push(&registration(&cell, node, &boot)).await?;
+    }
+    pipeline.flush().await?;
+    info!(nodes = nodes.len(), "nodes registered");
+
+    let mut state = CellState::new(&cell);
+    let mut entries = log.entries(1, Vec::new()).await?;
+    let mut caught_up = false;
+    // Jobs this process started, with the binding count they were started at.
+    let mut launched: BTreeMap<String, u32> = BTreeMap::new();
+    let mut report = NodesReport::default();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    send_heartbeats(&log, &mine).await;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            item = entries.next() => {
+                let Some(item) = item else { break };
+                let (entry, pending) = item?;
+                state.apply(&entry);
+                let was_caught_up = caught_up;
+                caught_up = caught_up || pending == 0;
+                let touched: Vec<String> = if !was_caught_up && caught_up {
+                    // First time at the head: look at everything on our nodes.
+                    mine.iter()
+                        .filter_map(|n| state.nodes.get(n))
+                        .flat_map(|n| n.jobs.iter().cloned())
+                        .chain(launched.keys().cloned())
+                        .collect()
+                } else if caught_up {
+                    entry.event.as_ref().ok().and_then(|e| e.body.job()).map(str::to_string).into_iter().collect()
+                } else {
+                    Vec::new()
+                };
+                if let Ok(Event { body: Body::NodeLost(lost), .. }) = &entry.event {
+                    if mine.contains(&lost.node) && caught_up {
+                        abandon_node(&state, &lost.node, &mut launched, &mut runner);
+                        if let Some(spec) = nodes.iter().find(|n| n.name == lost.node) {
+                            pipeline.push(&registration(&cell, spec, &format!("{boot}-{}", entry.seq))).await?;
+                        }
+                    }
+                }
+                for job in touched {
+                    reconcile(&state, &job, &mine, &mut launched, &mut runner, &mut pipeline).await?;
+                }
+            }
+            reported = runner.next_report() => {
+                if let Some(event) = report_event(&state, &mut launched, reported) {
+                    match &event.body {
+                        Body::JobStarted(_) => report.started += 1,
+                        _ => report.finished += 1,
+                    }
+                    pipeline.push(&event).await?;
+                }
+            }
+            _ = heartbeat.tick() => {
+                send_heartbeats(&log, &mine).await;
+                pipeline.flush().await?;
+            }
+        }
+    }
+    pipeline.flush().await?;
+    Ok(report)
+}
+
+/// Brings one job in line with the log: start what is bound here and not
+/// running, stop what is cancelled, and report jobs this process cannot
+/// account for.
+async fn reconcile<R: Runner>(
+    state: &CellState,
+    job_id: &str,
+    mine: &BTreeSet<String>,
+    launched: &mut BTreeMap<String, u32>,
+    runner: &mut R,
+    pipeline: &mut crate::log::Pipeline,
+) -> Result<(), LogError> {
+    let Some(job) = state.jobs.get(job_id) else {
+        return Ok(());
+    };
+    let Some(node) = job.node.as_deref().filter(|n| mine.contains(*n)) else {
+        return Ok(());
+    };
+    let is_launched = launched.get(job_id) == Some(&job.bindings);
+    let ended = |outcome, message: &str| Report::Finished {
+        job: job_id.to_string(),
+        outcome,
+        exit_code: None,
+        signal: None,
+        message: Some(message.to_string()),
+    };
+    match (job.state, is_launched) {
+        (JobState::Bound, false) => {
+            launched.insert(job_id.to_string(), job.bindings);
+            runner.start(JobToRun {
+                job: job_id.to_string(),
+                node: node.to_string(),
+                command: job.spec.command.clone(),
+                duration_ms: job.spec.duration_ms,
+            });
+        }
+        (JobState::Running, false) => {
+            launched.insert(job_id.to_string(), job.bindings);
+            let lost = ended(Outcome::Lost, "the agent restarted while the job ran");
+            if let Some(event) = report_event(state, launched, lost) {
+                pipeline.push(&event).await?;
+            }
+        }
+        (JobState::Cancelling, true) => runner.kill(job_id),
+        (JobState::Cancelling, false) => {
+            launched.insert(job_id.to_string(), job.bindings);
+            let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
+            if let Some(event) = report_event(state, launched, killed) {
+                pipeline.push(&event).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Stops, without reporting, every job this process runs on a node the log
+/// declared lost: the fold has already put them back in the queue.
+fn abandon_node<R: Runner>(
+    state: &CellState,
+    node: &str,
+    launched: &mut BTreeMap<String, u32>,
+    runner: &mut R,
+) {
+    let abandoned: Vec<String> = launched
+        .keys()
+        .filter(|job| {
+            state
+                .jobs
+                .get(*job)
+                .is_some_and(|j| j.node.is_none() || j.node.as_deref() == Some(node))
+        })
+        .cloned()
+        .collect();
+    for job in abandoned {
+        warn!(job, node, "node declared lost; stopping the job here");
+        launched.remove(&job);
+        runner.kill(&job);
+    }
+}
+
+/// The event for a runner's report, if the job is still one this process
+/// launched (reports for abandoned jobs are dropped here, on purpose).
+fn report_event(
+    state: &CellState,
+    launched: &mut BTreeMap<String, u32>,
+    report: Report,
+) -> Option<Event> {
+    let job_id = match &report {
+        Report::Started { job, .. } | Report::Finished { job, .. } => job.clone(),
+    };
+    let bindings = *launched.get(&job_id)?;
+    let job = state.jobs.get(&job_id)?;
+    let node = job.node.clone()?;
+    let cell = &state.cell;
+    let (kind, body) = match report {
+        Report::Started { job, pid } => {
+            ("started", Body::JobStarted(JobStarted { job, node, pid }))
+        }
+        Report::Finished {
+            job,
+            outcome,
+            exit_code,
+            signal,
+            message,
+        } => {
+            launched.remove(&job_id);
+            (
+                "finished",
+                Body::JobFinished(JobFinished {
+                    job,
+                    node,
+                    outcome,
+                    exit_code,
+                    signal,
+                    message,
+                }),
+            )
+        }
+    };
+    let id = derived_event_id(&format!("{kind}/{cell}/{job_id}/{bindings}"));
+    let mut event = Event::new(id.clone(), cell.clone(), body).with_tenant(job.tenant.clone());
+    event.correlation_id = Some(job_id.clone());
+    event.traceparent = Some(rota_events::traceparent_for(
+        job.traceparent.as_deref(),
+        &job_id,
+        &id,
+    ));
+    Some(event)
+}
+
+fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
+    Event::new(
+        derived_event_id(&format!("registered/{cell}/{}/{boot}", node.name)),
+        cell,
+        Body::NodeRegistered(NodeRegistered {
+            node: node.name.clone(),
+            capacity: node.capacity,
+            labels: node.labels.clone(),
+        }),
+    )
+}
+
+async fn send_heartbeats(log: &CellLog, nodes: &BTreeSet<String>) {
+    let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    for chunk in names.chunks(LIVENESS_NODES_PER_MESSAGE_MAX) {
+        let payload = chunk.join(" ");
+        if let Err(error) = log
+            .client
+            .publish(liveness_node_subject(&log.cell), payload.into())
+            .await
+        {
+            warn!(%error, "heartbeat not sent");
+        }
+    }
+}
+
+/// Simulated nodes: a job runs for its declared duration divided by the time
+/// scale, then succeeds.
+pub struct SimRunner {
+    time_scale: f64,
+    due: BTreeMap<(Instant, u64), String>,
+    deadline_of: BTreeMap<String, (Instant, u64)>,
+    ready: std::collections::VecDeque<Report>,
+    counter: u64,
+}
+
+impl SimRunner {
+    /// `time_scale` 10 runs a 10-second job in one second.
+    pub fn new(time_scale: f64) -> SimRunner {
+        SimRunner {
+            time_scale: time_scale.max(f64::MIN_POSITIVE),
+            due: BTreeMap::new(),
+            deadline_of: BTreeMap::new(),
+            ready: Default::default(),
+            counter: 0,
+        }
+    }
+}
+
+impl Runner for SimRunner {
+    fn start(&mut self, job: JobToRun) {
+        let duration_ms =
+            job.duration_ms.unwrap_or(SIM_DEFAULT_DURATION_MS) as f64 / self.time_scale;
+        let key = (
+            Instant::now() + Duration::from_secs_f64(duration_ms / 1000.0),
+            self.counter,
+        );
+        self.counter += 1;
+        self.due.insert(key, job.job.clone());
+        self.deadline_of.insert(job.job.clone(), key);
+        self.ready.push_back(Report::Started {
+            job: job.job,
+            pid: None,
+        });
+    }
+
+    fn kill(&mut self, job: &str) {
+        if let Some(key) = self.deadline_of.remove(job) {
+            self.due.remove(&key);
+            self.ready.push_back(Report::Finished {
+                job: job.to_string(),
+                outcome: Outcome::Killed,
+                exit_code: None,
+                signal: None,
+                message: Some("cancelled".to_string()),
+            });
+        }
+    }
+
+    async fn next_report(&mut self) -> Report {
+        if let Some(report) = self.ready.pop_front() {
+            return report;
+        }
+        let Some((&key, _)) = self.due.iter().next() else {
+            return std::future::pending().await;
+        };
+        tokio::time::sleep_until(key.0).await;
+        let job = self.due.remove(&key).expect("the first key");
+        self.deadline_of.remove(&job);
+        Report::Finished {
+            job,
+            outcome: Outcome::Succeeded,
+            exit_code: Some(0),
+            signal: None,
+            message: None,
+        }
+    }
+}
+
+/// Real processes on this machine, one per job, run without a shell.
+pub struct ProcessRunner {
+    log_dir: Option<PathBuf>,
+    reports_tx: mpsc::UnboundedSender<Report>,
+    reports_rx: mpsc::UnboundedReceiver<Report>,
+    kills: BTreeMap<String, oneshot::Sender<()>>,
+    tasks: JoinSet<()>,
+}
+
+impl ProcessRunner {
+    /// `log_dir`, when given, receives each job's stdout and stderr as
+    /// `<job>.out` and `<job>.err`.
+    pub fn new(log_dir: Option<PathBuf>) -> ProcessRunner {
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        ProcessRunner {
+            log_dir,
+            reports_tx,
+            reports_rx,
+            kills: BTreeMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+}
+
+impl Runner for ProcessRunner {
+    fn start(&mut self, job: JobToRun) {
+        let (kill_tx, kill_rx) = oneshot::channel();
+        self.kills.insert(job.job.clone(), kill_tx);
+        let reports = self.reports_tx.clone();
+        let log_dir = self.log_dir.clone();
+        self.tasks
+            .spawn(run_process(job, log_dir, kill_rx, reports));
+    }
+
+    fn kill(&mut self, job: &str) {
+        if let Some(kill) = self.kills.remove(job) {
+            let _ = kill.send(());
+        }
+    }
+
+    async fn next_report(&mut self) -> Report {
+        loop {
+            tokio::select! {
+                report = self.reports_rx.recv() => {
+                    let report = report.expect("the runner holds a sender");
+                    if let Report::Finished { job, .. } = &report {
+                        self.kills.remove(job);
+                    }
+                    return report;
+                }
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+            }
+        }
+    }
+}
+
+/// Runs one job's process to its end or until it is killed.
+async fn run_process(
+    job: JobToRun,
+    log_dir: Option<PathBuf>,
+    kill: oneshot::Receiver<()>,
+    reports: mpsc::UnboundedSender<Report>,
+) {
+    use std::os::unix::process::ExitStatusExt;
+    let finished = |outcome, exit_code, signal, message: Option<String>| Report::Finished {
+        job: job.job.clone(),
+        outcome,
+        exit_code,
+        signal,
+        message,
+    };
+    let Some((program, args)) = job.command.split_first() else {
+        let message = "the job has no command; `rota agent` runs only jobs with one".to_string();
+        let _ = reports.send(finished(Outcome::Failed, None, None, Some(message)));
+        return;
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    match output_files(&log_dir, &job.job) {
+        Some((out, err)) => {
+            command.stdout(out).stderr(err);
+        }
+        None => {
+            command
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            let message = format!("cannot start {program:?}: {error}");
+            let _ = reports.send(finished(Outcome::Failed, None, None, Some(message)));
+            return;
+        }
+    };
+    let _ = reports.send(Report::Started {
+        job: job.job.clone(),
+        pid: child.id(),
+    });
+    let (status, killed) = tokio::select! {
+        status = child.wait() => (status, false),
+        _ = kill => {
+            let _ = child.start_kill();
+            (child.wait().await, true)
+        }
+    };
+    let report = match status {
+        Err(error) => finished(
+            Outcome::Lost,
+            None,
+            None,
+            Some(format!("cannot wait for the process: {error}")),
+        ),
+        Ok(status) if killed => finished(
+            Outcome::Killed,
+            status.code(),
+            status.signal(),
+            Some("cancelled".into()),
+        ),
+        Ok(status) if status.success() => finished(Outcome::Succeeded, Some(0), None, None),
+        Ok(status) => finished(
+            Outcome::Failed,
+            status.code(),
+            status.signal(),
+            Some(format!("the process ended with {status}")),
+        ),
+    };
+    let _ = reports.send(report);
+}
+
+fn output_files(log_dir: &Option<PathBuf>, job: &str) -> Option<(std::fs::File, std::fs::File)> {
+    let dir = log_dir.as_ref()?;
+    std::fs::create_dir_all(dir).ok()?;
+    let out = std::fs::File::create(dir.join(format!("{job}.out"))).ok()?;
+    let err = std::fs::File::create(dir.join(format!("{job}.err"))).ok()?;
+    Some((out, err))
+}
