@@ -107,13 +107,20 @@ pub fn verify(entries: &[LogEntry], make_core: CoreFactory<'_>) -> Report {
         };
         report.rounds += recorded.len();
         report.decisions += recorded.values().map(Vec::len).sum::<usize>();
-        verify_service(entries, core.as_mut(), &recorded, &mut report.mismatches);
+        verify_service(
+            entries,
+            &service,
+            core.as_mut(),
+            &recorded,
+            &mut report.mismatches,
+        );
     }
     report
 }
 
 fn verify_service(
     entries: &[LogEntry],
+    service: &str,
     core: &mut dyn ServiceCore,
     recorded: &Recorded,
     mismatches: &mut Vec<Mismatch>,
@@ -127,7 +134,7 @@ fn verify_service(
             if *basis != entry.seq {
                 // The basis is not in the log (it was never applied here).
                 mismatches.push(Mismatch {
-                    service: core.service().to_string(),
+                    service: service.to_string(),
                     epoch: *epoch,
                     basis: *basis,
                     seq: events.first().map(|(seq, _)| *seq),
@@ -139,7 +146,7 @@ fn verify_service(
                 continue;
             }
             let derived = core.decide(*epoch);
-            compare_round(core.service(), *epoch, *basis, events, &derived, mismatches);
+            compare_round(service, *epoch, *basis, events, &derived, mismatches);
         }
     }
 }

@@ -1,1 +1,289 @@
+//! The harness for Rota's end-to-end tests (the files in `tests/e2e`).
+//!
+//! Every test starts its own throwaway nats-server on a free loopback port
+//! with a temporary store ([`TestBed::start`]); dropping the bed stops the
+//! services and kills the server, also when the test panics. Tests wait on
+//! the folded log ([`TestBed::wait_for`]) with a deadline, never on sleeps.
 
+use rota_events::{Body, Event, JobSubmitted, NodeRegistered, Resources, derived_event_id};
+use rota_projections::{CellState, LogEntry};
+use rota_shell::clock::{ClockConfig, run_clock};
+use rota_shell::nats_server::NatsServer;
+use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::{CellLog, Shutdown};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// How long a test waits for the log to reach an expected state.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cell every test uses.
+pub const CELL: &str = "default";
+
+/// A nats-server, a connection to the cell's log, and any in-process
+/// services.
+pub struct TestBed {
+    pub log: CellLog,
+    pub shutdown: Shutdown,
+    tasks: JoinSet<()>,
+    // Declared last: dropped after the services have been told to stop.
+    pub server: NatsServer,
+}
+
+impl TestBed {
+    /// Starts a throwaway nats-server and provisions the cell's stream.
+    pub async fn start() -> TestBed {
+        let server = NatsServer::start().unwrap_or_else(|e| panic!("{e}"));
+        let log = CellLog::connect(&server.url, CELL)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        TestBed {
+            log,
+            shutdown: Shutdown::new(),
+            tasks: JoinSet::new(),
+            server,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.server.url
+    }
+
+    /// Runs a service core in this process, as instance `instance`.
+    pub fn run_core(
+        &mut self,
+        core: Box<dyn rota_projections::ServiceCore>,
+        config: ServiceConfig,
+    ) {
+        let (log, shutdown) = (self.log.clone(), self.shutdown.clone());
+        self.tasks.spawn(async move {
+            run_service(log, core, config, shutdown)
+                .await
+                .expect("service loop failed");
+        });
+    }
+
+    /// Runs admission and placement (and the clock, if asked) in this process.
+    pub fn run_services(&mut self, with_clock: bool) {
+        for service in ["admission", "placement"] {
+            let core = rota_replay::standard_core(CELL, service).expect("known service");
+            let mut config = ServiceConfig::new(format!("{service}-test"));
+            config.lease_timeout = Duration::from_millis(500);
+            self.run_core(core, config);
+        }
+        if with_clock {
+            let (log, shutdown) = (self.log.clone(), self.shutdown.clone());
+            self.tasks.spawn(async move {
+                run_clock(log, ClockConfig::default(), shutdown)
+                    .await
+                    .expect("clock failed");
+            });
+        }
+    }
+
+    /// Stops the in-process services and waits for them.
+    pub async fn stop_services(&mut self) {
+        self.shutdown.trigger();
+        while let Some(joined) = self.tasks.join_next().await {
+            joined.expect("a service task panicked");
+        }
+    }
+
+    /// Folds the log until `done` holds for the state, or panics with
+    /// `what` after [`WAIT_TIMEOUT`].
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&CellState) -> bool) -> CellState {
+        let mut state = CellState::new(CELL);
+        let mut entries = self.log.entries(1, Vec::new()).await.expect("reader");
+        let deadline = tokio::time::Instant::now() + WAIT_TIMEOUT;
+        loop {
+            if done(&state) {
+                return state;
+            }
+            match tokio::time::timeout_at(deadline, entries.next()).await {
+                Ok(Some(item)) => state.apply(&item.expect("readable log").0),
+                Ok(None) => panic!("the log ended while waiting for {what}"),
+                Err(_) => panic!(
+                    "timed out after {WAIT_TIMEOUT:?} waiting for {what}; state: {:?}",
+                    summary(&state)
+                ),
+            }
+        }
+    }
+
+    /// Every entry of the log so far.
+    pub async fn entries(&self) -> Vec<LogEntry> {
+        self.log.read_all().await.expect("readable log")
+    }
+
+    /// Registers `count` nodes named `node-00000`... directly in the log.
+    pub async fn register_nodes(&self, count: usize, capacity: Resources) {
+        let mut pipeline = self.log.pipeline();
+        for i in 0..count {
+            let name = format!("node-{i:05}");
+            let event = Event::new(
+                derived_event_id(&format!("test-registration/{name}")),
+                CELL,
+                Body::NodeRegistered(NodeRegistered {
+                    node: name,
+                    capacity,
+                    labels: BTreeMap::new(),
+                }),
+            );
+            pipeline.push(&event).await.expect("publish");
+        }
+        pipeline.flush().await.expect("acks");
+    }
+
+    /// Submits jobs, pipelined.
+    pub async fn submit(&self, jobs: &[Event]) {
+        let mut pipeline = self.log.pipeline();
+        for job in jobs {
+            pipeline.push(job).await.expect("publish");
+        }
+        pipeline.flush().await.expect("acks");
+    }
+}
+
+impl Drop for TestBed {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        self.tasks.abort_all();
+    }
+}
+
+/// A job submission for `tenant` with the given request.
+pub fn job(tenant: &str, id: &str, resources: Resources, command: &[&str]) -> Event {
+    let body = Body::JobSubmitted(JobSubmitted {
+        job: id.to_string(),
+        name: None,
+        command: command.iter().map(|s| s.to_string()).collect(),
+        resources,
+        duration_ms: Some(60_000),
+        walltime_s: None,
+        priority: 0,
+        labels: BTreeMap::new(),
+    });
+    Event::new(id, CELL, body).with_tenant(tenant)
+}
+
+/// A small request: half a core and 256 MiB.
+pub fn small() -> Resources {
+    Resources {
+        cpu_milli: 500,
+        memory_bytes: 256 << 20,
+        gpus: 0,
+    }
+}
+
+/// Counts of jobs by state, for timeout messages.
+pub fn summary(state: &CellState) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for job in state.jobs.values() {
+        *counts.entry(job.state.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Every job.bound event in the log that took effect or not, by job.
+pub fn bound_events(entries: &[LogEntry]) -> BTreeMap<String, Vec<(u64, String)>> {
+    let mut bound: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+    for entry in entries {
+        if let Ok(Event {
+            body: Body::JobBound(b),
+            ..
+        }) = &entry.event
+        {
+            bound
+                .entry(b.job.clone())
+                .or_default()
+                .push((entry.seq, b.node.clone()));
+        }
+    }
+    bound
+}
+
+/// Replay-verifies a log with this build's cores and panics on a mismatch.
+pub fn assert_replay_clean(entries: &[LogEntry]) -> rota_replay::Report {
+    let report = rota_replay::verify(entries, &|service| {
+        rota_replay::standard_core(CELL, service)
+    });
+    assert!(
+        report.is_clean(),
+        "replay verify found mismatches: {:#?}",
+        report.mismatches
+    );
+    assert!(report.rounds > 0, "the log holds no rounds to verify");
+    report
+}
+
+/// A `rota` process started by a test; killed when dropped.
+pub struct RotaProcess {
+    pub child: std::process::Child,
+    pub stderr_path: std::path::PathBuf,
+    _stderr_dir: tempfile::TempDir,
+}
+
+impl RotaProcess {
+    /// Starts `rota <args>` with stderr captured to a file.
+    pub fn spawn(binary: &str, args: &[&str]) -> RotaProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let child = std::process::Command::new(binary)
+            .args(args)
+            .env("ROTA_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        RotaProcess {
+            child,
+            stderr_path,
+            _stderr_dir: dir,
+        }
+    }
+
+    /// Kills the process at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it; returns whether
+    /// it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        false
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for RotaProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The checkout's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}

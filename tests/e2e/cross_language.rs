@@ -1,0 +1,66 @@
+//! A Python client that knows only docs/events.md submits one job in
+//! MessagePack and one in JSON and sees both placements on the decision
+//! stream.
+
+use rota_events::Resources;
+use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
+use rota_testkit::{TestBed, assert_replay_clean, repo_root};
+use std::collections::BTreeMap;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_submits_and_follows_its_jobs() {
+    let mut bed = TestBed::start().await;
+    bed.run_services(false);
+    let nodes = vec![NodeSpec {
+        name: "py-node".to_string(),
+        capacity: Resources {
+            cpu_milli: 8000,
+            memory_bytes: 8 << 30,
+            gpus: 0,
+        },
+        labels: BTreeMap::new(),
+    }];
+    let fleet = tokio::spawn(run_nodes(
+        bed.log.clone(),
+        nodes,
+        SimRunner::new(1.0),
+        bed.shutdown.clone(),
+    ));
+
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-tools",
+        python.display()
+    );
+    let output = tokio::process::Command::new(&python)
+        .arg(repo_root().join("tests/python/client.py"))
+        .args([
+            "--nats",
+            bed.url(),
+            "--cell",
+            "default",
+            "--tenant",
+            "pyclient",
+            "--timeout",
+            "30",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "client failed:\n{stdout}\n{stderr}"
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["ok"], true);
+    let jobs = result["jobs"].as_object().unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.values().all(|node| node == "py-node"), "{result}");
+
+    bed.stop_services().await;
+    fleet.await.unwrap().unwrap();
+    assert_replay_clean(&bed.entries().await);
+}

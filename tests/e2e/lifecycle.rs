@@ -1,0 +1,161 @@
+//! A job's whole life over real JetStream, with every part a real process:
+//! `rota run all`, `rota agent` running real programs, `rota submit`,
+//! `rota cancel`, `rota status` and `rota replay verify`.
+
+use rota_events::Outcome;
+use rota_projections::JobState;
+use rota_testkit::{RotaProcess, TestBed};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const ROTA: &str = env!("CARGO_BIN_EXE_rota");
+
+fn rota(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(ROTA)
+        .args(args)
+        .args(["--nats", url])
+        .output()
+        .expect("rota runs")
+}
+
+/// Submits a JSON spec through `rota submit -` and returns the job id.
+fn submit(url: &str, spec: &str) -> String {
+    let mut child = Command::new(ROTA)
+        .args(["submit", "-", "--nats", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rota submit runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn spec(command: &str) -> String {
+    format!(
+        r#"{{"tenant": "acme", "command": ["sh", "-c", "{command}"],
+            "resources": {{"cpu_milli": 500, "memory_bytes": 268435456}}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
+    let bed = TestBed::start().await;
+    let url = bed.url().to_string();
+    let _services = RotaProcess::spawn(ROTA, &["run", "all", "--nats", &url]);
+    let _agent = RotaProcess::spawn(
+        ROTA,
+        &[
+            "agent",
+            "--node",
+            "worker-1",
+            "--cpu-milli",
+            "4000",
+            "--memory-bytes",
+            "4294967296",
+            "--nats",
+            &url,
+        ],
+    );
+
+    // A job that fails with exit status 3.
+    let failing = submit(&url, &spec("echo hello; exit 3"));
+    let state = bed
+        .wait_for("the failing job to finish", |s| {
+            s.jobs
+                .get(&failing)
+                .is_some_and(|j| j.state == JobState::Finished)
+        })
+        .await;
+    let job = &state.jobs[&failing];
+    assert_eq!(job.outcome, Some(Outcome::Failed));
+    assert_eq!(job.exit_code, Some(3));
+    assert_eq!(job.bindings, 1);
+
+    // A job that succeeds.
+    let succeeding = submit(&url, &spec("exit 0"));
+    let state = bed
+        .wait_for("the succeeding job to finish", |s| {
+            s.jobs
+                .get(&succeeding)
+                .is_some_and(|j| j.state == JobState::Finished)
+        })
+        .await;
+    assert_eq!(state.jobs[&succeeding].outcome, Some(Outcome::Succeeded));
+    assert_eq!(state.nodes["worker-1"].allocated, Default::default());
+
+    // A long job, cancelled while it runs: the agent kills the process.
+    let sleeper = submit(&url, &spec("sleep 60"));
+    bed.wait_for("the long job to start", |s| {
+        s.jobs
+            .get(&sleeper)
+            .is_some_and(|j| j.state == JobState::Running)
+    })
+    .await;
+    let cancelled = rota(
+        &url,
+        &["cancel", &sleeper, "--tenant", "acme", "--reason", "test"],
+    );
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+    let state = bed
+        .wait_for("the long job to be killed", |s| {
+            s.jobs
+                .get(&sleeper)
+                .is_some_and(|j| j.state == JobState::Cancelled)
+        })
+        .await;
+    assert_eq!(state.jobs[&sleeper].outcome, Some(Outcome::Killed));
+    assert_eq!(state.nodes["worker-1"].allocated, Default::default());
+
+    // Another tenant cannot cancel acme's job.
+    let intruder = submit(&url, &spec("sleep 60"));
+    let refused = rota(&url, &["cancel", &intruder, "--tenant", "mallory"]);
+    assert!(refused.status.success());
+    let state = bed
+        .wait_for("the foreign cancel to be refused", |s| {
+            s.queues.cancels.is_empty()
+                && s.jobs
+                    .get(&intruder)
+                    .is_some_and(|j| j.state == JobState::Running)
+        })
+        .await;
+    assert_eq!(state.jobs[&intruder].state, JobState::Running);
+
+    // `rota status` tells the story of the failing job.
+    let status = rota(&url, &["status", &failing]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains("finished: failed"), "{text}");
+    for event in [
+        "job.submitted",
+        "job.admitted",
+        "job.bound",
+        "job.started",
+        "job.finished",
+    ] {
+        assert!(text.contains(event), "status lacks {event}: {text}");
+    }
+    let unknown = rota(&url, &["status", "no-such-job"]);
+    assert!(!unknown.status.success());
+
+    // Every decision in this log re-derives exactly.
+    let verify = rota(&url, &["replay", "verify"]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(report.contains("replay verify: clean"), "{report}");
+}
