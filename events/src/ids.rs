@@ -68,6 +68,16 @@ fn parse_trace_id(traceparent: &str) -> Option<String> {
     valid.then(|| trace_id.to_ascii_lowercase())
 }
 
+/// A deterministic event id for a fact that must be logged once however
+/// often it is published (a tick, a lease claim, an agent's report): a ULID
+/// whose time part is zero and whose random part is a hash of `key`.
+pub fn derived_event_id(key: &str) -> String {
+    let high = fnv1a64(6, key.as_bytes());
+    let low = fnv1a64(7, key.as_bytes());
+    let random = (u128::from(high) << 64 | u128::from(low)) & ((1u128 << 80) - 1);
+    new_event_id(0, random)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,14 +101,4 @@ mod tests {
         let fresh = traceparent_for(None, "job-1", "event-2");
         assert_eq!(fresh, traceparent_for(Some("garbage"), "job-1", "event-2"));
     }
-}
-
-/// A deterministic event id for a fact that must be logged once however
-/// often it is published (a tick, a lease claim, an agent's report): a ULID
-/// whose time part is zero and whose random part is a hash of `key`.
-pub fn derived_event_id(key: &str) -> String {
-    let high = fnv1a64(6, key.as_bytes());
-    let low = fnv1a64(7, key.as_bytes());
-    let random = (u128::from(high) << 64 | u128::from(low)) & ((1u128 << 80) - 1);
-    new_event_id(0, random)
 }

@@ -97,11 +97,11 @@ impl CellState {
             self.note_invalid(entry, event.tenant.clone(), detail);
             return;
         }
-        if let Some(round) = &event.round {
-            if round.epoch != self.lease_epoch(&round.service) {
-                self.counters.fenced_decisions += 1;
-                return;
-            }
+        if let Some(round) = &event.round
+            && round.epoch != self.lease_epoch(&round.service)
+        {
+            self.counters.fenced_decisions += 1;
+            return;
         }
         let tenant = event.tenant.as_deref().unwrap_or_default();
         match &event.body {

@@ -89,15 +89,15 @@ pub fn verify(entries: &[LogEntry], make_core: CoreFactory<'_>) -> Report {
     // service -> (basis, epoch) -> events
     let mut rounds: BTreeMap<String, Recorded> = BTreeMap::new();
     for entry in entries {
-        if let Ok(event) = &entry.event {
-            if let Some(round) = &event.round {
-                rounds
-                    .entry(round.service.clone())
-                    .or_default()
-                    .entry((round.basis, round.epoch))
-                    .or_default()
-                    .push((entry.seq, event.clone()));
-            }
+        if let Ok(event) = &entry.event
+            && let Some(round) = &event.round
+        {
+            rounds
+                .entry(round.service.clone())
+                .or_default()
+                .entry((round.basis, round.epoch))
+                .or_default()
+                .push((entry.seq, event.clone()));
         }
     }
     for (service, recorded) in rounds {

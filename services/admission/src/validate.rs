@@ -47,26 +47,26 @@ pub fn validate(spec: &JobSubmitted) -> Result<(), Refusal> {
         );
     }
     validate_command(&spec.command)?;
-    if let Some(name) = &spec.name {
-        if name.len() > JOB_NAME_BYTES_MAX {
-            return refuse(
-                "name",
-                format!(
-                    "name is {} bytes; it may be at most {JOB_NAME_BYTES_MAX}",
-                    name.len()
-                ),
-            );
-        }
+    if let Some(name) = &spec.name
+        && name.len() > JOB_NAME_BYTES_MAX
+    {
+        return refuse(
+            "name",
+            format!(
+                "name is {} bytes; it may be at most {JOB_NAME_BYTES_MAX}",
+                name.len()
+            ),
+        );
     }
-    if let Some(duration_ms) = spec.duration_ms {
-        if duration_ms > JOB_DURATION_MS_MAX {
-            return refuse(
-                "duration_ms",
-                format!(
-                    "duration_ms is {duration_ms}; it may be at most {JOB_DURATION_MS_MAX} (30 days)"
-                ),
-            );
-        }
+    if let Some(duration_ms) = spec.duration_ms
+        && duration_ms > JOB_DURATION_MS_MAX
+    {
+        return refuse(
+            "duration_ms",
+            format!(
+                "duration_ms is {duration_ms}; it may be at most {JOB_DURATION_MS_MAX} (30 days)"
+            ),
+        );
     }
     if let Some(walltime_s) = spec.walltime_s {
         if !(1..=JOB_WALLTIME_S_MAX).contains(&walltime_s) {

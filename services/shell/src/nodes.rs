@@ -121,14 +121,13 @@ pub async fn run_nodes<R: Runner>(
                 } else {
                     Vec::new()
                 };
-                if let Ok(Event { body: Body::NodeLost(lost), .. }) = &entry.event {
-                    if mine.contains(&lost.node) && caught_up {
+                if let Ok(Event { body: Body::NodeLost(lost), .. }) = &entry.event
+                    && mine.contains(&lost.node) && caught_up {
                         abandon_node(&state, &lost.node, &mut launched, &mut runner);
                         if let Some(spec) = nodes.iter().find(|n| n.name == lost.node) {
                             pipeline.push(&registration(&cell, spec, &format!("{boot}-{}", entry.seq))).await?;
                         }
                     }
-                }
                 for job in touched {
                     reconcile(&state, &job, &mine, &mut launched, &mut runner, &mut pipeline).await?;
                 }

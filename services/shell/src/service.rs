@@ -29,7 +29,14 @@ pub struct ServiceConfig {
 
 /// Applied events after which a round is decided even if the reader is not
 /// yet at the head, so that a flood cannot delay decisions without bound.
-pub const DECIDE_AFTER_EVENTS_MAX: u64 = 5000;
+pub const DECIDE_AFTER_EVENTS_MAX: u64 = 1000;
+
+/// Longest time between rounds while events keep arriving. Under a steady
+/// stream of events the reader is rarely exactly at the head; this bounds how
+/// long work waits. Which sequence becomes a round's basis is the shell's
+/// choice and is recorded in the round, so this timing does not make any
+/// decision depend on the clock.
+pub const DECIDE_INTERVAL_MAX: Duration = Duration::from_millis(10);
 
 impl ServiceConfig {
     pub fn new(instance: impl Into<String>) -> ServiceConfig {
@@ -104,6 +111,7 @@ pub async fn run_service(
     let mut settle_seq = 0u64;
     let mut applied_since_snapshot = 0u64;
     let mut applied_since_decide = 0u64;
+    let mut last_decided = Instant::now();
 
     loop {
         tokio::select! {
@@ -115,10 +123,13 @@ pub async fn run_service(
                 applied_since_snapshot += 1;
                 applied_since_decide += 1;
                 caught_up = pending == 0;
-                let ready = caught_up || applied_since_decide >= DECIDE_AFTER_EVENTS_MAX;
-                if ready && core.state().applied_seq >= settle_seq {
-                    if let Some(epoch) = held_epoch(core.as_ref(), &config.instance) {
+                let ready = caught_up
+                    || applied_since_decide >= DECIDE_AFTER_EVENTS_MAX
+                    || last_decided.elapsed() >= DECIDE_INTERVAL_MAX;
+                if ready && core.state().applied_seq >= settle_seq
+                    && let Some(epoch) = held_epoch(core.as_ref(), &config.instance) {
                         applied_since_decide = 0;
+                        last_decided = Instant::now();
                         match decide_and_publish(&log, core.as_ref(), epoch).await {
                             Ok(Some((last_seq, size))) => {
                                 settle_seq = last_seq;
@@ -132,13 +143,11 @@ pub async fn run_service(
                             }
                         }
                     }
-                }
-                if applied_since_snapshot >= config.snapshot_every_events {
-                    if let Some(store) = &snapshots {
+                if applied_since_snapshot >= config.snapshot_every_events
+                    && let Some(store) = &snapshots {
                         save_snapshot(store, core.as_ref(), &mut report);
                         applied_since_snapshot = 0;
                     }
-                }
             }
             Some(message) = liveness.next() => {
                 let text = String::from_utf8_lossy(&message.payload);
@@ -157,7 +166,7 @@ pub async fn run_service(
                     None => {
                         let silent = holder_heard.elapsed() >= config.lease_timeout;
                         let backed_off = last_claim_attempt.is_none_or(|t| t.elapsed() >= config.lease_timeout);
-                        if caught_up && backed_off && (silent || core.state().leases.get(&service).is_none()) {
+                        if caught_up && backed_off && (silent || !core.state().leases.contains_key(&service)) {
                             last_claim_attempt = Some(Instant::now());
                             claim_lease(&log, core.as_ref(), &config.instance).await;
                         }
