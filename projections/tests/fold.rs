@@ -1,0 +1,296 @@
+//! The fold, as given/when/then: events in, state out. Every conflicting or
+//! late event is resolved the same way for every reader.
+
+use rota_events::*;
+use rota_projections::{CellState, JobState, LogEntry, NodeState};
+use std::collections::BTreeMap;
+
+/// Builds a log with increasing sequences and times.
+struct Log {
+    entries: Vec<LogEntry>,
+}
+
+impl Log {
+    fn new() -> Log {
+        Log {
+            entries: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, event: Event) -> &mut Log {
+        let seq = self.entries.len() as u64 + 1;
+        self.entries.push(LogEntry {
+            seq,
+            time_ms: 1_000 * seq,
+            subject: event.subject(),
+            event: Ok(event),
+        });
+        self
+    }
+
+    fn decision(
+        &mut self,
+        service: &str,
+        epoch: u64,
+        body: Body,
+        tenant: Option<&str>,
+    ) -> &mut Log {
+        let basis = self.entries.len() as u64;
+        let mut event = Event::new(format!("d{basis}"), "default", body);
+        event.tenant = tenant.map(str::to_string);
+        event.round = Some(RoundTag {
+            service: service.into(),
+            epoch,
+            basis,
+            index: 0,
+            size: 1,
+        });
+        self.push(event)
+    }
+
+    fn fold(&self) -> CellState {
+        let mut state = CellState::new("default");
+        for entry in &self.entries {
+            state.apply(entry);
+        }
+        state
+    }
+}
+
+fn res(cpu_milli: u64) -> Resources {
+    Resources {
+        cpu_milli,
+        memory_bytes: 1 << 20,
+        gpus: 0,
+    }
+}
+
+fn lease(service: &str, epoch: u64) -> Event {
+    Event::new(
+        format!("lease-{service}-{epoch}"),
+        "default",
+        Body::LeaseClaimed(LeaseClaimed {
+            service: service.into(),
+            epoch,
+            holder: format!("{service}-{epoch}"),
+        }),
+    )
+}
+
+fn node(name: &str, cpu_milli: u64) -> Event {
+    Event::new(
+        format!("reg-{name}"),
+        "default",
+        Body::NodeRegistered(NodeRegistered {
+            node: name.into(),
+            capacity: res(cpu_milli),
+            labels: BTreeMap::new(),
+        }),
+    )
+}
+
+fn submit(job: &str, cpu_milli: u64) -> Event {
+    Event::new(
+        job,
+        "default",
+        Body::JobSubmitted(JobSubmitted {
+            job: job.into(),
+            name: None,
+            command: vec![],
+            resources: res(cpu_milli),
+            duration_ms: None,
+            walltime_s: None,
+            priority: 0,
+            labels: BTreeMap::new(),
+        }),
+    )
+    .with_tenant("acme")
+}
+
+fn admitted(job: &str) -> Body {
+    Body::JobAdmitted(JobAdmitted { job: job.into() })
+}
+
+fn bound(job: &str, node: &str, cpu_milli: u64) -> Body {
+    Body::JobBound(JobBound {
+        job: job.into(),
+        node: node.into(),
+        resources: res(cpu_milli),
+    })
+}
+
+/// Given a cell with leases, one node of 1000 millicores and job j1 admitted.
+fn given_pending_job() -> Log {
+    let mut log = Log::new();
+    log.push(lease("admission", 1))
+        .push(lease("placement", 1))
+        .push(node("n1", 1000))
+        .push(submit("j1", 600))
+        .decision("admission", 1, admitted("j1"), Some("acme"));
+    log
+}
+
+#[test]
+fn a_valid_binding_allocates_and_a_finish_releases() {
+    let mut log = given_pending_job();
+    log.decision("placement", 1, bound("j1", "n1", 600), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].state, JobState::Bound);
+    assert_eq!(state.nodes["n1"].allocated, res(600));
+
+    log.push(
+        Event::new(
+            "f1",
+            "default",
+            Body::JobFinished(JobFinished {
+                job: "j1".into(),
+                node: "n1".into(),
+                outcome: Outcome::Succeeded,
+                exit_code: Some(0),
+                signal: None,
+                message: None,
+            }),
+        )
+        .with_tenant("acme"),
+    );
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].state, JobState::Finished);
+    assert_eq!(state.nodes["n1"].allocated, Resources::default());
+    assert!(state.nodes["n1"].jobs.is_empty());
+}
+
+#[test]
+fn a_binding_onto_a_drained_node_is_void_and_the_job_stays_pending() {
+    let mut log = given_pending_job();
+    log.push(Event::new(
+        "dr",
+        "default",
+        Body::NodeDrained(NodeDrained {
+            node: "n1".into(),
+            reason: "maintenance".into(),
+        }),
+    ));
+    log.decision("placement", 1, bound("j1", "n1", 600), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.nodes["n1"].state, NodeState::Draining);
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    assert_eq!(state.counters.void_bindings, 1);
+    assert_eq!(state.pending.len(), 1);
+}
+
+#[test]
+fn a_binding_that_does_not_fit_is_void() {
+    let mut log = given_pending_job();
+    log.push(submit("j2", 600))
+        .decision("admission", 1, admitted("j2"), Some("acme"));
+    log.decision("placement", 1, bound("j1", "n1", 600), Some("acme"));
+    log.decision("placement", 1, bound("j2", "n1", 600), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.jobs["j2"].state, JobState::Pending);
+    assert_eq!(state.nodes["n1"].allocated, res(600));
+    assert_eq!(state.counters.void_bindings, 1);
+}
+
+#[test]
+fn decisions_from_a_stale_epoch_are_fenced() {
+    let mut log = given_pending_job();
+    log.push(lease("placement", 2));
+    log.decision("placement", 1, bound("j1", "n1", 600), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    assert_eq!(state.counters.fenced_decisions, 1);
+}
+
+#[test]
+fn a_decision_from_the_wrong_writer_is_refused_visibly() {
+    let mut log = given_pending_job();
+    log.decision("admission", 1, bound("j1", "n1", 600), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    let rejection = state
+        .queues
+        .rejections
+        .values()
+        .next()
+        .expect("a rejection to write");
+    assert!(
+        rejection.detail.contains("only the placement service"),
+        "{}",
+        rejection.detail
+    );
+}
+
+#[test]
+fn a_lost_node_puts_its_jobs_back_in_the_queue_in_their_old_place() {
+    let mut log = given_pending_job();
+    log.decision("placement", 1, bound("j1", "n1", 600), Some("acme"));
+    log.push(Event::new(
+        "lost",
+        "default",
+        Body::NodeLost(NodeLost {
+            node: "n1".into(),
+            reason: "silent".into(),
+        }),
+    ));
+    let state = log.fold();
+    assert_eq!(state.nodes["n1"].state, NodeState::Lost);
+    assert_eq!(state.nodes["n1"].allocated, Resources::default());
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    assert_eq!(state.jobs["j1"].node, None);
+    assert_eq!(state.counters.requeued_jobs, 1);
+    // A late report from the lost node is refused, not applied.
+    log.push(
+        Event::new(
+            "late",
+            "default",
+            Body::JobStarted(JobStarted {
+                job: "j1".into(),
+                node: "n1".into(),
+                pid: None,
+            }),
+        )
+        .with_tenant("acme"),
+    );
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    assert_eq!(state.queues.rejections.len(), 1);
+}
+
+#[test]
+fn a_duplicate_job_id_is_refused_and_the_first_job_kept() {
+    let mut log = given_pending_job();
+    log.push(submit("j1", 10));
+    let state = log.fold();
+    assert_eq!(state.jobs["j1"].spec.resources, res(600));
+    let rejection = state.queues.rejections.values().next().unwrap();
+    assert!(
+        rejection.detail.contains("already taken"),
+        "{}",
+        rejection.detail
+    );
+}
+
+#[test]
+fn unreadable_messages_become_rejections_except_on_the_rejection_subject() {
+    let mut state = CellState::new("default");
+    let error = InputError {
+        kind: InputErrorKind::Malformed,
+        detail: "bad".into(),
+    };
+    state.apply(&LogEntry {
+        seq: 1,
+        time_ms: 5,
+        subject: "rota.default.job.acme.x.submitted".into(),
+        event: Err(error.clone()),
+    });
+    state.apply(&LogEntry {
+        seq: 2,
+        time_ms: 6,
+        subject: "rota.default.input.rejected".into(),
+        event: Err(error),
+    });
+    assert_eq!(state.queues.rejections.len(), 1);
+    assert_eq!(state.queues.rejections[&1].tenant.as_deref(), Some("acme"));
+    assert_eq!(state.counters.unanswered_rejections, 1);
+    assert_eq!(state.now_ms, 6);
+}
