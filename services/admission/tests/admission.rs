@@ -113,9 +113,12 @@ fn admits_valid_jobs_rejects_invalid_ones_and_handles_cancels_in_log_order() {
     );
 }
 
+/// A change that makes a valid spec invalid.
+type Change = Box<dyn Fn(&mut JobSubmitted)>;
+
 #[test]
 fn every_refusal_names_the_value_and_what_is_accepted() {
-    let cases: Vec<(Box<dyn Fn(&mut JobSubmitted)>, &str, &str)> = vec![
+    let cases: Vec<(Change, &str, &str)> = vec![
         (
             Box::new(|s| s.resources.cpu_milli = 0),
             "resources.cpu_milli",
