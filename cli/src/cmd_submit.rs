@@ -43,13 +43,6 @@ pub struct CancelArgs {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum SpecFile {
-    Many(Vec<Spec>),
-    One(Box<Spec>),
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Spec {
     tenant: Option<String>,
@@ -76,11 +69,7 @@ pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCod
     } else {
         std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file))?
     };
-    let specs =
-        match parse_specs(&text).with_context(|| format!("invalid job spec in {}", args.file))? {
-            SpecFile::Many(specs) => specs,
-            SpecFile::One(spec) => vec![*spec],
-        };
+    let specs = parse_specs(&text).with_context(|| format!("invalid job spec in {}", args.file))?;
     if specs.len() > SUBMIT_JOBS_MAX {
         bail!(
             "{} jobs in one submission; at most {SUBMIT_JOBS_MAX}",
@@ -103,13 +92,26 @@ pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// JSON when it looks like JSON (so errors point at JSON syntax), else YAML.
-fn parse_specs(text: &str) -> anyhow::Result<SpecFile> {
+/// One spec or a list of them, in JSON when it looks like JSON (so errors
+/// point at JSON syntax), else YAML. Errors name the job's place in a list.
+fn parse_specs(text: &str) -> anyhow::Result<Vec<Spec>> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        Ok(serde_json::from_str(text)?)
+    let document: serde_json::Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str(text)?
     } else {
-        Ok(serde_yaml::from_str(text)?)
+        serde_yaml::from_str(text)?
+    };
+    match document {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                serde_json::from_value(item)
+                    .with_context(|| format!("job {} of the list", index + 1))
+            })
+            .collect(),
+        serde_json::Value::Object(_) => Ok(vec![serde_json::from_value(document)?]),
+        _ => bail!("expected a job (a mapping) or a list of jobs"),
     }
 }
 

