@@ -80,3 +80,52 @@ pub fn seal_round(state: &CellState, service: &str, epoch: u64, drafts: Vec<Draf
         })
         .collect()
 }
+
+/// A service's decision rule: what to decide from the folded state. The
+/// fold itself is shared; see [`Folded`].
+pub trait Decider: Send + Sync + Default {
+    /// The service's name, as in its lease and round tags.
+    const SERVICE: &'static str;
+
+    /// The round's decisions before sealing, at most a round's worth.
+    fn drafts(&self, state: &CellState) -> Vec<Draft>;
+}
+
+/// A service core made of the shared fold and a [`Decider`].
+#[derive(Debug, Clone)]
+pub struct Folded<D> {
+    state: CellState,
+    decider: D,
+}
+
+impl<D: Decider> Folded<D> {
+    pub fn new(cell: &str) -> Folded<D> {
+        Folded {
+            state: CellState::new(cell),
+            decider: D::default(),
+        }
+    }
+}
+
+impl<D: Decider> ServiceCore for Folded<D> {
+    fn service(&self) -> &str {
+        D::SERVICE
+    }
+
+    fn state(&self) -> &CellState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut CellState {
+        &mut self.state
+    }
+
+    fn decide(&self, epoch: u64) -> Vec<Event> {
+        seal_round(
+            &self.state,
+            D::SERVICE,
+            epoch,
+            self.decider.drafts(&self.state),
+        )
+    }
+}

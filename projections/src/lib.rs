@@ -16,7 +16,7 @@ mod node;
 mod queues;
 
 pub use cell::{CellState, Counters, Lease};
-pub use core::{Draft, ServiceCore, seal_round};
+pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
 pub use entry::LogEntry;
 pub use job::{Job, JobState};
 pub use node::{Node, NodeState};

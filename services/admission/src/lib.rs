@@ -12,46 +12,27 @@ mod validate;
 pub use limits::*;
 pub use validate::{Refusal, validate};
 
-use rota_events::{
-    Body, Event, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX,
-};
-use rota_projections::{CellState, Draft, JobState, ServiceCore, seal_round};
+use rota_events::{Body, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX};
+use rota_projections::{CellState, Decider, Draft, Folded, JobState};
 use std::collections::BTreeMap;
 
 /// The service's name in leases and round tags.
 pub const SERVICE: &str = "admission";
 
-/// Admission: the cell state and the decisions that follow from its backlog.
-#[derive(Debug, Clone)]
-pub struct Admission {
-    state: CellState,
-}
+/// Admission's decision rule: work through the backlog in log order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdmissionRules;
 
-impl Admission {
-    pub fn new(cell: &str) -> Admission {
-        Admission {
-            state: CellState::new(cell),
-        }
+impl Decider for AdmissionRules {
+    const SERVICE: &'static str = SERVICE;
+
+    fn drafts(&self, state: &CellState) -> Vec<Draft> {
+        drafts(state)
     }
 }
 
-impl ServiceCore for Admission {
-    fn service(&self) -> &str {
-        SERVICE
-    }
-
-    fn state(&self) -> &CellState {
-        &self.state
-    }
-
-    fn state_mut(&mut self) -> &mut CellState {
-        &mut self.state
-    }
-
-    fn decide(&self, epoch: u64) -> Vec<Event> {
-        seal_round(&self.state, SERVICE, epoch, drafts(&self.state))
-    }
-}
+/// The admission core: the shared fold and [`AdmissionRules`].
+pub type Admission = Folded<AdmissionRules>;
 
 /// One item of admission's backlog.
 enum Work<'a> {

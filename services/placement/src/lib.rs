@@ -6,8 +6,8 @@
 //! GPUs all cover the request. The full engine (constraints, scoring,
 //! backfill) replaces this behind the same contract.
 
-use rota_events::{Body, Event, JobBound, ROUND_EVENTS_MAX, Resources};
-use rota_projections::{CellState, Draft, NodeState, ServiceCore, seal_round};
+use rota_events::{Body, JobBound, ROUND_EVENTS_MAX, Resources};
+use rota_projections::{CellState, Decider, Draft, Folded, NodeState};
 use std::collections::BTreeMap;
 
 /// The service's name in leases and round tags.
@@ -20,37 +20,20 @@ pub const ROUND_JOBS_SCANNED_MAX: usize = 20_000;
 /// Most request shapes remembered as fitting nowhere this round.
 pub const UNFIT_SHAPES_MAX: usize = 64;
 
-/// Placement: the cell state and first-fit binding of pending jobs.
-#[derive(Debug, Clone)]
-pub struct Placement {
-    state: CellState,
-}
+/// Placement's decision rule: first fit in queue order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FirstFit;
 
-impl Placement {
-    pub fn new(cell: &str) -> Placement {
-        Placement {
-            state: CellState::new(cell),
-        }
+impl Decider for FirstFit {
+    const SERVICE: &'static str = SERVICE;
+
+    fn drafts(&self, state: &CellState) -> Vec<Draft> {
+        first_fit(state)
     }
 }
 
-impl ServiceCore for Placement {
-    fn service(&self) -> &str {
-        SERVICE
-    }
-
-    fn state(&self) -> &CellState {
-        &self.state
-    }
-
-    fn state_mut(&mut self) -> &mut CellState {
-        &mut self.state
-    }
-
-    fn decide(&self, epoch: u64) -> Vec<Event> {
-        seal_round(&self.state, SERVICE, epoch, first_fit(&self.state))
-    }
-}
+/// The placement core: the shared fold and [`FirstFit`].
+pub type Placement = Folded<FirstFit>;
 
 /// Binds pending jobs in queue order to the first node that fits each.
 pub fn first_fit(state: &CellState) -> Vec<Draft> {
