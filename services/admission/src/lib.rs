@@ -12,7 +12,9 @@ mod validate;
 pub use limits::*;
 pub use validate::{Refusal, validate};
 
-use rota_events::{Body, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX};
+use rota_events::{
+    Body, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX, TEXT_BYTES_MAX,
+};
 use rota_projections::{CellState, Decider, Draft, Folded, JobState};
 use std::collections::BTreeMap;
 
@@ -143,6 +145,12 @@ fn decide_cancel<'a>(
             detail,
         }),
     };
+    if let Some(reason) = request.reason.as_ref().filter(|r| r.len() > TEXT_BYTES_MAX) {
+        return refuse(format!(
+            "cancel refused: the reason is {} bytes; it may be at most {TEXT_BYTES_MAX}",
+            reason.len()
+        ));
+    }
     let Some(job) = state.jobs.get(&request.job) else {
         return refuse(format!(
             "cancel refused: there is no job {:?} in this cell",
