@@ -58,6 +58,7 @@ fn state_of(entries: &[rota_projections::LogEntry]) -> &'static str {
                 rota_events::Outcome::Killed => "finished: killed",
                 rota_events::Outcome::Lost => "finished: lost",
             },
+            Body::JobTimedOut(_) => "stopping: wall-clock limit exceeded",
             Body::JobCancelled(c) if c.node.is_some() => "cancelling",
             Body::JobCancelled(_) => "cancelled",
             _ => state,

@@ -5,6 +5,7 @@ mod cmd_demo;
 mod cmd_nodes;
 mod cmd_replay;
 mod cmd_run;
+mod cmd_simulate;
 mod cmd_status;
 mod cmd_submit;
 mod cmd_watch;
@@ -63,6 +64,7 @@ enum Command {
     Agent(cmd_nodes::AgentArgs),
     SimFleet(cmd_nodes::SimFleetArgs),
     Demo(cmd_demo::DemoArgs),
+    Simulate(cmd_simulate::SimulateArgs),
     /// Replay the log: re-derive and verify every recorded decision.
     #[command(subcommand)]
     Replay(cmd_replay::ReplayCommand),
@@ -92,6 +94,7 @@ fn main() -> std::process::ExitCode {
             Command::Agent(args) => cmd_nodes::agent(&target, args).await,
             Command::SimFleet(args) => cmd_nodes::sim_fleet(&target, args).await,
             Command::Demo(args) => cmd_demo::demo(&target, args).await,
+            Command::Simulate(args) => cmd_simulate::simulate(args),
             Command::Replay(command) => cmd_replay::replay(&target, command).await,
         }
     });

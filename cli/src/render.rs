@@ -81,6 +81,12 @@ fn details(event: &Event) -> String {
         ),
         Body::ClockTick(b) => format!("after_seq={}", b.after_seq),
         Body::InputRejected(b) => format!("{} seq={} {}: {}", b.kind, b.seq, b.subject, b.detail),
+        Body::JobTimedOut(b) => format!("node={} walltime_s={}", b.node, b.walltime_s),
+        Body::PolicySet(b) => format!(
+            "backfill={} default_estimate_s={}",
+            b.placement.backfill.as_str(),
+            b.placement.default_estimate_s
+        ),
     };
     let round = event
         .round

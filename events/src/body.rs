@@ -262,6 +262,74 @@ pub struct InputRejected {
     pub detail: String,
 }
 
+/// Placement stopped a job that ran past its wall-clock limit; its node's
+/// agent stops the process and reports it finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTimedOut {
+    pub job: String,
+    pub node: String,
+    /// The limit the job exceeded, in seconds.
+    pub walltime_s: u64,
+}
+
+/// How placement fills the machine around the queue's head.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Backfill {
+    /// Strict queue order: nothing starts ahead of a job that is waiting.
+    Fcfs,
+    /// EASY: the first waiting job gets a reservation; a later job starts
+    /// early only if it does not delay that reservation.
+    #[default]
+    Easy,
+    /// Every waiting job (up to a bounded depth) gets a reservation; a job
+    /// starts early only if it delays none of them.
+    Conservative,
+}
+
+impl Backfill {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backfill::Fcfs => "fcfs",
+            Backfill::Easy => "easy",
+            Backfill::Conservative => "conservative",
+        }
+    }
+}
+
+/// The placement policy in force. It is an event, so replay and the
+/// simulator use exactly the policy the live service used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementPolicy {
+    #[serde(default)]
+    pub backfill: Backfill,
+    /// The runtime estimate of a job that declares neither a wall-clock limit
+    /// nor a duration, in seconds.
+    #[serde(default = "default_estimate_s")]
+    pub default_estimate_s: u64,
+}
+
+fn default_estimate_s() -> u64 {
+    3600
+}
+
+impl Default for PlacementPolicy {
+    fn default() -> Self {
+        PlacementPolicy {
+            backfill: Backfill::default(),
+            default_estimate_s: default_estimate_s(),
+        }
+    }
+}
+
+/// An operator set the cell's placement policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySet {
+    pub placement: PlacementPolicy,
+}
+
 /// Who may write an event type (DESIGN.md section 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writer {
@@ -273,6 +341,8 @@ pub enum Writer {
     AnyService,
     /// The clock and liveness service.
     Clock,
+    /// The cell's operator (policy changes).
+    Operator,
     /// The named service, in a round.
     Service(&'static str),
 }
@@ -294,10 +364,12 @@ pub enum Body {
     LeaseClaimed(LeaseClaimed),
     ClockTick(ClockTick),
     InputRejected(InputRejected),
+    JobTimedOut(JobTimedOut),
+    PolicySet(PolicySet),
 }
 
 /// Every event type name, in documentation order.
-pub const TYPE_NAMES: [&str; 14] = [
+pub const TYPE_NAMES: [&str; 16] = [
     "job.submitted",
     "job.cancel_requested",
     "job.admitted",
@@ -306,12 +378,14 @@ pub const TYPE_NAMES: [&str; 14] = [
     "job.started",
     "job.finished",
     "job.cancelled",
+    "job.timed_out",
     "node.registered",
     "node.drained",
     "node.lost",
     "lease.claimed",
     "clock.tick",
     "input.rejected",
+    "policy.set",
 ];
 
 impl Body {
@@ -332,6 +406,8 @@ impl Body {
             Body::LeaseClaimed(_) => "lease.claimed",
             Body::ClockTick(_) => "clock.tick",
             Body::InputRejected(_) => "input.rejected",
+            Body::JobTimedOut(_) => "job.timed_out",
+            Body::PolicySet(_) => "policy.set",
         }
     }
 
@@ -354,6 +430,7 @@ impl Body {
             Body::JobStarted(b) => Some(&b.job),
             Body::JobFinished(b) => Some(&b.job),
             Body::JobCancelled(b) => Some(&b.job),
+            Body::JobTimedOut(b) => Some(&b.job),
             _ => None,
         }
     }
@@ -365,6 +442,7 @@ impl Body {
             Body::JobStarted(b) => Some(&b.node),
             Body::JobFinished(b) => Some(&b.node),
             Body::JobCancelled(b) => b.node.as_deref(),
+            Body::JobTimedOut(b) => Some(&b.node),
             Body::NodeRegistered(b) => Some(&b.node),
             Body::NodeDrained(b) => Some(&b.node),
             Body::NodeLost(b) => Some(&b.node),
@@ -385,7 +463,8 @@ pub fn writer_of(type_name: &str) -> Writer {
         "job.admitted" | "job.rejected" | "job.cancelled" | "input.rejected" => {
             Writer::Service("admission")
         }
-        "job.bound" => Writer::Service("placement"),
+        "job.bound" | "job.timed_out" => Writer::Service("placement"),
+        "policy.set" => Writer::Operator,
         "job.started" | "job.finished" | "node.registered" | "node.drained" => Writer::Agent,
         "node.lost" | "clock.tick" => Writer::Clock,
         _ => Writer::AnyService,

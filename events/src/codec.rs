@@ -141,6 +141,8 @@ pub fn encode_as(event: &Event, encoding: Encoding) -> Vec<u8> {
         Body::LeaseClaimed(b) => wire!(b),
         Body::ClockTick(b) => wire!(b),
         Body::InputRejected(b) => wire!(b),
+        Body::JobTimedOut(b) => wire!(b),
+        Body::PolicySet(b) => wire!(b),
     }
 }
 
@@ -230,6 +232,8 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "lease.claimed" => typed!(body::LeaseClaimed, LeaseClaimed),
         "clock.tick" => typed!(body::ClockTick, ClockTick),
         "input.rejected" => typed!(body::InputRejected, InputRejected),
+        "job.timed_out" => typed!(body::JobTimedOut, JobTimedOut),
+        "policy.set" => typed!(body::PolicySet, PolicySet),
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,

@@ -16,9 +16,10 @@ mod names;
 mod subject;
 
 pub use body::{
-    Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested, JobCancelled,
-    JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, LeaseClaimed, NodeDrained,
-    NodeLost, NodeRegistered, Outcome, Resources, TYPE_NAMES, Writer, writer_of,
+    Backfill, Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested,
+    JobCancelled, JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, JobTimedOut,
+    LeaseClaimed, NodeDrained, NodeLost, NodeRegistered, Outcome, PlacementPolicy, PolicySet,
+    Resources, TYPE_NAMES, Writer, writer_of,
 };
 pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,

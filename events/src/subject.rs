@@ -5,10 +5,12 @@
 //! rota.<cell>.job.<tenant>.<job>.<verb>            submitted, cancel_requested,
 //!                                                  admitted, rejected, cancelled
 //! rota.<cell>.job.<tenant>.<job>.<verb>.<node>     bound, started, finished,
-//!                                                  cancelled (of a job on a node)
+//!                                                  timed_out, cancelled (of a job
+//!                                                  on a node)
 //! rota.<cell>.node.<node>.<verb>                   registered, drained, lost
 //! rota.<cell>.lease.<service>                      lease.claimed
 //! rota.<cell>.clock.tick                           clock.tick
+//! rota.<cell>.policy.set                           policy.set
 //! rota.<cell>.input.rejected[.<tenant>]            input.rejected
 //! ```
 
@@ -37,6 +39,7 @@ impl fmt::Display for Subject<'_> {
         match (&event.body, family) {
             (Body::LeaseClaimed(b), _) => write!(f, "rota.{cell}.lease.{}", b.service),
             (Body::ClockTick(_), _) => write!(f, "rota.{cell}.clock.tick"),
+            (Body::PolicySet(_), _) => write!(f, "rota.{cell}.policy.set"),
             (Body::InputRejected(_), _) => match &event.tenant {
                 Some(tenant) => write!(f, "rota.{cell}.input.rejected.{tenant}"),
                 None => write!(f, "rota.{cell}.input.rejected"),
@@ -95,7 +98,7 @@ pub fn stream_name(cell: &str) -> String {
 /// The subjects a cell's stream captures. Liveness subjects are deliberately
 /// not among them: heartbeats are not logged.
 pub fn stream_subjects(cell: &str) -> Vec<String> {
-    ["job", "node", "lease", "clock", "input"]
+    ["job", "node", "lease", "clock", "input", "policy"]
         .iter()
         .map(|family| format!("rota.{cell}.{family}.>"))
         .collect()

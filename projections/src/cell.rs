@@ -5,7 +5,8 @@ use crate::job::{Job, JobState};
 use crate::node::{Node, NodeState};
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
 use rota_events::{
-    Body, Event, JobBound, JobFinished, JobSubmitted, Outcome, ParsedSubject, Writer,
+    Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, Outcome, ParsedSubject,
+    PlacementPolicy, Writer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub struct Counters {
     pub void_admissions: u64,
     /// Jobs put back in the queue because their node was lost.
     pub requeued_jobs: u64,
+    /// Timeouts about jobs no longer running where the decision said.
+    pub void_timeouts: u64,
     /// Unreadable messages on the rejection subject itself, which are never
     /// answered with another rejection.
     pub unanswered_rejections: u64,
@@ -53,6 +56,8 @@ pub struct CellState {
     pub pending: BTreeMap<(i64, u64), String>,
     pub queues: Queues,
     pub counters: Counters,
+    /// The placement policy in force (the default until a `policy.set`).
+    pub policy: PlacementPolicy,
 }
 
 impl CellState {
@@ -67,6 +72,7 @@ impl CellState {
             pending: BTreeMap::new(),
             queues: Queues::default(),
             counters: Counters::default(),
+            policy: PlacementPolicy::default(),
         }
     }
 
@@ -174,6 +180,8 @@ impl CellState {
                 }
             }
             Body::ClockTick(_) => {}
+            Body::PolicySet(set) => self.policy = set.placement,
+            Body::JobTimedOut(timed_out) => self.on_timed_out(timed_out),
         }
     }
 
@@ -213,6 +221,8 @@ impl CellState {
             submitted_ms: entry.time_ms,
             admitted_seq: None,
             first_bound_ms: None,
+            bound_ms: None,
+            timed_out: false,
             bindings: 0,
             finished_ms: None,
             outcome: None,
@@ -281,6 +291,34 @@ impl CellState {
         }
     }
 
+    fn on_timed_out(&mut self, timed_out: &JobTimedOut) {
+        match self.job_on_node(&timed_out.job, &timed_out.node) {
+            Some(JobState::Bound | JobState::Running) => {
+                let job = self
+                    .jobs
+                    .get_mut(&timed_out.job)
+                    .expect("job is on the node");
+                job.state = JobState::Cancelling;
+                job.timed_out = true;
+                job.reason = Some(format!(
+                    "stopped at its wall-clock limit of {} s",
+                    timed_out.walltime_s
+                ));
+            }
+            _ => self.counters.void_timeouts += 1,
+        }
+    }
+
+    /// The runtime estimate of a job, in milliseconds: its wall-clock limit,
+    /// else its declared duration, else the policy's default.
+    pub fn estimate_ms(&self, job: &Job) -> u64 {
+        job.spec
+            .walltime_s
+            .map(|s| s.saturating_mul(1000))
+            .or(job.spec.duration_ms)
+            .unwrap_or(self.policy.default_estimate_s.saturating_mul(1000))
+    }
+
     fn on_bound(&mut self, entry: &LogEntry, bound: &JobBound) {
         let now = entry.time_ms;
         let valid = match (self.jobs.get(&bound.job), self.nodes.get(&bound.node)) {
@@ -302,6 +340,7 @@ impl CellState {
         job.node = Some(bound.node.clone());
         job.bindings += 1;
         job.first_bound_ms.get_or_insert(now);
+        job.bound_ms = Some(now);
         self.pending.remove(&key);
         let node = self.nodes.get_mut(&bound.node).expect("checked above");
         node.allocated = node.allocated.plus(&bound.resources);
@@ -319,7 +358,7 @@ impl CellState {
             .get_mut(&finished.job)
             .expect("job is on the node");
         job.state = match state {
-            JobState::Cancelling => JobState::Cancelled,
+            JobState::Cancelling if !job.timed_out => JobState::Cancelled,
             _ => JobState::Finished,
         };
         job.finished_ms = Some(entry.time_ms);
@@ -344,6 +383,7 @@ impl CellState {
                 job.outcome = Some(Outcome::Lost);
             } else {
                 job.state = JobState::Pending;
+                job.bound_ms = None;
                 let key = pending_key(job);
                 self.pending.insert(key, job_id);
                 self.counters.requeued_jobs += 1;

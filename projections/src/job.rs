@@ -69,6 +69,11 @@ pub struct Job {
     pub admitted_seq: Option<u64>,
     /// When the job was first bound, for submit-to-placement latency.
     pub first_bound_ms: Option<u64>,
+    /// When the job's current binding landed; its expected end is this plus
+    /// its runtime estimate.
+    pub bound_ms: Option<u64>,
+    /// Placement stopped the job at its wall-clock limit.
+    pub timed_out: bool,
     pub bindings: u32,
     pub finished_ms: Option<u64>,
     pub outcome: Option<Outcome>,

@@ -68,25 +68,15 @@ pub fn validate(spec: &JobSubmitted) -> Result<(), Refusal> {
             ),
         );
     }
-    if let Some(walltime_s) = spec.walltime_s {
-        if !(1..=JOB_WALLTIME_S_MAX).contains(&walltime_s) {
-            return refuse(
-                "walltime_s",
-                format!(
-                    "walltime_s is {walltime_s}; it must be 1 to {JOB_WALLTIME_S_MAX} (30 days)"
-                ),
-            );
-        }
-        if let Some(duration_ms) = spec.duration_ms.filter(|d| *d > walltime_s * 1000) {
-            return refuse(
-                "duration_ms",
-                format!(
-                    "duration_ms is {duration_ms}, longer than walltime_s {walltime_s} allows \
-                     ({} ms); raise walltime_s or shorten the job",
-                    walltime_s * 1000
-                ),
-            );
-        }
+    // A duration longer than the wall-clock limit is allowed: like a real job
+    // that overruns, the job is stopped at its limit.
+    if let Some(walltime_s) = spec.walltime_s
+        && !(1..=JOB_WALLTIME_S_MAX).contains(&walltime_s)
+    {
+        return refuse(
+            "walltime_s",
+            format!("walltime_s is {walltime_s}; it must be 1 to {JOB_WALLTIME_S_MAX} (30 days)"),
+        );
     }
     if spec.priority.abs() > JOB_PRIORITY_ABS_MAX {
         return refuse(

@@ -145,11 +145,6 @@ fn every_refusal_names_the_value_and_what_is_accepted() {
             "priority is 5000; it must be -1000 to 1000",
         ),
         (
-            Box::new(|s| s.duration_ms = Some(20_000)),
-            "duration_ms",
-            "longer than walltime_s 10",
-        ),
-        (
             Box::new(|s| s.walltime_s = Some(0)),
             "walltime_s",
             "walltime_s is 0",

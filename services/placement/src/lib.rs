@@ -1,14 +1,22 @@
-//! The placement service's decision core: multi-resource first fit.
+//! The placement service's decision core.
 //!
-//! Placement is the only writer that consumes capacity. Each round walks the
-//! pending queue (higher priority first, then admission order) and binds each
-//! job to the first ready node, in name order, whose free cpu, memory and
-//! GPUs all cover the request. The full engine (constraints, scoring,
-//! backfill) replaces this behind the same contract.
+//! Placement is the only writer that consumes capacity. Each round it stops
+//! jobs that ran past their wall-clock limit ([`walltime`]) and binds pending
+//! jobs in queue order (higher priority first, then admission order) under
+//! the backfill policy the log says is in force ([`schedule`]): strict FCFS,
+//! EASY, or conservative. A job goes to the first ready node, in name order,
+//! whose free cpu, memory and GPUs cover its request ([`capacity`]); runtime
+//! estimates and per-node availability over time ([`timeline`]) decide what
+//! may start ahead of a waiting job.
 
-use rota_events::{Body, JobBound, ROUND_EVENTS_MAX, Resources};
-use rota_projections::{CellState, Decider, Draft, Folded, NodeState};
-use std::collections::BTreeMap;
+pub mod capacity;
+pub mod schedule;
+pub mod timeline;
+pub mod walltime;
+
+use rota_projections::{CellState, Decider, Draft, Folded};
+
+pub use schedule::{Reservation, head_reservation};
 
 /// The service's name in leases and round tags.
 pub const SERVICE: &str = "placement";
@@ -17,67 +25,31 @@ pub const SERVICE: &str = "placement";
 /// nowhere cannot make a round unbounded.
 pub const ROUND_JOBS_SCANNED_MAX: usize = 20_000;
 
-/// Most request shapes remembered as fitting nowhere this round.
-pub const UNFIT_SHAPES_MAX: usize = 64;
+/// Most jobs conservative backfill gives a reservation in one round. Like
+/// Slurm's `bf_max_job_test`, it bounds a round's work on a deep queue; jobs
+/// deeper in the queue neither start nor hold a reservation until they come
+/// within reach.
+pub const CONSERVATIVE_RESERVATIONS_MAX: usize = 100;
 
-/// Placement's decision rule: first fit in queue order.
+/// Placement's decision rule: walltime enforcement, then scheduling under
+/// the policy in force.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FirstFit;
+pub struct Scheduler;
 
-impl Decider for FirstFit {
+impl Decider for Scheduler {
     const SERVICE: &'static str = SERVICE;
 
     fn drafts(&self, state: &CellState) -> Vec<Draft> {
-        first_fit(state)
+        let mut drafts = walltime::timeouts(state);
+        let room = rota_events::ROUND_EVENTS_MAX - drafts.len();
+        drafts.extend(schedule::bindings(state, room));
+        drafts
+    }
+
+    fn next_wake_ms(&self, state: &CellState) -> Option<u64> {
+        walltime::next_deadline_ms(state)
     }
 }
 
-/// The placement core: the shared fold and [`FirstFit`].
-pub type Placement = Folded<FirstFit>;
-
-/// Binds pending jobs in queue order to the first node that fits each.
-pub fn first_fit(state: &CellState) -> Vec<Draft> {
-    // Free capacity of ready nodes, updated as this round binds.
-    let mut free: BTreeMap<&str, Resources> = state
-        .nodes
-        .iter()
-        .filter(|(_, node)| node.state == NodeState::Ready)
-        .map(|(name, node)| (name.as_str(), node.free()))
-        .collect();
-    let mut unfit: Vec<Resources> = Vec::new();
-    let mut drafts = Vec::new();
-    for job_id in state.pending.values().take(ROUND_JOBS_SCANNED_MAX) {
-        if drafts.len() == ROUND_EVENTS_MAX || free.is_empty() {
-            break;
-        }
-        let job = &state.jobs[job_id];
-        let request = job.spec.resources;
-        // A request at least as large as one that already fit nowhere cannot
-        // fit now: capacity only shrinks within a round.
-        if unfit.iter().any(|shape| shape.fits_within(&request)) {
-            continue;
-        }
-        let chosen = free
-            .iter()
-            .find(|(_, available)| request.fits_within(available))
-            .map(|(name, _)| *name);
-        let Some(node) = chosen else {
-            if unfit.len() < UNFIT_SHAPES_MAX {
-                unfit.push(request);
-            }
-            continue;
-        };
-        let available = free.get_mut(node).expect("chosen from the map");
-        *available = available.minus(&request);
-        drafts.push(Draft {
-            tenant: Some(job.tenant.clone()),
-            causation_id: Some(job.submission_id.clone()),
-            body: Body::JobBound(JobBound {
-                job: job_id.clone(),
-                node: node.to_string(),
-                resources: request,
-            }),
-        });
-    }
-    drafts
-}
+/// The placement core: the shared fold and the [`Scheduler`].
+pub type Placement = Folded<Scheduler>;

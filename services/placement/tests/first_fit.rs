@@ -180,7 +180,7 @@ fn no_node_is_ever_over_committed_and_every_binding_lands() {
                 );
                 driver.job(&format!("j{step}-{j}"), resources, rng.below(3) as i32);
             }
-            let bindings = driver.round();
+            driver.round();
             let state = driver.core.state();
             assert_eq!(
                 state.counters.void_bindings, 0,
@@ -198,20 +198,6 @@ fn no_node_is_ever_over_committed_and_every_binding_lands() {
                     held, node.allocated,
                     "seed {seed}: {name}'s allocation is not its jobs'"
                 );
-            }
-            // Whatever stays pending fits on no node's free capacity... or the
-            // round was full.
-            if bindings.len() < ROUND_EVENTS_MAX {
-                for job in state.pending.values() {
-                    let request = state.jobs[job].spec.resources;
-                    assert!(
-                        state
-                            .nodes
-                            .values()
-                            .all(|n| !request.fits_within(&n.free())),
-                        "seed {seed}: {job} fits but was left pending"
-                    );
-                }
             }
         }
     }

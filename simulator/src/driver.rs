@@ -1,0 +1,281 @@
+//! The virtual-time driver.
+
+use rota_admission::AdmissionRules;
+use rota_events::{
+    Body, ClockTick, Event, JobFinished, JobSubmitted, LeaseClaimed, NodeRegistered, Outcome,
+    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, Resources,
+};
+use rota_placement::Scheduler;
+use rota_projections::{CellState, Decider, LogEntry, seal_round};
+use std::collections::BTreeMap;
+
+/// The cell the simulator's log belongs to.
+pub const SIM_CELL: &str = "sim";
+
+/// A job of a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimJob {
+    pub id: String,
+    pub tenant: String,
+    /// Arrival, in trace milliseconds.
+    pub submit_ms: u64,
+    /// How long it really runs once started, in milliseconds.
+    pub run_ms: u64,
+    pub request: Resources,
+    /// Its wall-clock limit, which is also its runtime estimate.
+    pub walltime_s: Option<u64>,
+}
+
+/// The nodes jobs are placed onto.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    pub nodes: Vec<(String, Resources)>,
+}
+
+impl Machine {
+    /// One node with `procs` processors and memory to spare: an SWF machine.
+    pub fn processors(procs: u64) -> Machine {
+        Machine {
+            nodes: vec![(
+                "machine".to_string(),
+                Resources {
+                    cpu_milli: procs * 1000,
+                    memory_bytes: 1 << 50,
+                    gpus: 0,
+                },
+            )],
+        }
+    }
+}
+
+/// What a simulation produced: the final folded state (every job's submit,
+/// start and end times are in it) and counts.
+#[derive(Debug, Clone)]
+pub struct SimOutcome {
+    pub state: CellState,
+    /// Log entries the simulation appended.
+    pub events: u64,
+    pub admission_rounds: u64,
+    pub placement_rounds: u64,
+    /// For each job that was ever the waiting head under EASY, the first
+    /// start time it was promised (when reservations are tracked).
+    pub first_reservation_ms: BTreeMap<String, u64>,
+}
+
+/// Simulates `jobs` (in any order; they arrive by `submit_ms`) on `machine`
+/// under `policy`. With `track_reservations`, records each head job's first
+/// EASY reservation, for checking that backfill never delays it.
+pub fn simulate(
+    machine: &Machine,
+    jobs: &[SimJob],
+    policy: PlacementPolicy,
+    track_reservations: bool,
+) -> SimOutcome {
+    let mut order: Vec<&SimJob> = jobs.iter().collect();
+    order.sort_by_key(|job| job.submit_ms);
+    let start_ms = order.first().map_or(0, |job| job.submit_ms);
+    let mut sim = Sim {
+        state: CellState::new(SIM_CELL),
+        seq: 0,
+        finishes: BTreeMap::new(),
+        finish_order: 0,
+        run_ms: jobs
+            .iter()
+            .map(|job| (job.id.clone(), (job.run_ms, job.walltime_s)))
+            .collect(),
+        outcome_rounds: (0, 0),
+        first_reservation_ms: BTreeMap::new(),
+        track_reservations,
+    };
+    sim.setup(machine, policy, start_ms);
+    let mut next = 0;
+    loop {
+        let candidates = [
+            order.get(next).map(|job| job.submit_ms),
+            sim.finishes.keys().next().map(|(time, _)| *time),
+            Scheduler.next_wake_ms(&sim.state),
+        ];
+        let Some(now) = candidates.into_iter().flatten().min() else {
+            break;
+        };
+        let before = sim.seq;
+        while let Some(entry) = sim.finishes.first_entry().filter(|e| e.key().0 == now) {
+            let (job, node) = entry.remove();
+            sim.finish(&job, &node, Outcome::Succeeded, now);
+        }
+        while let Some(job) = order.get(next).filter(|job| job.submit_ms == now) {
+            sim.push(submission(job), now);
+            next += 1;
+        }
+        if sim.seq == before {
+            // Only time passed (a wall-clock limit runs out): log a tick.
+            let after_seq = sim.seq;
+            sim.push(
+                Event::new(
+                    format!("tick-{after_seq}"),
+                    SIM_CELL,
+                    Body::ClockTick(ClockTick { after_seq }),
+                ),
+                now,
+            );
+        }
+        sim.settle(now);
+    }
+    SimOutcome {
+        events: sim.seq,
+        admission_rounds: sim.outcome_rounds.0,
+        placement_rounds: sim.outcome_rounds.1,
+        first_reservation_ms: sim.first_reservation_ms,
+        state: sim.state,
+    }
+}
+
+fn submission(job: &SimJob) -> Event {
+    Event::new(
+        job.id.clone(),
+        SIM_CELL,
+        Body::JobSubmitted(JobSubmitted {
+            job: job.id.clone(),
+            name: None,
+            command: Vec::new(),
+            resources: job.request,
+            duration_ms: Some(job.run_ms),
+            walltime_s: job.walltime_s,
+            priority: 0,
+            labels: BTreeMap::new(),
+        }),
+    )
+    .with_tenant(job.tenant.clone())
+}
+
+struct Sim {
+    state: CellState,
+    seq: u64,
+    /// Natural ends: (time, order) to (job, node).
+    finishes: BTreeMap<(u64, u64), (String, String)>,
+    finish_order: u64,
+    /// Each job's run time and limit.
+    run_ms: BTreeMap<String, (u64, Option<u64>)>,
+    outcome_rounds: (u64, u64),
+    first_reservation_ms: BTreeMap<String, u64>,
+    track_reservations: bool,
+}
+
+impl Sim {
+    fn push(&mut self, event: Event, time_ms: u64) {
+        self.seq += 1;
+        let entry = LogEntry {
+            seq: self.seq,
+            time_ms,
+            subject: event.subject(),
+            event: Ok(event),
+        };
+        self.state.apply(&entry);
+    }
+
+    fn setup(&mut self, machine: &Machine, policy: PlacementPolicy, start_ms: u64) {
+        for service in ["admission", "placement"] {
+            let claim = Body::LeaseClaimed(LeaseClaimed {
+                service: service.to_string(),
+                epoch: 1,
+                holder: "simulator".to_string(),
+            });
+            self.push(
+                Event::new(format!("lease-{service}"), SIM_CELL, claim),
+                start_ms,
+            );
+        }
+        let policy = Body::PolicySet(PolicySet { placement: policy });
+        self.push(Event::new("policy", SIM_CELL, policy), start_ms);
+        for (name, capacity) in &machine.nodes {
+            let registered = Body::NodeRegistered(NodeRegistered {
+                node: name.clone(),
+                capacity: *capacity,
+                labels: BTreeMap::new(),
+            });
+            self.push(
+                Event::new(format!("node-{name}"), SIM_CELL, registered),
+                start_ms,
+            );
+        }
+    }
+
+    /// Reports a job finished, as its node's agent would.
+    fn finish(&mut self, job: &str, node: &str, outcome: Outcome, now: u64) {
+        let tenant = self.state.jobs[job].tenant.clone();
+        let bindings = self.state.jobs[job].bindings;
+        let body = Body::JobFinished(JobFinished {
+            job: job.to_string(),
+            node: node.to_string(),
+            outcome,
+            exit_code: (outcome == Outcome::Succeeded).then_some(0),
+            signal: None,
+            message: None,
+        });
+        self.push(
+            Event::new(format!("end-{job}-{bindings}"), SIM_CELL, body).with_tenant(tenant),
+            now,
+        );
+    }
+
+    /// Lets admission and placement decide until neither has anything more
+    /// to decide at this instant, applying each round as it lands.
+    fn settle(&mut self, now: u64) {
+        loop {
+            let admitted = seal_round(
+                &self.state,
+                "admission",
+                1,
+                AdmissionRules.drafts(&self.state),
+            );
+            let admission_acted = !admitted.is_empty();
+            if admission_acted {
+                self.outcome_rounds.0 += 1;
+            }
+            for event in admitted {
+                self.push(event, now);
+            }
+            let placed = seal_round(&self.state, "placement", 1, Scheduler.drafts(&self.state));
+            let full = placed.len() == ROUND_EVENTS_MAX;
+            if !placed.is_empty() {
+                self.outcome_rounds.1 += 1;
+            }
+            let mut stopped = Vec::new();
+            for event in placed {
+                match &event.body {
+                    Body::JobBound(bound) => {
+                        let (run_ms, walltime_s) = self.run_ms[&bound.job];
+                        // A job that would overrun its limit ends when
+                        // placement stops it, not on its own.
+                        if walltime_s.is_none_or(|limit| run_ms <= limit * 1000) {
+                            self.finish_order += 1;
+                            let key = (now + run_ms, self.finish_order);
+                            self.finishes
+                                .insert(key, (bound.job.clone(), bound.node.clone()));
+                        }
+                    }
+                    Body::JobTimedOut(timed_out) => {
+                        stopped.push((timed_out.job.clone(), timed_out.node.clone()))
+                    }
+                    _ => {}
+                }
+                self.push(event, now);
+            }
+            for (job, node) in &stopped {
+                self.finish(job, node, Outcome::Killed, now);
+            }
+            if !admission_acted && !full && stopped.is_empty() {
+                // Only a settled state promises anything: mid-instant, a job
+                // that is about to be bound would not be counted as running.
+                if self.track_reservations
+                    && let Some(reservation) = rota_placement::head_reservation(&self.state)
+                {
+                    self.first_reservation_ms
+                        .entry(reservation.job)
+                        .or_insert(reservation.start_ms);
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The scheduling policies' defining properties, checked in the simulator
+//! with the real admission and placement cores: FCFS starts jobs in arrival
+//! order; EASY never starts the waiting head later than it was first
+//! promised; no policy over-commits a node or proposes a binding the fold
+//! has to void. Random workloads are seeded; a failure prints its seed.
+
+use rota_events::{Backfill, PlacementPolicy, Resources};
+use rota_simulator::{Machine, SimJob, measure, simulate, swf};
+
+/// A small deterministic generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+fn cpus(n: u64) -> Resources {
+    Resources {
+        cpu_milli: n * 1000,
+        memory_bytes: n << 30,
+        gpus: 0,
+    }
+}
+
+/// A machine of one to three nodes, and jobs with arrivals, run times and
+/// estimates (some shorter than the run time, so limits are enforced too).
+fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
+    let mut rng = Rng::new(seed);
+    let nodes: Vec<(String, Resources)> = (0..1 + rng.below(3))
+        .map(|i| (format!("n{i}"), cpus(4 + rng.below(29))))
+        .collect();
+    let largest = nodes.iter().map(|(_, r)| r.cpu_milli / 1000).max().unwrap();
+    let mut submit_s = 0;
+    let jobs = (0..120)
+        .map(|i| {
+            submit_s += rng.below(40);
+            let run_s = 1 + rng.below(600);
+            let estimate_s = match rng.below(4) {
+                0 => (run_s / 2).max(1),
+                1 => run_s,
+                _ => run_s + rng.below(900),
+            };
+            SimJob {
+                id: format!("j{i:03}"),
+                tenant: format!("t{}", rng.below(3)),
+                submit_ms: submit_s * 1000,
+                run_ms: run_s * 1000,
+                request: cpus(1 + rng.below(largest)),
+                walltime_s: Some(estimate_s),
+            }
+        })
+        .collect();
+    (Machine { nodes }, jobs)
+}
+
+fn policy(backfill: Backfill) -> PlacementPolicy {
+    PlacementPolicy {
+        backfill,
+        ..PlacementPolicy::default()
+    }
+}
+
+#[test]
+fn easy_never_starts_the_reserved_job_later_than_promised() {
+    let mut checked = 0;
+    for seed in 1..=150 {
+        let (machine, jobs) = random_workload(seed);
+        let outcome = simulate(&machine, &jobs, policy(Backfill::Easy), true);
+        assert_eq!(outcome.state.counters.void_bindings, 0, "seed {seed}");
+        for (job, promised) in &outcome.first_reservation_ms {
+            let started = outcome.state.jobs[job]
+                .first_bound_ms
+                .expect("every job starts");
+            assert!(
+                started <= *promised,
+                "seed {seed}: {job} was promised {promised} and started {started}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "too few reservations exercised ({checked})");
+}
+
+#[test]
+fn fcfs_starts_jobs_in_arrival_order_and_easy_is_no_worse() {
+    let text = include_str!("data/lublin_first_2000.swf");
+    let trace = swf::parse(text);
+    let machine = Machine::processors(trace.max_procs.unwrap());
+    let fcfs = simulate(&machine, &trace.jobs, policy(Backfill::Fcfs), false);
+    let mut starts: Vec<(u64, u64, &str)> = trace
+        .jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| (job.submit_ms, i as u64, job.id.as_str()))
+        .collect();
+    starts.sort();
+    let mut previous = 0;
+    for (_, _, id) in &starts {
+        let start = fcfs.state.jobs[*id].first_bound_ms.unwrap();
+        assert!(
+            start >= previous,
+            "{id} started at {start}, before an earlier arrival ({previous})"
+        );
+        previous = start;
+    }
+    let capacity = trace.max_procs.unwrap() * 1000;
+    let fcfs_metrics = measure(&fcfs.state, capacity);
+    let easy = measure(
+        &simulate(&machine, &trace.jobs, policy(Backfill::Easy), false).state,
+        capacity,
+    );
+    assert_eq!(fcfs_metrics.jobs_finished, 2000);
+    assert_eq!(easy.jobs_finished, 2000);
+    assert!(
+        easy.mean_wait_s < fcfs_metrics.mean_wait_s,
+        "{easy:?} vs {fcfs_metrics:?}"
+    );
+    assert!(easy.utilization > 0.0 && easy.utilization <= 1.0);
+}
+
+#[test]
+fn no_policy_over_commits_or_proposes_a_void_binding() {
+    for backfill in [Backfill::Fcfs, Backfill::Easy, Backfill::Conservative] {
+        for seed in 1..=60 {
+            let (machine, jobs) = random_workload(seed);
+            let outcome = simulate(&machine, &jobs, policy(backfill), false);
+            let state = &outcome.state;
+            assert_eq!(state.counters.void_bindings, 0, "{backfill:?} seed {seed}");
+            let metrics = measure(state, 1);
+            assert_eq!(
+                metrics.jobs_finished,
+                jobs.len(),
+                "{backfill:?} seed {seed}: not every job ran"
+            );
+            // The fold voids any binding that does not fit its node's free
+            // capacity, so no void binding means no node was over-committed.
+            // Independently: replaying starts and ends, never more in use
+            // than the machine has.
+            let total: u64 = machine.nodes.iter().map(|(_, r)| r.cpu_milli).sum();
+            let mut edges: Vec<(u64, i64)> = Vec::new();
+            for job in state.jobs.values() {
+                let cpu = job.spec.resources.cpu_milli as i64;
+                edges.push((job.first_bound_ms.unwrap(), cpu));
+                edges.push((job.finished_ms.unwrap(), -cpu));
+            }
+            edges.sort_by_key(|(t, delta)| (*t, *delta));
+            let mut in_use = 0i64;
+            for (_, delta) in edges {
+                in_use += delta;
+                assert!(
+                    in_use <= total as i64,
+                    "{backfill:?} seed {seed}: {in_use} in use of {total}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn conservative_and_easy_beat_fcfs_on_a_real_trace_slice() {
+    let trace = swf::parse(include_str!("data/lublin_first_2000.swf"));
+    let capacity = trace.max_procs.unwrap() * 1000;
+    let machine = Machine::processors(trace.max_procs.unwrap());
+    let wait = |backfill| {
+        measure(
+            &simulate(&machine, &trace.jobs, policy(backfill), false).state,
+            capacity,
+        )
+        .mean_wait_s
+    };
+    let fcfs = wait(Backfill::Fcfs);
+    assert!(wait(Backfill::Conservative) < fcfs);
+    assert!(wait(Backfill::Easy) < fcfs);
+}
