@@ -3,6 +3,7 @@
 
 mod cmd_demo;
 mod cmd_nodes;
+mod cmd_policy;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_simulate;
@@ -65,6 +66,9 @@ enum Command {
     SimFleet(cmd_nodes::SimFleetArgs),
     Demo(cmd_demo::DemoArgs),
     Simulate(cmd_simulate::SimulateArgs),
+    /// The cell's placement policy.
+    #[command(subcommand)]
+    Policy(cmd_policy::PolicyCommand),
     /// Replay the log: re-derive and verify every recorded decision.
     #[command(subcommand)]
     Replay(cmd_replay::ReplayCommand),
@@ -96,6 +100,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => cmd_demo::demo(&target, args).await,
             Command::Simulate(args) => cmd_simulate::simulate(args),
             Command::Replay(command) => cmd_replay::replay(&target, command).await,
+            Command::Policy(command) => cmd_policy::policy(&target, command).await,
         }
     });
     match result {

@@ -136,6 +136,26 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
         .await;
     assert_eq!(state.jobs[&intruder].state, JobState::Running);
 
+    // A job past its wall-clock limit is stopped, and the log says why.
+    let policy = rota(&url, &["policy", "set", "--backfill", "conservative"]);
+    assert!(policy.status.success(), "{}", String::from_utf8_lossy(&policy.stderr));
+    let limited = submit(
+        &url,
+        r#"{"tenant": "acme", "command": ["sleep", "60"], "walltime_s": 1,
+            "resources": {"cpu_milli": 500, "memory_bytes": 268435456}}"#,
+    );
+    let state = bed
+        .wait_for("the job past its limit to be stopped", |s| {
+            s.jobs.get(&limited).is_some_and(|j| j.state == JobState::Finished)
+        })
+        .await;
+    let job = &state.jobs[&limited];
+    assert!(job.timed_out);
+    assert_eq!(job.outcome, Some(Outcome::Killed));
+    assert_eq!(state.policy.backfill, rota_events::Backfill::Conservative);
+    let status = rota(&url, &["status", &limited]);
+    assert!(String::from_utf8_lossy(&status.stdout).contains("job.timed_out"));
+
     // `rota status` tells the story of the failing job.
     let status = rota(&url, &["status", &failing]);
     let text = String::from_utf8_lossy(&status.stdout);
