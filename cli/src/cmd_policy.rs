@@ -12,7 +12,9 @@ pub const DEFAULT_ESTIMATE_S_MAX: u64 = 30 * 24 * 3600;
 pub enum PolicyCommand {
     /// Set the placement policy; placement (live, in replay and in the
     /// simulator) uses it from this point of the log on.
-    #[command(after_help = "Example:\n  rota policy set --backfill conservative --default-estimate-s 7200")]
+    #[command(
+        after_help = "Example:\n  rota policy set --backfill conservative --default-estimate-s 7200"
+    )]
     Set {
         /// fcfs (no backfill), easy or conservative.
         #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]

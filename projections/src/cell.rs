@@ -9,7 +9,7 @@ use rota_events::{
     PlacementPolicy, Writer,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The holder of a service's lease, as the log last said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +58,9 @@ pub struct CellState {
     pub counters: Counters,
     /// The placement policy in force (the default until a `policy.set`).
     pub policy: PlacementPolicy,
+    /// When each job on a node reaches its wall-clock limit, in log
+    /// milliseconds: (deadline, job), for jobs that have a limit.
+    pub deadlines: BTreeSet<(u64, String)>,
 }
 
 impl CellState {
@@ -73,6 +76,7 @@ impl CellState {
             queues: Queues::default(),
             counters: Counters::default(),
             policy: PlacementPolicy::default(),
+            deadlines: BTreeSet::new(),
         }
     }
 
@@ -298,6 +302,9 @@ impl CellState {
                     .jobs
                     .get_mut(&timed_out.job)
                     .expect("job is on the node");
+                if let Some(deadline) = deadline_ms(job) {
+                    self.deadlines.remove(&(deadline, timed_out.job.clone()));
+                }
                 job.state = JobState::Cancelling;
                 job.timed_out = true;
                 job.reason = Some(format!(
@@ -341,6 +348,9 @@ impl CellState {
         job.bindings += 1;
         job.first_bound_ms.get_or_insert(now);
         job.bound_ms = Some(now);
+        if let Some(deadline) = deadline_ms(job) {
+            self.deadlines.insert((deadline, bound.job.clone()));
+        }
         self.pending.remove(&key);
         let node = self.nodes.get_mut(&bound.node).expect("checked above");
         node.allocated = node.allocated.plus(&bound.resources);
@@ -399,6 +409,9 @@ impl CellState {
             .jobs
             .get_mut(job_id)
             .expect("release of an unknown job");
+        if let Some(deadline) = deadline_ms(job) {
+            self.deadlines.remove(&(deadline, job_id.to_string()));
+        }
         let node_id = job.node.take().expect("release of a job on no node");
         let node = self
             .nodes
@@ -469,6 +482,12 @@ impl CellState {
         };
         self.queues.rejections.insert(entry.seq, rejection);
     }
+}
+
+/// When a job on a node reaches its wall-clock limit, if it has one.
+fn deadline_ms(job: &Job) -> Option<u64> {
+    let limit_ms = job.spec.walltime_s?.saturating_mul(1000);
+    Some(job.bound_ms?.saturating_add(limit_ms))
 }
 
 /// A pending job's place in the queue: higher priority first, then earlier

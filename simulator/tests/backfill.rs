@@ -180,3 +180,18 @@ fn conservative_and_easy_beat_fcfs_on_a_real_trace_slice() {
     assert!(wait(Backfill::Conservative) < fcfs);
     assert!(wait(Backfill::Easy) < fcfs);
 }
+
+#[test]
+fn the_fold_keeps_no_deadline_of_a_job_that_ended() {
+    let (machine, jobs) = random_workload(7);
+    let outcome = simulate(&machine, &jobs, policy(Backfill::Easy), false);
+    assert!(
+        outcome.state.jobs.values().any(|j| j.timed_out),
+        "the workload exercises limits"
+    );
+    assert!(
+        outcome.state.deadlines.is_empty(),
+        "{:?}",
+        outcome.state.deadlines
+    );
+}

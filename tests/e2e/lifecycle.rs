@@ -138,7 +138,11 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
 
     // A job past its wall-clock limit is stopped, and the log says why.
     let policy = rota(&url, &["policy", "set", "--backfill", "conservative"]);
-    assert!(policy.status.success(), "{}", String::from_utf8_lossy(&policy.stderr));
+    assert!(
+        policy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&policy.stderr)
+    );
     let limited = submit(
         &url,
         r#"{"tenant": "acme", "command": ["sleep", "60"], "walltime_s": 1,
@@ -146,7 +150,9 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     );
     let state = bed
         .wait_for("the job past its limit to be stopped", |s| {
-            s.jobs.get(&limited).is_some_and(|j| j.state == JobState::Finished)
+            s.jobs
+                .get(&limited)
+                .is_some_and(|j| j.state == JobState::Finished)
         })
         .await;
     let job = &state.jobs[&limited];

@@ -10,6 +10,7 @@
 //! may start ahead of a waiting job.
 
 pub mod capacity;
+pub mod max_tree;
 pub mod schedule;
 pub mod timeline;
 pub mod walltime;

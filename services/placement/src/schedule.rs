@@ -51,8 +51,7 @@ pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
 pub fn head_reservation(state: &CellState) -> Option<Reservation> {
     let free = FreeCapacity::of(state);
     let (id, job) = queue(state).find(|(_, job)| {
-        free.first_fit(&job.spec.resources).is_none()
-            && free.could_ever_fit(state, &job.spec.resources)
+        free.first_fit(&job.spec.resources).is_none() && free.could_ever_fit(&job.spec.resources)
     })?;
     let (node, start_ms, _) = reserve_earliest(state, &free, job)?;
     Some(Reservation {
@@ -133,7 +132,7 @@ impl<'a> Round<'a> {
             }
             match self.free.first_fit(&job.spec.resources) {
                 Some(node) => self.bind(id, job, node),
-                None if self.free.could_ever_fit(self.state, &job.spec.resources) => return,
+                None if self.free.could_ever_fit(&job.spec.resources) => return,
                 None => continue,
             }
         }
@@ -150,7 +149,7 @@ impl<'a> Round<'a> {
             let Some((reserved_node, start, left)) = reserved.as_mut() else {
                 match self.free.first_fit(&request) {
                     Some(node) => self.bind(id, job, node),
-                    None if self.free.could_ever_fit(self.state, &request) => {
+                    None if self.free.could_ever_fit(&request) => {
                         reserved = reserve_earliest(self.state, &self.free, job);
                     }
                     None => {}
@@ -158,11 +157,11 @@ impl<'a> Round<'a> {
                 continue;
             };
             let ends_in_time = self.end_ms(job) <= *start;
-            let chosen = self.free.nodes().find(|(node, free)| {
-                request.fits_within(free)
-                    && (node != reserved_node || ends_in_time || request.fits_within(left))
+            let fits_left = request.fits_within(left);
+            let chosen = self.free.first_fit_where(&request, |node| {
+                node != *reserved_node || ends_in_time || fits_left
             });
-            if let Some((node, _)) = chosen {
+            if let Some(node) = chosen {
                 if node == *reserved_node && !ends_in_time {
                     *left = left.minus(&request);
                 }

@@ -1,48 +1,47 @@
 //! Wall-clock limits: a job still on its node at its binding time plus its
-//! `walltime_s` is stopped with a `job.timed_out` decision.
+//! `walltime_s` is stopped with a `job.timed_out` decision. The fold keeps
+//! the deadlines ordered (`CellState::deadlines`), so this reads only the
+//! jobs whose time has come.
 
 use rota_events::{Body, JobTimedOut, ROUND_EVENTS_MAX};
-use rota_projections::{CellState, Draft, Job, JobState};
+use rota_projections::{CellState, Draft, JobState};
 
-/// When the job's limit runs out, in log milliseconds, if it has one and is
-/// running under it.
-fn deadline_ms(job: &Job) -> Option<u64> {
-    let limit_ms = job.spec.walltime_s?.saturating_mul(1000);
-    match job.state {
-        JobState::Bound | JobState::Running => Some(job.bound_ms?.saturating_add(limit_ms)),
-        _ => None,
-    }
+fn running(state: &CellState, job: &str) -> bool {
+    matches!(state.jobs[job].state, JobState::Bound | JobState::Running)
 }
 
-fn jobs_on_nodes(state: &CellState) -> impl Iterator<Item = (&String, &Job)> {
-    state
-        .nodes
-        .values()
-        .flat_map(|node| node.jobs.iter())
-        .map(|id| (id, &state.jobs[id]))
-}
-
-/// A timeout for every job past its limit, in node then job order.
+/// A timeout for every job past its limit, in deadline then job order.
 pub fn timeouts(state: &CellState) -> Vec<Draft> {
-    jobs_on_nodes(state)
-        .filter(|(_, job)| deadline_ms(job).is_some_and(|deadline| deadline <= state.now_ms))
+    state
+        .deadlines
+        .iter()
+        .take_while(|(deadline, _)| *deadline <= state.now_ms)
+        .filter(|(_, id)| running(state, id))
         .take(ROUND_EVENTS_MAX)
-        .map(|(id, job)| Draft {
-            tenant: Some(job.tenant.clone()),
-            causation_id: Some(job.submission_id.clone()),
-            body: Body::JobTimedOut(JobTimedOut {
-                job: id.clone(),
-                node: job.node.clone().expect("jobs on nodes have a node"),
-                walltime_s: job.spec.walltime_s.expect("only limited jobs time out"),
-            }),
+        .map(|(_, id)| {
+            let job = &state.jobs[id];
+            Draft {
+                tenant: Some(job.tenant.clone()),
+                causation_id: Some(job.submission_id.clone()),
+                body: Body::JobTimedOut(JobTimedOut {
+                    job: id.clone(),
+                    node: job.node.clone().expect("running jobs have a node"),
+                    walltime_s: job
+                        .spec
+                        .walltime_s
+                        .expect("only limited jobs have deadlines"),
+                }),
+            }
         })
         .collect()
 }
 
 /// The next time a limit runs out, after the log's present.
 pub fn next_deadline_ms(state: &CellState) -> Option<u64> {
-    jobs_on_nodes(state)
-        .filter_map(|(_, job)| deadline_ms(job))
-        .filter(|deadline| *deadline > state.now_ms)
-        .min()
+    state
+        .deadlines
+        .iter()
+        .filter(|(deadline, id)| *deadline > state.now_ms && running(state, id))
+        .map(|(deadline, _)| *deadline)
+        .next()
 }

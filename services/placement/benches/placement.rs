@@ -1,0 +1,177 @@
+//! Placement throughput and latency: `cargo bench -p rota-placement`.
+//!
+//! For each cluster size, a cell with that many nodes and 100,000 pending
+//! jobs of mixed shapes; placement decides rounds and each round is applied
+//! back, as the live shell does, until a round binds nothing. Reported:
+//! placements per second of deciding, the wall time of a round, and the
+//! per-job decision latency (a round's time over its bindings), as medians
+//! and 99th percentiles. The machine is shared: compare within one run.
+
+use rota_events::*;
+use rota_placement::Placement;
+use rota_projections::{LogEntry, ServiceCore};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+const PENDING_JOBS: usize = 100_000;
+
+struct Cell {
+    core: Placement,
+    seq: u64,
+}
+
+impl Cell {
+    fn push(&mut self, event: Event) {
+        self.seq += 1;
+        let entry = LogEntry {
+            seq: self.seq,
+            time_ms: 1_700_000_000_000 + self.seq,
+            subject: String::new(),
+            event: Ok(event),
+        };
+        self.core.apply(&entry);
+    }
+}
+
+/// A seeded generator for job shapes.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn cell(nodes: usize) -> Cell {
+    let mut cell = Cell {
+        core: Placement::new("bench"),
+        seq: 0,
+    };
+    for service in ["admission", "placement"] {
+        cell.push(Event::new(
+            format!("lease-{service}"),
+            "bench",
+            Body::LeaseClaimed(LeaseClaimed {
+                service: service.into(),
+                epoch: 1,
+                holder: "bench".into(),
+            }),
+        ));
+    }
+    for i in 0..nodes {
+        let gpus = if i % 4 == 0 { 8 } else { 0 };
+        cell.push(Event::new(
+            format!("n{i}"),
+            "bench",
+            Body::NodeRegistered(NodeRegistered {
+                node: format!("node-{i:05}"),
+                capacity: Resources {
+                    cpu_milli: 64_000,
+                    memory_bytes: 256 << 30,
+                    gpus,
+                },
+                labels: BTreeMap::new(),
+            }),
+        ));
+    }
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for i in 0..PENDING_JOBS {
+        let id = format!("job-{i:06}");
+        let resources = Resources {
+            cpu_milli: [250, 500, 1000, 2000, 4000, 8000, 16_000][rng.below(7) as usize],
+            memory_bytes: [1u64, 2, 4, 8, 16, 32][rng.below(6) as usize] << 30,
+            gpus: if rng.below(10) == 0 {
+                1 + rng.below(4) as u32
+            } else {
+                0
+            },
+        };
+        cell.push(
+            Event::new(
+                id.clone(),
+                "bench",
+                Body::JobSubmitted(JobSubmitted {
+                    job: id.clone(),
+                    name: None,
+                    command: vec![],
+                    resources,
+                    duration_ms: Some(60_000 * (1 + rng.below(60))),
+                    walltime_s: None,
+                    priority: rng.below(3) as i32,
+                    labels: BTreeMap::new(),
+                }),
+            )
+            .with_tenant(["a", "b", "c"][i % 3]),
+        );
+        let mut admitted = Event::new(
+            format!("a{i}"),
+            "bench",
+            Body::JobAdmitted(JobAdmitted { job: id }),
+        )
+        .with_tenant(["a", "b", "c"][i % 3]);
+        admitted.round = Some(RoundTag {
+            service: "admission".into(),
+            epoch: 1,
+            basis: cell.seq,
+            index: 0,
+            size: 1,
+        });
+        cell.push(admitted);
+    }
+    cell
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("ROTA_BENCH_NODES")
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![1_000, 10_000, 50_000]);
+    println!(
+        "| nodes | placed | rounds | placements/s | round p50 ms | round p99 ms | per-job p50 us | per-job p99 us | apply per event us |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for nodes in sizes {
+        let mut cell = cell(nodes);
+        let mut round_ms: Vec<f64> = Vec::new();
+        let mut per_job_us: Vec<f64> = Vec::new();
+        let (mut placed, mut decide_s, mut apply_s, mut applied) = (0usize, 0f64, 0f64, 0usize);
+        loop {
+            let started = Instant::now();
+            let round = cell.core.decide(1);
+            let elapsed = started.elapsed().as_secs_f64();
+            if round.is_empty() {
+                break;
+            }
+            decide_s += elapsed;
+            round_ms.push(elapsed * 1000.0);
+            per_job_us.push(elapsed * 1e6 / round.len() as f64);
+            placed += round.len();
+            let started = Instant::now();
+            applied += round.len();
+            for event in round {
+                cell.push(event);
+            }
+            apply_s += started.elapsed().as_secs_f64();
+        }
+        round_ms.sort_by(f64::total_cmp);
+        per_job_us.sort_by(f64::total_cmp);
+        println!(
+            "| {nodes} | {placed} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            round_ms.len(),
+            placed as f64 / decide_s.max(f64::MIN_POSITIVE),
+            percentile(&round_ms, 0.5),
+            percentile(&round_ms, 0.99),
+            percentile(&per_job_us, 0.5),
+            percentile(&per_job_us, 0.99),
+            apply_s * 1e6 / applied.max(1) as f64,
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! A segment tree over nodes in name order holding, per segment, the
+//! component-wise maximum of each node's resources. It finds the first node
+//! whose resources cover a request without visiting every node: a subtree
+//! whose maximum does not cover the request is skipped whole.
+
+use rota_events::Resources;
+
+/// Component-wise maximum.
+fn max(a: &Resources, b: &Resources) -> Resources {
+    Resources {
+        cpu_milli: a.cpu_milli.max(b.cpu_milli),
+        memory_bytes: a.memory_bytes.max(b.memory_bytes),
+        gpus: a.gpus.max(b.gpus),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MaxTree {
+    /// Leaves start at `leaves`; node `i` has children `2i` and `2i + 1`.
+    tree: Vec<Resources>,
+    leaves: usize,
+    len: usize,
+}
+
+impl MaxTree {
+    pub fn new(values: &[Resources]) -> MaxTree {
+        let leaves = values.len().next_power_of_two().max(1);
+        let mut tree = vec![Resources::default(); 2 * leaves];
+        tree[leaves..leaves + values.len()].copy_from_slice(values);
+        for i in (1..leaves).rev() {
+            tree[i] = max(&tree[2 * i], &tree[2 * i + 1]);
+        }
+        MaxTree {
+            tree,
+            leaves,
+            len: values.len(),
+        }
+    }
+
+    pub fn get(&self, index: usize) -> Resources {
+        self.tree[self.leaves + index]
+    }
+
+    pub fn set(&mut self, index: usize, value: Resources) {
+        let mut i = self.leaves + index;
+        self.tree[i] = value;
+        while i > 1 {
+            i /= 2;
+            self.tree[i] = max(&self.tree[2 * i], &self.tree[2 * i + 1]);
+        }
+    }
+
+    /// The first index whose value covers `request`.
+    pub fn first_fit(&self, request: &Resources) -> Option<usize> {
+        self.first_fit_where(request, &|_| true)
+    }
+
+    /// The first index whose value covers `request` and that `accept` takes.
+    pub fn first_fit_where(
+        &self,
+        request: &Resources,
+        accept: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        self.search(1, request, accept)
+    }
+
+    fn search(
+        &self,
+        i: usize,
+        request: &Resources,
+        accept: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        if !request.fits_within(&self.tree[i]) {
+            return None;
+        }
+        if i >= self.leaves {
+            let index = i - self.leaves;
+            return (index < self.len && accept(index)).then_some(index);
+        }
+        self.search(2 * i, request, accept)
+            .or_else(|| self.search(2 * i + 1, request, accept))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(cpu_milli: u64, gpus: u32) -> Resources {
+        Resources {
+            cpu_milli,
+            memory_bytes: 0,
+            gpus,
+        }
+    }
+
+    #[test]
+    fn finds_the_first_covering_index_like_a_linear_scan() {
+        let values: Vec<Resources> = (0..37)
+            .map(|i| r((i * 7919) % 50, (i % 5) as u32))
+            .collect();
+        let mut tree = MaxTree::new(&values);
+        let mut linear = values.clone();
+        for step in 0..200u64 {
+            let request = r(step % 53, (step % 6) as u32);
+            let expected = linear.iter().position(|v| request.fits_within(v));
+            assert_eq!(tree.first_fit(&request), expected, "request {request:?}");
+            if let Some(i) = expected {
+                let left = linear[i].minus(&request);
+                linear[i] = left;
+                tree.set(i, left);
+            }
+        }
+    }
+}
