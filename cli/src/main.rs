@@ -2,6 +2,7 @@
 //! and follow jobs, run node agents, replay the log, and the demo.
 
 mod cmd_demo;
+mod cmd_explain;
 mod cmd_nodes;
 mod cmd_policy;
 mod cmd_replay;
@@ -61,6 +62,7 @@ enum Command {
     Submit(cmd_submit::SubmitArgs),
     Cancel(cmd_submit::CancelArgs),
     Status(cmd_status::StatusArgs),
+    Explain(cmd_explain::ExplainArgs),
     Watch(cmd_watch::WatchArgs),
     Agent(cmd_nodes::AgentArgs),
     SimFleet(cmd_nodes::SimFleetArgs),
@@ -94,6 +96,7 @@ fn main() -> std::process::ExitCode {
             Command::Submit(args) => cmd_submit::submit(&target, args).await,
             Command::Cancel(args) => cmd_submit::cancel(&target, args).await,
             Command::Status(args) => cmd_status::status(&target, args).await,
+            Command::Explain(args) => cmd_explain::explain(&target, args).await,
             Command::Watch(args) => cmd_watch::watch(&target, args).await,
             Command::Agent(args) => cmd_nodes::agent(&target, args).await,
             Command::SimFleet(args) => cmd_nodes::sim_fleet(&target, args).await,

@@ -162,6 +162,33 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     let status = rota(&url, &["status", &limited]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("job.timed_out"));
 
+    // A job too large for what is free now is explained.
+    let waiting = submit(
+        &url,
+        r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 3900, "memory_bytes": 1024}}"#,
+    );
+    bed.wait_for("the large job to be admitted", |s| {
+        s.jobs.get(&waiting).is_some_and(|j| j.state == JobState::Pending)
+    })
+    .await;
+    let explained = rota(&url, &["explain", &waiting]);
+    let text = String::from_utf8_lossy(&explained.stdout);
+    assert!(explained.status.success(), "{text}");
+    assert!(text.contains("pending"), "{text}");
+    assert!(text.contains("0/1 nodes fit: 1 insufficient cpu"), "{text}");
+    assert!(text.contains("reservation: expected to start on worker-1"), "{text}");
+    let too_big = submit(
+        &url,
+        r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 8000, "memory_bytes": 1024}}"#,
+    );
+    bed.wait_for("the too-large job to be admitted", |s| {
+        s.jobs.get(&too_big).is_some_and(|j| j.state == JobState::Pending)
+    })
+    .await;
+    let explained = rota(&url, &["explain", &too_big]);
+    let text = String::from_utf8_lossy(&explained.stdout);
+    assert!(text.contains("more than any ready node"), "{text}");
+
     // `rota status` tells the story of the failing job.
     let status = rota(&url, &["status", &failing]);
     let text = String::from_utf8_lossy(&status.stdout);

@@ -10,6 +10,7 @@
 //! may start ahead of a waiting job.
 
 pub mod capacity;
+pub mod explain;
 pub mod max_tree;
 pub mod schedule;
 pub mod timeline;
@@ -17,7 +18,8 @@ pub mod walltime;
 
 use rota_projections::{CellState, Decider, Draft, Folded};
 
-pub use schedule::{Reservation, head_reservation};
+pub use explain::{Explanation, explain};
+pub use schedule::{Reservation, head_reservation, reservations};
 
 /// The service's name in leases and round tags.
 pub const SERVICE: &str = "placement";

@@ -40,7 +40,9 @@ pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
     match state.policy.backfill {
         Backfill::Fcfs => round.fcfs(),
         Backfill::Easy => round.easy(),
-        Backfill::Conservative => round.conservative(),
+        Backfill::Conservative => {
+            round.conservative();
+        }
     }
     round.drafts
 }
@@ -59,6 +61,24 @@ pub fn head_reservation(state: &CellState) -> Option<Reservation> {
         node: node.to_string(),
         start_ms,
     })
+}
+
+/// The reservations the policy in force gives waiting jobs in the state as
+/// it is: the head's under FCFS (its expected start) and EASY, every
+/// reserved job's under conservative backfill.
+pub fn reservations(state: &CellState) -> Vec<Reservation> {
+    match state.policy.backfill {
+        Backfill::Fcfs | Backfill::Easy => head_reservation(state).into_iter().collect(),
+        Backfill::Conservative => {
+            let mut round = Round {
+                state,
+                free: FreeCapacity::of(state),
+                drafts: Vec::new(),
+                room: usize::MAX,
+            };
+            round.conservative()
+        }
+    }
 }
 
 /// Pending jobs in queue order, as far as a round looks.
@@ -170,17 +190,18 @@ impl<'a> Round<'a> {
         }
     }
 
-    fn conservative(&mut self) {
+    /// Binds what can start now and returns the reservations of the rest.
+    fn conservative(&mut self) -> Vec<Reservation> {
         let mut timelines: BTreeMap<&'a str, Timeline> = self
             .free
             .nodes()
             .map(|(node, free_now)| (node, Timeline::of_node(self.state, node, free_now, &[])))
             .collect();
         let now = self.state.now_ms;
-        let mut reservations = 0;
+        let mut reserved = Vec::new();
         for (id, job) in queue(self.state) {
-            if self.full() || reservations >= CONSERVATIVE_RESERVATIONS_MAX {
-                return;
+            if self.full() || reserved.len() >= CONSERVATIVE_RESERVATIONS_MAX {
+                break;
             }
             let request = job.spec.resources;
             let estimate = self.state.estimate_ms(job);
@@ -201,8 +222,13 @@ impl<'a> Round<'a> {
             if start == now {
                 self.bind(id, job, node);
             } else {
-                reservations += 1;
+                reserved.push(Reservation {
+                    job: id.clone(),
+                    node: node.to_string(),
+                    start_ms: start,
+                });
             }
         }
+        reserved
     }
 }

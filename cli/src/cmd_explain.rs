@@ -1,0 +1,73 @@
+//! `rota explain`: why a job is where it is, from the folded log.
+
+use crate::Target;
+use crate::render::clock_time;
+use rota_events::check_name;
+use rota_projections::{CellState, JobState};
+use rota_shell::CellLog;
+use std::process::ExitCode;
+
+/// Explain a job: for a pending one, how many nodes could take it and why
+/// the others cannot, what it waits for, its priority, and its reservation.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  rota explain 01JB7X3K9T6Q5W2N8R4M1V0C2D")]
+pub struct ExplainArgs {
+    pub job: String,
+}
+
+pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    check_name("job", &args.job)?;
+    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let mut state = CellState::new(&target.cell);
+    for entry in log.read_all().await? {
+        state.apply(&entry);
+    }
+    let Some(explanation) = rota_placement::explain(&state, &args.job) else {
+        eprintln!("no job {:?} in cell {}", args.job, target.cell);
+        return Ok(ExitCode::FAILURE);
+    };
+    let job = &state.jobs[&args.job];
+    println!("job {} (tenant {}): {}", args.job, job.tenant, job.state.as_str());
+    match explanation.queue_position {
+        Some(position) => println!("queue: position {position} of {}", state.pending.len()),
+        None => {
+            if let Some(node) = &job.node {
+                println!("node: {node}");
+            }
+            if let Some(reason) = &job.reason {
+                println!("reason: {reason}");
+            }
+        }
+    }
+    println!(
+        "priority: {} (the job's own priority; jobs of equal priority run in admission order)",
+        explanation.priority
+    );
+    println!("policy: {} backfill", state.policy.backfill.as_str());
+    if job.state != JobState::Pending {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("placement: {}", explanation.summary());
+    let in_s = |t: u64| t.saturating_sub(state.now_ms) as f64 / 1000.0;
+    if explanation.larger_than_every_node {
+        println!("it asks for more than any ready node has in all; it cannot start until a larger node registers");
+    }
+    if let Some(reservation) = &explanation.reservation {
+        println!(
+            "reservation: expected to start on {} at {} (in {:.0} s of log time)",
+            reservation.node,
+            clock_time(reservation.start_ms),
+            in_s(reservation.start_ms)
+        );
+    }
+    if let Some(blocker) = &explanation.held_back_by {
+        println!(
+            "waiting: it would fit now, but starting it would delay job {} (reserved to start on {} at {}, in {:.0} s)",
+            blocker.job,
+            blocker.node,
+            clock_time(blocker.start_ms),
+            in_s(blocker.start_ms)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,102 @@
+//! Why a job is where it is: for a pending job, how many nodes could take it
+//! and why the others cannot, what holds it back when some could, and when
+//! it is expected to start if it holds a reservation.
+
+use crate::capacity::FreeCapacity;
+use crate::schedule::{Reservation, reservations};
+use rota_projections::{CellState, JobState, NodeState};
+use std::collections::BTreeMap;
+
+/// The explanation of one job's placement state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub job: String,
+    pub state: JobState,
+    /// For pending jobs: 1-based position in the queue.
+    pub queue_position: Option<usize>,
+    pub priority: i32,
+    pub nodes_total: usize,
+    /// Nodes with room for the job now.
+    pub nodes_fitting: usize,
+    /// Why the other nodes cannot take it now: reason to count. A node that
+    /// falls short in several resources counts under each.
+    pub reasons: BTreeMap<String, usize>,
+    /// Set when no ready node is large enough even when empty.
+    pub larger_than_every_node: bool,
+    /// The job's own reservation, if the policy gives it one.
+    pub reservation: Option<Reservation>,
+    /// For a job that fits somewhere but waits: the reservation it must not
+    /// delay, or the job it queues behind.
+    pub held_back_by: Option<Reservation>,
+}
+
+impl Explanation {
+    /// "0/10000 nodes fit: 6200 insufficient gpus, 3800 not ready".
+    pub fn summary(&self) -> String {
+        let reasons: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(reason, count)| format!("{count} {reason}"))
+            .collect();
+        let mut text = format!("{}/{} nodes fit", self.nodes_fitting, self.nodes_total);
+        if !reasons.is_empty() {
+            text.push_str(": ");
+            text.push_str(&reasons.join(", "));
+        }
+        text
+    }
+}
+
+/// Explains `job_id`, or None if the cell has no such job.
+pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
+    let job = state.jobs.get(job_id)?;
+    let request = job.spec.resources;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut fitting = 0;
+    for node in state.nodes.values() {
+        let not_ready = match node.state {
+            NodeState::Ready => None,
+            NodeState::Draining => Some("draining"),
+            NodeState::Lost => Some("lost"),
+        };
+        if let Some(why) = not_ready {
+            *reasons.entry(format!("node {why}")).or_default() += 1;
+            continue;
+        }
+        let free = node.free();
+        let short: Vec<&str> = [
+            (request.cpu_milli > free.cpu_milli, "insufficient cpu"),
+            (request.memory_bytes > free.memory_bytes, "insufficient memory"),
+            (request.gpus > free.gpus, "insufficient gpus"),
+        ]
+        .into_iter()
+        .filter_map(|(short, reason)| short.then_some(reason))
+        .collect();
+        if short.is_empty() {
+            fitting += 1;
+        }
+        for reason in short {
+            *reasons.entry(reason.to_string()).or_default() += 1;
+        }
+    }
+    let queue_position = (job.state == JobState::Pending)
+        .then(|| state.pending.values().position(|id| id == job_id).map(|p| p + 1))
+        .flatten();
+    let planned = if job.state == JobState::Pending { reservations(state) } else { Vec::new() };
+    let reservation = planned.iter().find(|r| r.job == job_id).cloned();
+    let held_back_by = (job.state == JobState::Pending && fitting > 0 && reservation.is_none())
+        .then(|| planned.into_iter().find(|r| r.job != job_id))
+        .flatten();
+    Some(Explanation {
+        job: job_id.to_string(),
+        state: job.state,
+        queue_position,
+        priority: job.spec.priority,
+        nodes_total: state.nodes.len(),
+        nodes_fitting: fitting,
+        reasons,
+        larger_than_every_node: !FreeCapacity::of(state).could_ever_fit(&request),
+        reservation,
+        held_back_by,
+    })
+}
