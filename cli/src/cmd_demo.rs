@@ -61,6 +61,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         cpu_milli: 32_000,
         memory_bytes: 128 << 30,
         gpus: 4,
+        ..Default::default()
     };
     let nodes = fleet_nodes("sim", args.nodes, capacity)?;
     let (_server, url) = match &target.nats_url {

@@ -27,7 +27,12 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
         return Ok(ExitCode::FAILURE);
     };
     let job = &state.jobs[&args.job];
-    println!("job {} (tenant {}): {}", args.job, job.tenant, job.state.as_str());
+    println!(
+        "job {} (tenant {}): {}",
+        args.job,
+        job.tenant,
+        job.state.as_str()
+    );
     match explanation.queue_position {
         Some(position) => println!("queue: position {position} of {}", state.pending.len()),
         None => {
@@ -50,7 +55,9 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
     println!("placement: {}", explanation.summary());
     let in_s = |t: u64| t.saturating_sub(state.now_ms) as f64 / 1000.0;
     if explanation.larger_than_every_node {
-        println!("it asks for more than any ready node has in all; it cannot start until a larger node registers");
+        println!(
+            "it asks for more than any ready node has in all; it cannot start until a larger node registers"
+        );
     }
     if let Some(reservation) = &explanation.reservation {
         println!(

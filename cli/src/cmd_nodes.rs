@@ -52,6 +52,7 @@ impl CapacityArgs {
             cpu_milli: self.cpu_milli,
             memory_bytes: self.memory_bytes,
             gpus: self.gpus,
+            ..Default::default()
         }
     }
 }

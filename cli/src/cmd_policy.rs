@@ -1,12 +1,15 @@
 //! `rota policy`: the cell's placement policy, set as an event in the log.
 
 use crate::Target;
-use rota_events::{Backfill, Body, Event, PlacementPolicy, PolicySet};
+use rota_events::{Backfill, Body, Event, PlacementPolicy, PolicySet, Strategy, Weights};
 use rota_shell::CellLog;
 use std::process::ExitCode;
 
 /// Longest default runtime estimate accepted, in seconds (30 days).
 pub const DEFAULT_ESTIMATE_S_MAX: u64 = 30 * 24 * 3600;
+
+/// Largest scorer weight.
+pub const WEIGHT_MAX: u32 = 100;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -22,6 +25,13 @@ pub enum PolicyCommand {
         /// The runtime estimate of jobs that declare neither walltime_s nor duration_ms.
         #[arg(long, default_value_t = 3600)]
         default_estimate_s: u64,
+        /// How to choose among nodes a job fits on: binpack, spread or weighted.
+        #[arg(long, default_value = "weighted", value_parser = ["binpack", "spread", "weighted"])]
+        strategy: String,
+        /// Weights of the weighted strategy's scorers, each 0 to 100:
+        /// resource fit, affinity, load balance, data locality, cost.
+        #[arg(long, value_delimiter = ',', num_args = 5, default_values_t = [30u32, 20, 20, 20, 10])]
+        weights: Vec<u32>,
     },
 }
 
@@ -29,7 +39,12 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
     let PolicyCommand::Set {
         backfill,
         default_estimate_s,
+        strategy,
+        weights,
     } = command;
+    if let Some(weight) = weights.iter().find(|w| **w > WEIGHT_MAX) {
+        anyhow::bail!("--weights has {weight}; each weight must be 0 to {WEIGHT_MAX}");
+    }
     if !(1..=DEFAULT_ESTIMATE_S_MAX).contains(&default_estimate_s) {
         anyhow::bail!(
             "--default-estimate-s is {default_estimate_s}; it must be 1 to {DEFAULT_ESTIMATE_S_MAX}"
@@ -40,9 +55,22 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
         "conservative" => Backfill::Conservative,
         _ => Backfill::Easy,
     };
+    let strategy = match strategy.as_str() {
+        "binpack" => Strategy::Binpack,
+        "spread" => Strategy::Spread,
+        _ => Strategy::Weighted,
+    };
     let placement = PlacementPolicy {
         backfill,
         default_estimate_s,
+        strategy,
+        weights: Weights {
+            resource_fit: weights[0],
+            affinity: weights[1],
+            load_balance: weights[2],
+            data_locality: weights[3],
+            cost: weights[4],
+        },
     };
     let log = CellLog::connect(target.url(), &target.cell).await?;
     let event = Event::new(
@@ -52,8 +80,9 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
     );
     let seq = log.publish(&event).await?;
     println!(
-        "placement policy set at sequence {seq}: backfill {}, default estimate {default_estimate_s} s",
-        backfill.as_str()
+        "placement policy set at sequence {seq}: backfill {}, default estimate {default_estimate_s} s, strategy {}, weights {weights:?}",
+        backfill.as_str(),
+        strategy.as_str()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -134,6 +134,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         walltime_s: spec.walltime_s,
         priority: spec.priority,
         labels: spec.labels,
+        ..Default::default()
     });
     let mut event = Event::new(id.clone(), cell, body).with_tenant(tenant);
     event.correlation_id = Some(id.clone());

@@ -58,11 +58,13 @@ pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
                     cpu_milli: *rng.pick(&CPU_MILLI_CHOICES),
                     memory_bytes: *rng.pick(&MEMORY_GIB_CHOICES) << 30,
                     gpus,
+                    ..Default::default()
                 },
                 duration_ms: Some(duration_s * 1000),
                 walltime_s: Some(duration_s * 2),
                 priority: 0,
                 labels: BTreeMap::new(),
+                constraints: Default::default(),
             });
             let mut event = Event::new(job.clone(), cell, body).with_tenant(tenant);
             event.correlation_id = Some(job.clone());

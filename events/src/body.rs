@@ -2,6 +2,7 @@
 //! decide between them. Type names (`Body::type_name`) are forever: a change
 //! of shape is a new version with an upcaster, never a rename.
 
+use crate::constraints::{Constraints, Taint, Topology};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,6 +18,15 @@ pub struct Resources {
     /// Whole GPU devices.
     #[serde(default)]
     pub gpus: u32,
+    /// A share of one GPU device, in thousandths (1 to 999), for a job that
+    /// needs less than a whole one. On a node's free resources: the largest
+    /// share free on any one device.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpu_milli: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 impl Resources {
@@ -25,6 +35,12 @@ impl Resources {
         self.cpu_milli <= other.cpu_milli
             && self.memory_bytes <= other.memory_bytes
             && self.gpus <= other.gpus
+            && self.gpu_milli <= other.gpu_milli
+    }
+
+    /// GPU demand in thousandths of a device, whole and shared together.
+    pub fn gpu_total_milli(&self) -> u64 {
+        u64::from(self.gpus) * 1000 + u64::from(self.gpu_milli)
     }
 
     /// Component-wise sum; panics on overflow, which validation rules out.
@@ -39,6 +55,10 @@ impl Resources {
                 .checked_add(other.memory_bytes)
                 .expect("memory overflow"),
             gpus: self.gpus.checked_add(other.gpus).expect("gpu overflow"),
+            gpu_milli: self
+                .gpu_milli
+                .checked_add(other.gpu_milli)
+                .expect("gpu overflow"),
         }
     }
 
@@ -55,12 +75,16 @@ impl Resources {
                 .checked_sub(other.memory_bytes)
                 .expect("memory underflow"),
             gpus: self.gpus.checked_sub(other.gpus).expect("gpu underflow"),
+            gpu_milli: self
+                .gpu_milli
+                .checked_sub(other.gpu_milli)
+                .expect("gpu underflow"),
         }
     }
 }
 
 /// A client's request to run a job (schema version 2, the current one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSubmitted {
     /// The job's id, chosen by the client, unique in the cell.
     pub job: String,
@@ -86,6 +110,9 @@ pub struct JobSubmitted {
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// What the job asks of its node beyond its resources.
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
+    pub constraints: Constraints,
 }
 
 /// Schema version 1 of `job.submitted`: whole cores and mebibytes. Still
@@ -120,11 +147,13 @@ impl JobSubmittedV1 {
                 cpu_milli: u64::from(self.cpus).saturating_mul(1000),
                 memory_bytes: self.memory_mb.saturating_mul(1024 * 1024),
                 gpus: self.gpus,
+                ..Default::default()
             },
             duration_ms: self.duration_ms,
             walltime_s: None,
             priority: self.priority,
             labels: BTreeMap::new(),
+            constraints: Constraints::default(),
         }
     }
 }
@@ -155,11 +184,15 @@ pub struct JobRejected {
 }
 
 /// Placement bound the job to a node, reserving `resources` there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobBound {
     pub job: String,
     pub node: String,
     pub resources: Resources,
+    /// The node's GPU devices the job gets: its whole ones, or the one it
+    /// shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_devices: Vec<u32>,
 }
 
 /// A node agent started the job's process.
@@ -210,12 +243,26 @@ pub struct JobCancelled {
 }
 
 /// A node joined the cell (or re-joined, with possibly new capacity).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRegistered {
     pub node: String,
+    /// What the node offers; `gpus` is its number of GPU devices.
     pub capacity: Resources,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<Taint>,
+    #[serde(default)]
+    pub topology: Topology,
+    /// What an hour of the node costs, in the operator's units; cheaper
+    /// nodes score higher.
+    #[serde(default)]
+    pub cost: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_model: Option<String>,
+    /// Named extended resources the node offers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extended: BTreeMap<String, u64>,
 }
 
 /// The node takes no new work; what runs there runs to the end.
@@ -299,6 +346,58 @@ impl Backfill {
     }
 }
 
+/// How placement chooses among the nodes a job fits on.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Fill the fullest nodes first, keeping whole nodes free.
+    Binpack,
+    /// Fill the emptiest nodes first, spreading load.
+    Spread,
+    /// The weighted sum of every scorer.
+    #[default]
+    Weighted,
+}
+
+impl Strategy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Strategy::Binpack => "binpack",
+            Strategy::Spread => "spread",
+            Strategy::Weighted => "weighted",
+        }
+    }
+}
+
+/// The weights of the scorers under the weighted strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weights {
+    /// How full the node would be (fuller scores higher).
+    pub resource_fit: u32,
+    /// Preferred node affinity matched, and no untolerated soft taints.
+    pub affinity: u32,
+    /// How evenly the node's cpu and memory would be used.
+    pub load_balance: u32,
+    /// The node is in the zone of the job's data.
+    pub data_locality: u32,
+    /// Cheaper nodes score higher.
+    pub cost: u32,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            resource_fit: 30,
+            affinity: 20,
+            load_balance: 20,
+            data_locality: 20,
+            cost: 10,
+        }
+    }
+}
+
 /// The placement policy in force. It is an event, so replay and the
 /// simulator use exactly the policy the live service used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +408,10 @@ pub struct PlacementPolicy {
     /// nor a duration, in seconds.
     #[serde(default = "default_estimate_s")]
     pub default_estimate_s: u64,
+    #[serde(default)]
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub weights: Weights,
 }
 
 fn default_estimate_s() -> u64 {
@@ -320,6 +423,8 @@ impl Default for PlacementPolicy {
         PlacementPolicy {
             backfill: Backfill::default(),
             default_estimate_s: default_estimate_s(),
+            strategy: Strategy::default(),
+            weights: Weights::default(),
         }
     }
 }

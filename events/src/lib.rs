@@ -9,6 +9,7 @@
 
 mod body;
 mod codec;
+mod constraints;
 mod envelope;
 mod ids;
 mod limits;
@@ -19,10 +20,14 @@ pub use body::{
     Backfill, Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested,
     JobCancelled, JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, JobTimedOut,
     LeaseClaimed, NodeDrained, NodeLost, NodeRegistered, Outcome, PlacementPolicy, PolicySet,
-    Resources, TYPE_NAMES, Writer, writer_of,
+    Resources, Strategy, TYPE_NAMES, Weights, Writer, writer_of,
 };
 pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,
+};
+pub use constraints::{
+    Constraints, LabelRequirement, NodeAffinity, Operator, Preference, Taint, TaintEffect,
+    Toleration, Topology,
 };
 pub use envelope::{Event, RoundTag};
 pub use ids::{

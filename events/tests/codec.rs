@@ -16,11 +16,22 @@ fn submitted(job: &str) -> Event {
                 cpu_milli: 2000,
                 memory_bytes: 1 << 30,
                 gpus: 1,
+                ..Default::default()
             },
             duration_ms: Some(1000),
             walltime_s: Some(60),
             priority: 5,
             labels: BTreeMap::new(),
+            constraints: Constraints {
+                node_selector: BTreeMap::from([("zone".to_string(), "z1".to_string())]),
+                tolerations: vec![Toleration {
+                    key: "dedicated".into(),
+                    value: None,
+                    effect: None,
+                }],
+                gpu_model: Some("A100".into()),
+                ..Default::default()
+            },
         }),
     )
     .with_tenant("acme")
@@ -58,7 +69,8 @@ fn a_version_1_submission_still_decodes_and_is_upcast() {
         Resources {
             cpu_milli: 2000,
             memory_bytes: 512 * 1024 * 1024,
-            gpus: 1
+            gpus: 1,
+            ..Default::default()
         }
     );
     assert_eq!(spec.duration_ms, Some(50));

@@ -2,11 +2,11 @@
 
 use crate::entry::LogEntry;
 use crate::job::{Job, JobState};
-use crate::node::{Node, NodeState};
+use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
 use rota_events::{
-    Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, Outcome, ParsedSubject,
-    PlacementPolicy, Writer,
+    Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
+    ParsedSubject, PlacementPolicy, Resources, Writer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,20 +148,7 @@ impl CellState {
                 }
             }
             Body::JobFinished(finished) => self.on_finished(entry, event, finished),
-            Body::NodeRegistered(registered) => {
-                let node = self.nodes.entry(registered.node.clone()).or_insert(Node {
-                    capacity: registered.capacity,
-                    allocated: Default::default(),
-                    labels: BTreeMap::new(),
-                    state: NodeState::Ready,
-                    jobs: Default::default(),
-                    registered_seq: entry.seq,
-                });
-                node.capacity = registered.capacity;
-                node.labels = registered.labels.clone();
-                node.state = NodeState::Ready;
-                node.registered_seq = entry.seq;
-            }
+            Body::NodeRegistered(registered) => self.on_registered(entry, registered),
             Body::NodeDrained(drained) => match self.nodes.get_mut(&drained.node) {
                 Some(node) if node.state == NodeState::Ready => node.state = NodeState::Draining,
                 Some(_) => {}
@@ -221,6 +208,7 @@ impl CellState {
             traceparent: event.traceparent.clone(),
             state: JobState::Submitted,
             node: None,
+            gpu_devices: Vec::new(),
             submitted_seq: entry.seq,
             submitted_ms: entry.time_ms,
             admitted_seq: None,
@@ -295,6 +283,28 @@ impl CellState {
         }
     }
 
+    fn on_registered(&mut self, entry: &LogEntry, registered: &NodeRegistered) {
+        let mut node = Node::registered(registered, entry.seq);
+        if let Some(old) = self.nodes.get(&registered.node) {
+            // A re-registration keeps what the node holds, unless it was lost.
+            if old.state != NodeState::Lost {
+                node.allocated = old.allocated;
+                node.extended_allocated = old.extended_allocated.clone();
+                node.jobs = old.jobs.clone();
+                for job in &node.jobs {
+                    let job = &self.jobs[job];
+                    let share = gpu_share_milli(&job.spec.resources);
+                    for device in &job.gpu_devices {
+                        if let Some(free) = node.gpu_free_milli.get_mut(*device as usize) {
+                            *free = free.saturating_sub(share);
+                        }
+                    }
+                }
+            }
+        }
+        self.nodes.insert(registered.node.clone(), node);
+    }
+
     fn on_timed_out(&mut self, timed_out: &JobTimedOut) {
         match self.job_on_node(&timed_out.job, &timed_out.node) {
             Some(JobState::Bound | JobState::Running) => {
@@ -333,7 +343,15 @@ impl CellState {
                 job.state == JobState::Pending
                     && node.state == NodeState::Ready
                     && bound.resources == job.spec.resources
-                    && bound.resources.fits_within(&node.free())
+                    && bound.resources.cpu_milli <= node.free().cpu_milli
+                    && bound.resources.memory_bytes <= node.free().memory_bytes
+                    && devices_fit(node, &bound.resources, &bound.gpu_devices)
+                    && job
+                        .spec
+                        .constraints
+                        .extended
+                        .iter()
+                        .all(|(name, amount)| *amount <= node.extended_free(name))
             }
             _ => false,
         };
@@ -352,8 +370,17 @@ impl CellState {
             self.deadlines.insert((deadline, bound.job.clone()));
         }
         self.pending.remove(&key);
+        job.gpu_devices = bound.gpu_devices.clone();
+        let extended = job.spec.constraints.extended.clone();
         let node = self.nodes.get_mut(&bound.node).expect("checked above");
         node.allocated = node.allocated.plus(&bound.resources);
+        let share = gpu_share_milli(&bound.resources);
+        for device in &bound.gpu_devices {
+            node.gpu_free_milli[*device as usize] -= share;
+        }
+        for (name, amount) in extended {
+            *node.extended_allocated.entry(name).or_default() += amount;
+        }
         node.jobs.insert(bound.job.clone());
     }
 
@@ -413,11 +440,23 @@ impl CellState {
             self.deadlines.remove(&(deadline, job_id.to_string()));
         }
         let node_id = job.node.take().expect("release of a job on no node");
+        let devices = std::mem::take(&mut job.gpu_devices);
         let node = self
             .nodes
             .get_mut(&node_id)
             .expect("job on an unknown node");
         node.allocated = node.allocated.minus(&job.spec.resources);
+        let share = gpu_share_milli(&job.spec.resources);
+        for device in devices {
+            if let Some(free) = node.gpu_free_milli.get_mut(device as usize) {
+                *free = (*free + share).min(GPU_MILLI_PER_DEVICE);
+            }
+        }
+        for (name, amount) in &job.spec.constraints.extended {
+            if let Some(held) = node.extended_allocated.get_mut(name) {
+                *held = held.saturating_sub(*amount);
+            }
+        }
         assert!(
             node.jobs.remove(job_id),
             "node {node_id} did not list job {job_id}"
@@ -482,6 +521,25 @@ impl CellState {
         };
         self.queues.rejections.insert(entry.seq, rejection);
     }
+}
+
+/// True when `devices` are a valid choice of GPU devices on `node` for
+/// `request`: as many as it needs, distinct, existing, each with room.
+fn devices_fit(node: &Node, request: &Resources, devices: &[u32]) -> bool {
+    let wanted = if request.gpus > 0 {
+        request.gpus as usize
+    } else {
+        usize::from(request.gpu_milli > 0)
+    };
+    let share = gpu_share_milli(request);
+    let distinct: BTreeSet<u32> = devices.iter().copied().collect();
+    devices.len() == wanted
+        && distinct.len() == wanted
+        && devices.iter().all(|d| {
+            node.gpu_free_milli
+                .get(*d as usize)
+                .is_some_and(|free| *free >= share)
+        })
 }
 
 /// When a job on a node reaches its wall-clock limit, if it has one.

@@ -63,6 +63,8 @@ pub struct Job {
     pub traceparent: Option<String>,
     pub state: JobState,
     pub node: Option<String>,
+    /// The GPU devices of the current binding.
+    pub gpu_devices: Vec<u32>,
     pub submitted_seq: u64,
     pub submitted_ms: u64,
     /// The admission sequence orders the pending queue; it survives requeues.

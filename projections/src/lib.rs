@@ -19,5 +19,7 @@ pub use cell::{CellState, Counters, Lease};
 pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
 pub use entry::LogEntry;
 pub use job::{Job, JobState};
-pub use node::{Node, NodeState};
+pub use node::{
+    GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
+};
 pub use queues::{CancelRequest, Queues, RejectionToWrite};

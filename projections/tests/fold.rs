@@ -62,6 +62,7 @@ fn res(cpu_milli: u64) -> Resources {
         cpu_milli,
         memory_bytes: 1 << 20,
         gpus: 0,
+        ..Default::default()
     }
 }
 
@@ -85,6 +86,7 @@ fn node(name: &str, cpu_milli: u64) -> Event {
             node: name.into(),
             capacity: res(cpu_milli),
             labels: BTreeMap::new(),
+            ..Default::default()
         }),
     )
 }
@@ -102,6 +104,7 @@ fn submit(job: &str, cpu_milli: u64) -> Event {
             walltime_s: None,
             priority: 0,
             labels: BTreeMap::new(),
+            ..Default::default()
         }),
     )
     .with_tenant("acme")
@@ -116,6 +119,7 @@ fn bound(job: &str, node: &str, cpu_milli: u64) -> Body {
         job: job.into(),
         node: node.into(),
         resources: res(cpu_milli),
+        ..Default::default()
     })
 }
 

@@ -42,6 +42,7 @@ impl Machine {
                     cpu_milli: procs * 1000,
                     memory_bytes: 1 << 50,
                     gpus: 0,
+                    ..Default::default()
                 },
             )],
         }
@@ -143,6 +144,7 @@ fn submission(job: &SimJob) -> Event {
             walltime_s: job.walltime_s,
             priority: 0,
             labels: BTreeMap::new(),
+            ..Default::default()
         }),
     )
     .with_tenant(job.tenant.clone())
@@ -192,6 +194,7 @@ impl Sim {
                 node: name.clone(),
                 capacity: *capacity,
                 labels: BTreeMap::new(),
+                ..Default::default()
             });
             self.push(
                 Event::new(format!("node-{name}"), SIM_CELL, registered),

@@ -86,6 +86,7 @@ pub fn parse(text: &str) -> SwfTrace {
                 cpu_milli: procs as u64 * 1000,
                 memory_bytes: SWF_JOB_MEMORY_BYTES,
                 gpus: 0,
+                ..Default::default()
             },
             walltime_s: Some((estimate_s as u64).max(1)),
         });

@@ -27,6 +27,7 @@ fn cpus(n: u64) -> Resources {
         cpu_milli: n * 1000,
         memory_bytes: n << 30,
         gpus: 0,
+        ..Default::default()
     }
 }
 

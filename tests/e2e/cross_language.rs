@@ -17,6 +17,7 @@ async fn a_python_client_submits_and_follows_its_jobs() {
             cpu_milli: 8000,
             memory_bytes: 8 << 30,
             gpus: 0,
+            ..Default::default()
         },
         labels: BTreeMap::new(),
     }];

@@ -168,7 +168,9 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
         r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 3900, "memory_bytes": 1024}}"#,
     );
     bed.wait_for("the large job to be admitted", |s| {
-        s.jobs.get(&waiting).is_some_and(|j| j.state == JobState::Pending)
+        s.jobs
+            .get(&waiting)
+            .is_some_and(|j| j.state == JobState::Pending)
     })
     .await;
     let explained = rota(&url, &["explain", &waiting]);
@@ -176,13 +178,18 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert!(explained.status.success(), "{text}");
     assert!(text.contains("pending"), "{text}");
     assert!(text.contains("0/1 nodes fit: 1 insufficient cpu"), "{text}");
-    assert!(text.contains("reservation: expected to start on worker-1"), "{text}");
+    assert!(
+        text.contains("reservation: expected to start on worker-1"),
+        "{text}"
+    );
     let too_big = submit(
         &url,
         r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 8000, "memory_bytes": 1024}}"#,
     );
     bed.wait_for("the too-large job to be admitted", |s| {
-        s.jobs.get(&too_big).is_some_and(|j| j.state == JobState::Pending)
+        s.jobs
+            .get(&too_big)
+            .is_some_and(|j| j.state == JobState::Pending)
     })
     .await;
     let explained = rota(&url, &["explain", &too_big]);

@@ -64,6 +64,7 @@ async fn replay_names_the_event_service_and_field_of_a_nondeterministic_decision
             cpu_milli: 1_000_000,
             memory_bytes: 1 << 40,
             gpus: 0,
+            ..Default::default()
         },
     )
     .await;

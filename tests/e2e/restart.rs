@@ -22,6 +22,7 @@ fn node_capacity() -> Resources {
         cpu_milli: 64_000,
         memory_bytes: 64 << 30,
         gpus: 4,
+        ..Default::default()
     }
 }
 
@@ -33,6 +34,7 @@ fn workload() -> Vec<rota_events::Event> {
                 cpu_milli: [250, 500, 1000][i % 3],
                 memory_bytes: [128u64, 256, 512][i % 3] << 20,
                 gpus: u32::from(i % 50 == 0),
+                ..Default::default()
             };
             job(
                 ["acme", "globex"][i % 2],

@@ -128,6 +128,7 @@ impl TestBed {
                     node: name,
                     capacity,
                     labels: BTreeMap::new(),
+                    ..Default::default()
                 }),
             );
             pipeline.push(&event).await.expect("publish");
@@ -163,6 +164,7 @@ pub fn job(tenant: &str, id: &str, resources: Resources, command: &[&str]) -> Ev
         walltime_s: None,
         priority: 0,
         labels: BTreeMap::new(),
+        ..Default::default()
     });
     Event::new(id, CELL, body).with_tenant(tenant)
 }
@@ -173,6 +175,7 @@ pub fn small() -> Resources {
         cpu_milli: 500,
         memory_bytes: 256 << 20,
         gpus: 0,
+        ..Default::default()
     }
 }
 

@@ -14,11 +14,13 @@ fn spec(job: &str) -> JobSubmitted {
             cpu_milli: 1000,
             memory_bytes: 1 << 30,
             gpus: 0,
+            ..Default::default()
         },
         duration_ms: Some(1000),
         walltime_s: Some(10),
         priority: 0,
         labels: BTreeMap::new(),
+        constraints: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 const PENDING_JOBS: usize = 100_000;
+const ZONES: [&str; 4] = ["z1", "z2", "z3", "z4"];
 
 struct Cell {
     core: Placement,
@@ -71,8 +72,28 @@ fn cell(nodes: usize) -> Cell {
                     cpu_milli: 64_000,
                     memory_bytes: 256 << 30,
                     gpus,
+                    ..Default::default()
                 },
-                labels: BTreeMap::new(),
+                labels: BTreeMap::from([
+                    ("zone".to_string(), ZONES[i % ZONES.len()].to_string()),
+                    ("rack".to_string(), format!("r{}", i / 40)),
+                ]),
+                taints: if i % 10 == 9 {
+                    vec![Taint {
+                        key: "dedicated".into(),
+                        value: "ml".into(),
+                        effect: TaintEffect::NoSchedule,
+                    }]
+                } else {
+                    Vec::new()
+                },
+                topology: Topology {
+                    zone: Some(ZONES[i % ZONES.len()].to_string()),
+                    rack: Some(format!("r{}", i / 40)),
+                },
+                cost: 1 + (i % 7) as u32,
+                gpu_model: (gpus > 0).then(|| ["A100", "V100"][i / 4 % 2].to_string()),
+                extended: BTreeMap::new(),
             }),
         ));
     }
@@ -87,6 +108,7 @@ fn cell(nodes: usize) -> Cell {
             } else {
                 0
             },
+            ..Default::default()
         };
         cell.push(
             Event::new(
@@ -101,6 +123,8 @@ fn cell(nodes: usize) -> Cell {
                     walltime_s: None,
                     priority: rng.below(3) as i32,
                     labels: BTreeMap::new(),
+                    constraints: constraints(&mut rng, resources.gpus > 0),
+                    ..Default::default()
                 }),
             )
             .with_tenant(["a", "b", "c"][i % 3]),
@@ -121,6 +145,38 @@ fn cell(nodes: usize) -> Cell {
         cell.push(admitted);
     }
     cell
+}
+
+/// A mix of constraints: zone selectors, preferred zones, tolerations of
+/// the dedicated nodes, GPU models, data locality.
+fn constraints(rng: &mut Rng, gpus: bool) -> Constraints {
+    let mut constraints = Constraints::default();
+    match rng.below(10) {
+        0 | 1 => {
+            constraints
+                .node_selector
+                .insert("zone".into(), ZONES[rng.below(4) as usize].into());
+        }
+        2 | 3 => constraints.affinity.preferred.push(Preference {
+            weight: 50,
+            requirement: LabelRequirement {
+                key: "zone".into(),
+                operator: Operator::In,
+                values: vec![ZONES[rng.below(4) as usize].into()],
+            },
+        }),
+        4 => constraints.tolerations.push(Toleration {
+            key: "dedicated".into(),
+            value: Some("ml".into()),
+            effect: None,
+        }),
+        5 => constraints.data_zone = Some(ZONES[rng.below(4) as usize].into()),
+        _ => {}
+    }
+    if gpus && rng.below(2) == 0 {
+        constraints.gpu_model = Some(["A100", "V100"][rng.below(2) as usize].into());
+    }
+    constraints
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

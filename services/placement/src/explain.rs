@@ -3,6 +3,7 @@
 //! it is expected to start if it holds a reservation.
 
 use crate::capacity::FreeCapacity;
+use crate::filter::refusal;
 use crate::schedule::{Reservation, reservations};
 use rota_projections::{CellState, JobState, NodeState};
 use std::collections::BTreeMap;
@@ -21,7 +22,8 @@ pub struct Explanation {
     /// Why the other nodes cannot take it now: reason to count. A node that
     /// falls short in several resources counts under each.
     pub reasons: BTreeMap<String, usize>,
-    /// Set when no ready node is large enough even when empty.
+    /// Set when no ready node could ever take the job: too large, or refused
+    /// by every node's filters.
     pub larger_than_every_node: bool,
     /// The job's own reservation, if the policy gives it one.
     pub reservation: Option<Reservation>,
@@ -63,11 +65,19 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
             *reasons.entry(format!("node {why}")).or_default() += 1;
             continue;
         }
+        if let Some(refused) = refusal(job, node) {
+            *reasons.entry(refused).or_default() += 1;
+            continue;
+        }
         let free = node.free();
         let short: Vec<&str> = [
             (request.cpu_milli > free.cpu_milli, "insufficient cpu"),
-            (request.memory_bytes > free.memory_bytes, "insufficient memory"),
+            (
+                request.memory_bytes > free.memory_bytes,
+                "insufficient memory",
+            ),
             (request.gpus > free.gpus, "insufficient gpus"),
+            (request.gpu_milli > free.gpu_milli, "insufficient gpu share"),
         ]
         .into_iter()
         .filter_map(|(short, reason)| short.then_some(reason))
@@ -80,9 +90,19 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         }
     }
     let queue_position = (job.state == JobState::Pending)
-        .then(|| state.pending.values().position(|id| id == job_id).map(|p| p + 1))
+        .then(|| {
+            state
+                .pending
+                .values()
+                .position(|id| id == job_id)
+                .map(|p| p + 1)
+        })
         .flatten();
-    let planned = if job.state == JobState::Pending { reservations(state) } else { Vec::new() };
+    let planned = if job.state == JobState::Pending {
+        reservations(state)
+    } else {
+        Vec::new()
+    };
     let reservation = planned.iter().find(|r| r.job == job_id).cloned();
     let held_back_by = (job.state == JobState::Pending && fitting > 0 && reservation.is_none())
         .then(|| planned.into_iter().find(|r| r.job != job_id))
@@ -95,7 +115,7 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         nodes_total: state.nodes.len(),
         nodes_fitting: fitting,
         reasons,
-        larger_than_every_node: !FreeCapacity::of(state).could_ever_fit(&request),
+        larger_than_every_node: !FreeCapacity::of(state).could_ever_fit(job),
         reservation,
         held_back_by,
     })

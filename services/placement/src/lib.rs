@@ -11,8 +11,10 @@
 
 pub mod capacity;
 pub mod explain;
+pub mod filter;
 pub mod max_tree;
 pub mod schedule;
+pub mod score;
 pub mod timeline;
 pub mod walltime;
 

@@ -11,6 +11,7 @@ fn max(a: &Resources, b: &Resources) -> Resources {
         cpu_milli: a.cpu_milli.max(b.cpu_milli),
         memory_bytes: a.memory_bytes.max(b.memory_bytes),
         gpus: a.gpus.max(b.gpus),
+        gpu_milli: a.gpu_milli.max(b.gpu_milli),
     }
 }
 
@@ -61,24 +62,41 @@ impl MaxTree {
         request: &Resources,
         accept: &dyn Fn(usize) -> bool,
     ) -> Option<usize> {
-        self.search(1, request, accept)
+        self.next_fit_where(request, 0, accept)
     }
 
+    /// The first index at or after `from` whose value covers `request` and
+    /// that `accept` takes.
+    pub fn next_fit_where(
+        &self,
+        request: &Resources,
+        from: usize,
+        accept: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        self.search(1, 0, self.leaves, request, from, accept)
+    }
+
+    /// Searches tree node `i`, which covers leaves `[low, high)`, for the
+    /// first leaf at or after `from`.
     fn search(
         &self,
         i: usize,
+        low: usize,
+        high: usize,
         request: &Resources,
+        from: usize,
         accept: &dyn Fn(usize) -> bool,
     ) -> Option<usize> {
-        if !request.fits_within(&self.tree[i]) {
+        if high <= from || !request.fits_within(&self.tree[i]) {
             return None;
         }
         if i >= self.leaves {
             let index = i - self.leaves;
             return (index < self.len && accept(index)).then_some(index);
         }
-        self.search(2 * i, request, accept)
-            .or_else(|| self.search(2 * i + 1, request, accept))
+        let middle = (low + high) / 2;
+        self.search(2 * i, low, middle, request, from, accept)
+            .or_else(|| self.search(2 * i + 1, middle, high, request, from, accept))
     }
 }
 
@@ -91,6 +109,7 @@ mod tests {
             cpu_milli,
             memory_bytes: 0,
             gpus,
+            ..Default::default()
         }
     }
 

@@ -11,11 +11,13 @@
 //!   start that delays no earlier reservation; those whose start is now are
 //!   bound.
 //!
-//! Jobs larger than every ready node's whole capacity can never start and
-//! are passed over rather than blocking the queue.
+//! Jobs that no ready node could ever take (too large, or refused by every
+//! node's filters) are passed over rather than blocking the queue.
+//! Reservations count GPUs as thousandths summed over a node's devices.
 
-use crate::capacity::FreeCapacity;
-use crate::timeline::Timeline;
+use crate::capacity::{Choice, FreeCapacity};
+use crate::filter::refusal;
+use crate::timeline::{Timeline, aggregate};
 use crate::{CONSERVATIVE_RESERVATIONS_MAX, ROUND_JOBS_SCANNED_MAX};
 use rota_events::{Backfill, Body, JobBound, Resources};
 use rota_projections::{CellState, Draft, Job};
@@ -52,9 +54,8 @@ pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
 /// delays it).
 pub fn head_reservation(state: &CellState) -> Option<Reservation> {
     let free = FreeCapacity::of(state);
-    let (id, job) = queue(state).find(|(_, job)| {
-        free.first_fit(&job.spec.resources).is_none() && free.could_ever_fit(&job.spec.resources)
-    })?;
+    let (id, job) = queue(state)
+        .find(|(id, job)| free.choose(id, job, |_| true).is_none() && free.could_ever_fit(job))?;
     let (node, start_ms, _) = reserve_earliest(state, &free, job)?;
     Some(Reservation {
         job: id.clone(),
@@ -90,6 +91,15 @@ fn queue(state: &CellState) -> impl Iterator<Item = (&String, &Job)> {
         .map(|id| (id, &state.jobs[id]))
 }
 
+/// A node's timeline for reservations, with this round's bindings there.
+fn timeline_of<'a>(state: &'a CellState, free: &FreeCapacity<'a>, node: &str) -> Timeline {
+    let bound = free
+        .bound_this_round
+        .get(node)
+        .map_or(&[][..], Vec::as_slice);
+    Timeline::of_node(state, node, free.aggregate_free(node), bound)
+}
+
 /// The node where `job` can start earliest given what runs now, with that
 /// time and what the node will have left over then.
 fn reserve_earliest<'a>(
@@ -97,17 +107,15 @@ fn reserve_earliest<'a>(
     free: &FreeCapacity<'a>,
     job: &Job,
 ) -> Option<(&'a str, u64, Resources)> {
-    let request = &job.spec.resources;
+    let request = aggregate(&job.spec.resources);
     let estimate = state.estimate_ms(job);
-    free.nodes()
-        .filter_map(|(node, free_now)| {
-            let bound = free
-                .bound_this_round
-                .get(node)
-                .map_or(&[][..], Vec::as_slice);
-            let timeline = Timeline::of_node(state, node, free_now, bound);
-            let start = timeline.earliest_start(request, estimate)?;
-            Some((start, node, timeline.free_at(start).minus(request)))
+    free.names()
+        .iter()
+        .filter(|node| free.could_ever_fit_on(job, node))
+        .filter_map(|node| {
+            let timeline = timeline_of(state, free, node);
+            let start = timeline.earliest_start(&request, estimate)?;
+            Some((start, *node, timeline.free_at(start).minus(&request)))
         })
         .min_by_key(|(start, node, _)| (*start, *node))
         .map(|(start, node, left)| (node, start, left))
@@ -131,16 +139,17 @@ impl<'a> Round<'a> {
             .saturating_add(self.state.estimate_ms(job))
     }
 
-    fn bind(&mut self, id: &str, job: &Job, node: &'a str) {
+    fn bind(&mut self, id: &str, job: &Job, choice: Choice<'a>) {
         let end = self.end_ms(job);
-        self.free.bind(node, &job.spec.resources, end);
+        self.free.bind(&choice, job, end);
         self.drafts.push(Draft {
             tenant: Some(job.tenant.clone()),
             causation_id: Some(job.submission_id.clone()),
             body: Body::JobBound(JobBound {
                 job: id.to_string(),
-                node: node.to_string(),
+                node: choice.node.to_string(),
                 resources: job.spec.resources,
+                gpu_devices: choice.devices,
             }),
         });
     }
@@ -150,9 +159,9 @@ impl<'a> Round<'a> {
             if self.full() {
                 return;
             }
-            match self.free.first_fit(&job.spec.resources) {
-                Some(node) => self.bind(id, job, node),
-                None if self.free.could_ever_fit(&job.spec.resources) => return,
+            match self.free.choose(id, job, |_| true) {
+                Some(choice) => self.bind(id, job, choice),
+                None if self.free.could_ever_fit(job) => return,
                 None => continue,
             }
         }
@@ -165,27 +174,28 @@ impl<'a> Round<'a> {
             if self.full() {
                 return;
             }
-            let request = job.spec.resources;
             let Some((reserved_node, start, left)) = reserved.as_mut() else {
-                match self.free.first_fit(&request) {
-                    Some(node) => self.bind(id, job, node),
-                    None if self.free.could_ever_fit(&request) => {
+                match self.free.choose(id, job, |_| true) {
+                    Some(choice) => self.bind(id, job, choice),
+                    None if self.free.could_ever_fit(job) => {
                         reserved = reserve_earliest(self.state, &self.free, job);
                     }
                     None => {}
                 }
                 continue;
             };
+            let request = aggregate(&job.spec.resources);
             let ends_in_time = self.end_ms(job) <= *start;
             let fits_left = request.fits_within(left);
-            let chosen = self.free.first_fit_where(&request, |node| {
-                node != *reserved_node || ends_in_time || fits_left
+            let reserved_name: &str = reserved_node;
+            let chosen = self.free.choose(id, job, |node| {
+                node != reserved_name || ends_in_time || fits_left
             });
-            if let Some(node) = chosen {
-                if node == *reserved_node && !ends_in_time {
+            if let Some(choice) = chosen {
+                if choice.node == *reserved_node && !ends_in_time {
                     *left = left.minus(&request);
                 }
-                self.bind(id, job, node);
+                self.bind(id, job, choice);
             }
         }
     }
@@ -194,8 +204,9 @@ impl<'a> Round<'a> {
     fn conservative(&mut self) -> Vec<Reservation> {
         let mut timelines: BTreeMap<&'a str, Timeline> = self
             .free
-            .nodes()
-            .map(|(node, free_now)| (node, Timeline::of_node(self.state, node, free_now, &[])))
+            .names()
+            .iter()
+            .map(|node| (*node, timeline_of(self.state, &self.free, node)))
             .collect();
         let now = self.state.now_ms;
         let mut reserved = Vec::new();
@@ -203,14 +214,23 @@ impl<'a> Round<'a> {
             if self.full() || reserved.len() >= CONSERVATIVE_RESERVATIONS_MAX {
                 break;
             }
-            let request = job.spec.resources;
+            let request = aggregate(&job.spec.resources);
             let estimate = self.state.estimate_ms(job);
-            let earliest = timelines
-                .iter()
-                .filter_map(|(node, timeline)| {
-                    Some((timeline.earliest_start(&request, estimate)?, *node))
-                })
-                .min();
+            // A job starts now wherever the node choice allows it without
+            // taking resources a reservation holds there.
+            let starts_now = self.free.choose(id, job, |node| {
+                timelines[node].earliest_start(&request, estimate) == Some(now)
+            });
+            let earliest = match &starts_now {
+                Some(choice) => Some((now, choice.node)),
+                None => timelines
+                    .iter()
+                    .filter(|(node, _)| refusal(job, &self.state.nodes[**node]).is_none())
+                    .filter_map(|(node, timeline)| {
+                        Some((timeline.earliest_start(&request, estimate)?, *node))
+                    })
+                    .min(),
+            };
             let Some((start, node)) = earliest else {
                 continue;
             };
@@ -219,14 +239,13 @@ impl<'a> Round<'a> {
                 .get_mut(node)
                 .expect("from the map")
                 .reserve(start, end, &request);
-            if start == now {
-                self.bind(id, job, node);
-            } else {
-                reserved.push(Reservation {
+            match starts_now {
+                Some(choice) => self.bind(id, job, choice),
+                None => reserved.push(Reservation {
                     job: id.clone(),
                     node: node.to_string(),
                     start_ms: start,
-                });
+                }),
             }
         }
         reserved

@@ -6,6 +6,17 @@
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
 
+/// A request or a node's free resources in the form reservations use: GPUs
+/// as thousandths summed over devices (`gpus` zero, `gpu_milli` the sum).
+pub fn aggregate(resources: &Resources) -> Resources {
+    Resources {
+        cpu_milli: resources.cpu_milli,
+        memory_bytes: resources.memory_bytes,
+        gpus: 0,
+        gpu_milli: u32::try_from(resources.gpu_total_milli()).unwrap_or(u32::MAX),
+    }
+}
+
 /// Free resources of one node as a step function of time: step `i` holds
 /// from `steps[i].0` until `steps[i + 1].0`; the last step holds forever.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +25,9 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The timeline of `node`, whose free resources now are `free_now`, with
-    /// this round's earlier bindings there (`(end_ms, resources)`) counted as
-    /// running.
+    /// The timeline of `node`, whose free resources now are `free_now` (in
+    /// [`aggregate`] form), with this round's earlier bindings there
+    /// (`(end_ms, request)`) counted as running.
     pub fn of_node(
         state: &CellState,
         node: &str,
@@ -34,9 +45,13 @@ impl Timeline {
                     (JobState::Cancelling, _) | (_, None) => now,
                     (_, Some(bound)) => bound.saturating_add(state.estimate_ms(job)),
                 };
-                (end, job.spec.resources)
+                (end, aggregate(&job.spec.resources))
             })
-            .chain(bound_this_round.iter().copied())
+            .chain(
+                bound_this_round
+                    .iter()
+                    .map(|(end, request)| (*end, aggregate(request))),
+            )
             // A job past its expected end may end at any moment; it is
             // counted as ending just after now, never before.
             .map(|(end, resources)| (end.max(now + 1), resources))
@@ -106,6 +121,7 @@ mod tests {
             cpu_milli,
             memory_bytes: 0,
             gpus: 0,
+            ..Default::default()
         }
     }
 

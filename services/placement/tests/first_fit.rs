@@ -1,128 +1,15 @@
-//! Placement as given/when/then, and a seeded property check: over random
+//! Placement's queue order as given/when/then, and a seeded property check: over random
 //! workloads and rounds, no node is ever over-committed and every binding
 //! placement decides is valid when it lands.
 
 use rota_events::*;
-use rota_placement::Placement;
-use rota_projections::{JobState, LogEntry, ServiceCore};
-use std::collections::BTreeMap;
+use rota_projections::{JobState, ServiceCore};
 
-struct Driver {
-    core: Placement,
-    seq: u64,
-}
-
-impl Driver {
-    fn new() -> Driver {
-        let mut driver = Driver {
-            core: Placement::new("default"),
-            seq: 0,
-        };
-        driver.push(Event::new(
-            "l",
-            "default",
-            Body::LeaseClaimed(LeaseClaimed {
-                service: "placement".into(),
-                epoch: 1,
-                holder: "p".into(),
-            }),
-        ));
-        driver.push(Event::new(
-            "la",
-            "default",
-            Body::LeaseClaimed(LeaseClaimed {
-                service: "admission".into(),
-                epoch: 1,
-                holder: "a".into(),
-            }),
-        ));
-        driver
-    }
-
-    fn push(&mut self, event: Event) {
-        self.seq += 1;
-        let entry = LogEntry {
-            seq: self.seq,
-            time_ms: self.seq,
-            subject: event.subject(),
-            event: Ok(event),
-        };
-        self.core.apply(&entry);
-    }
-
-    fn node(&mut self, name: &str, capacity: Resources) {
-        self.push(Event::new(
-            format!("r-{name}"),
-            "default",
-            Body::NodeRegistered(NodeRegistered {
-                node: name.into(),
-                capacity,
-                labels: BTreeMap::new(),
-            }),
-        ));
-    }
-
-    fn job(&mut self, id: &str, resources: Resources, priority: i32) {
-        self.push(
-            Event::new(
-                id,
-                "default",
-                Body::JobSubmitted(JobSubmitted {
-                    job: id.into(),
-                    name: None,
-                    command: vec![],
-                    resources,
-                    duration_ms: None,
-                    walltime_s: None,
-                    priority,
-                    labels: BTreeMap::new(),
-                }),
-            )
-            .with_tenant("t"),
-        );
-        let mut admitted = Event::new(
-            format!("a-{id}"),
-            "default",
-            Body::JobAdmitted(JobAdmitted { job: id.into() }),
-        )
-        .with_tenant("t");
-        admitted.round = Some(RoundTag {
-            service: "admission".into(),
-            epoch: 1,
-            basis: self.seq,
-            index: 0,
-            size: 1,
-        });
-        self.push(admitted);
-    }
-
-    /// Decides a round and applies it back, as the shell does.
-    fn round(&mut self) -> Vec<(String, String)> {
-        let round = self.core.decide(1);
-        let bindings = round
-            .iter()
-            .map(|e| match &e.body {
-                Body::JobBound(b) => (b.job.clone(), b.node.clone()),
-                other => panic!("placement wrote {other:?}"),
-            })
-            .collect();
-        for event in round {
-            self.push(event);
-        }
-        bindings
-    }
-}
-
-fn r(cpu_milli: u64, memory_gib: u64, gpus: u32) -> Resources {
-    Resources {
-        cpu_milli,
-        memory_bytes: memory_gib << 30,
-        gpus,
-    }
-}
+mod common;
+use common::{Driver, r};
 
 #[test]
-fn binds_in_priority_then_admission_order_to_the_first_node_that_fits() {
+fn binds_in_priority_then_admission_order_and_passes_over_what_fits_nowhere() {
     let mut driver = Driver::new();
     driver.node("a", r(4000, 16, 0));
     driver.node("b", r(8000, 64, 2));
@@ -134,9 +21,9 @@ fn binds_in_priority_then_admission_order_to_the_first_node_that_fits() {
     assert_eq!(
         bindings,
         vec![
-            ("urgent".to_string(), "a".to_string()),
-            ("small".to_string(), "b".to_string()),
-            ("gpu".to_string(), "b".to_string()),
+            ("urgent".to_string(), "a".to_string(), vec![]),
+            ("small".to_string(), "b".to_string(), vec![]),
+            ("gpu".to_string(), "b".to_string(), vec![0]),
         ]
     );
     let state = driver.core.state();

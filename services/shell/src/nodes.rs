@@ -289,6 +289,7 @@ fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
             node: node.name.clone(),
             capacity: node.capacity,
             labels: node.labels.clone(),
+            ..Default::default()
         }),
     )
 }
