@@ -124,7 +124,6 @@ fn cell(nodes: usize) -> Cell {
                     priority: rng.below(3) as i32,
                     labels: BTreeMap::new(),
                     constraints: constraints(&mut rng, resources.gpus > 0),
-                    ..Default::default()
                 }),
             )
             .with_tenant(["a", "b", "c"][i % 3]),
