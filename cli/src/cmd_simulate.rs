@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use rota_events::{Backfill, PlacementPolicy};
-use rota_simulator::{Machine, measure, simulate as run_simulation, swf};
+use rota_simulator::{Machine, gpu_trace, measure, measure_gpu, simulate as run_simulation, swf};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,17 +11,22 @@ use std::time::Instant;
 /// Largest trace file read, in bytes after decompression.
 pub const TRACE_BYTES_MAX: usize = 2 << 30;
 
-/// Simulate a Standard Workload Format trace with the real placement core in
-/// virtual time (no NATS) and report wait, bounded slowdown, utilization
-/// and makespan.
+/// Simulate a trace with the real admission and placement cores in virtual
+/// time (no NATS): a Standard Workload Format trace (wait, bounded slowdown,
+/// utilization, makespan), or a GPU cluster's node and pod lists (pods
+/// placed, waited and never placed; GPU allocation ratio over time).
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  rota simulate --swf ../shared/workloads/lublin_256.swf\n  rota simulate --swf ../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz --policy conservative --json"
-)]
+#[command(after_help = "Examples:\n  rota simulate --swf ../shared/workloads/lublin_256.swf\n  rota simulate --swf ../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz --policy conservative --json\n  rota simulate --gpu-nodes ../shared/workloads/openb_node_list_all_node.csv --gpu-pods ../shared/workloads/openb_pod_list_default.csv")]
 pub struct SimulateArgs {
-    /// The trace, plain or gzip-compressed (.gz).
-    #[arg(long)]
-    pub swf: PathBuf,
+    /// An SWF trace, plain or gzip-compressed (.gz).
+    #[arg(long, required_unless_present = "gpu_pods", conflicts_with_all = ["gpu_nodes", "gpu_pods"])]
+    pub swf: Option<PathBuf>,
+    /// A GPU cluster's node list (CSV: sn,cpu_milli,memory_mib,gpu,model).
+    #[arg(long, requires = "gpu_pods")]
+    pub gpu_nodes: Option<PathBuf>,
+    /// A GPU cluster's pod list (CSV, as cluster-trace-gpu-v2023).
+    #[arg(long, requires = "gpu_nodes")]
+    pub gpu_pods: Option<PathBuf>,
     /// fcfs (no backfill), easy or conservative backfill.
     #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
     pub policy: String,
@@ -34,33 +39,30 @@ pub struct SimulateArgs {
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let text = read_trace(&args.swf)?;
+    let policy = policy(&args.policy);
+    let Some(swf_path) = &args.swf else {
+        let nodes = args.gpu_nodes.as_ref().context("--gpu-nodes is required with --gpu-pods")?;
+        let pods = args.gpu_pods.as_ref().context("--gpu-pods is required with --gpu-nodes")?;
+        return simulate_gpu(nodes, pods, policy, &args);
+    };
+    let text = read_trace(swf_path)?;
     let trace = swf::parse(&text);
     let Some(procs) = args.procs.or(trace.max_procs) else {
         bail!(
             "{} names no machine size (no MaxProcs or MaxNodes header); pass --procs",
-            args.swf.display()
+            swf_path.display()
         );
     };
     if procs == 0 {
         bail!("--procs is 0; the machine needs at least one processor");
     }
-    let backfill = match args.policy.as_str() {
-        "fcfs" => Backfill::Fcfs,
-        "conservative" => Backfill::Conservative,
-        _ => Backfill::Easy,
-    };
-    let policy = PlacementPolicy {
-        backfill,
-        ..PlacementPolicy::default()
-    };
     let started = Instant::now();
     let outcome = run_simulation(&Machine::processors(procs), &trace.jobs, policy, false);
     let wall_s = started.elapsed().as_secs_f64();
     let metrics = measure(&outcome.state, procs * 1000);
     if args.json {
         let report = serde_json::json!({
-            "trace": args.swf.display().to_string(),
+            "trace": swf_path.display().to_string(),
             "policy": args.policy,
             "procs": procs,
             "jobs_simulated": trace.jobs.len(),
@@ -75,7 +77,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{report}");
     } else {
-        println!("trace            {}", args.swf.display());
+        println!("trace            {}", swf_path.display());
         println!("policy           {} on {procs} processors", args.policy);
         println!(
             "jobs             {} simulated, {} skipped ({} without run time, {} without processors, {} malformed)",
@@ -108,6 +110,71 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             outcome.events, outcome.placement_rounds
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy(name: &str) -> PlacementPolicy {
+    let backfill = match name {
+        "fcfs" => Backfill::Fcfs,
+        "conservative" => Backfill::Conservative,
+        _ => Backfill::Easy,
+    };
+    PlacementPolicy {
+        backfill,
+        ..PlacementPolicy::default()
+    }
+}
+
+fn simulate_gpu(nodes: &PathBuf, pods: &PathBuf, policy: PlacementPolicy, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let machine = Machine {
+        nodes: gpu_trace::parse_nodes(&read_trace(nodes)?).map_err(anyhow::Error::msg)?,
+    };
+    let (jobs, skipped) = gpu_trace::parse_pods(&read_trace(pods)?);
+    let started = Instant::now();
+    let outcome = run_simulation(&machine, &jobs, policy, false);
+    let wall_s = started.elapsed().as_secs_f64();
+    let gpu_total_milli = u64::from(machine.total().gpus) * 1000;
+    let metrics = measure_gpu(&outcome.state, gpu_total_milli);
+    if args.json {
+        let report = serde_json::json!({
+            "nodes": machine.nodes.len(),
+            "gpus": machine.total().gpus,
+            "policy": args.policy,
+            "pods_skipped_malformed": skipped.malformed,
+            "pods_skipped_negative_lifetime": skipped.negative_lifetime,
+            "metrics": metrics,
+            "wall_s": wall_s,
+        });
+        println!("{report}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sorted = {
+        let mut samples = metrics.gpu_allocation_hourly.clone();
+        samples.sort_by(f64::total_cmp);
+        samples
+    };
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    println!("cluster          {} nodes, {} GPUs ({})", machine.nodes.len(), machine.total().gpus, nodes.display());
+    println!("policy           {}", args.policy);
+    println!(
+        "pods             {} simulated, {} skipped ({} malformed, {} deleted before created)",
+        metrics.pods,
+        skipped.malformed + skipped.negative_lifetime,
+        skipped.malformed,
+        skipped.negative_lifetime
+    );
+    println!(
+        "placed           {} ({} after waiting, mean wait {:.0} s); {} never placed; {} refused by admission",
+        metrics.placed, metrics.waited, metrics.mean_wait_s, metrics.never_placed, metrics.rejected
+    );
+    println!(
+        "GPU allocation   mean {:.1} %, median of hourly samples {:.1} %, max {:.1} % ({} hourly samples in --json)",
+        metrics.gpu_allocation_mean * 100.0,
+        median * 100.0,
+        metrics.gpu_allocation_max * 100.0,
+        metrics.gpu_allocation_hourly.len()
+    );
+    println!("simulated in     {wall_s:.2} s ({} log events)", outcome.events);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -29,23 +29,45 @@ pub struct SimJob {
 /// The nodes jobs are placed onto.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
-    pub nodes: Vec<(String, Resources)>,
+    pub nodes: Vec<NodeRegistered>,
 }
 
 impl Machine {
     /// One node with `procs` processors and memory to spare: an SWF machine.
     pub fn processors(procs: u64) -> Machine {
         Machine {
-            nodes: vec![(
-                "machine".to_string(),
-                Resources {
+            nodes: vec![NodeRegistered {
+                node: "machine".to_string(),
+                capacity: Resources {
                     cpu_milli: procs * 1000,
                     memory_bytes: 1 << 50,
-                    gpus: 0,
                     ..Default::default()
                 },
-            )],
+                ..Default::default()
+            }],
         }
+    }
+
+    /// Nodes of the given capacities, named by position.
+    pub fn of(capacities: &[Resources]) -> Machine {
+        Machine {
+            nodes: capacities
+                .iter()
+                .enumerate()
+                .map(|(i, capacity)| NodeRegistered {
+                    node: format!("n{i}"),
+                    capacity: *capacity,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Total capacity over all nodes.
+    pub fn total(&self) -> Resources {
+        self.nodes
+            .iter()
+            .fold(Resources::default(), |sum, node| sum.plus(&node.capacity))
     }
 }
 
@@ -189,17 +211,9 @@ impl Sim {
         }
         let policy = Body::PolicySet(PolicySet { placement: policy });
         self.push(Event::new("policy", SIM_CELL, policy), start_ms);
-        for (name, capacity) in &machine.nodes {
-            let registered = Body::NodeRegistered(NodeRegistered {
-                node: name.clone(),
-                capacity: *capacity,
-                labels: BTreeMap::new(),
-                ..Default::default()
-            });
-            self.push(
-                Event::new(format!("node-{name}"), SIM_CELL, registered),
-                start_ms,
-            );
+        for node in &machine.nodes {
+            let id = format!("node-{}", node.node);
+            self.push(Event::new(id, SIM_CELL, Body::NodeRegistered(node.clone())), start_ms);
         }
     }
 

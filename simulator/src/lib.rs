@@ -9,11 +9,14 @@
 //! stops it. Nothing here reads a clock or the disk: traces come in as text.
 //!
 //! - [`swf`]: the Standard Workload Format (Parallel Workloads Archive).
-//! - [`metrics`]: wait, bounded slowdown, utilization and makespan.
+//! - [`gpu_trace`]: the GPU cluster trace's node and pod lists.
+//! - [`metrics`]: wait, bounded slowdown, utilization and makespan; pods
+//!   placed, waited and never placed, and the GPU allocation ratio.
 
 pub mod driver;
+pub mod gpu_trace;
 pub mod metrics;
 pub mod swf;
 
 pub use driver::{Machine, SimJob, SimOutcome, simulate};
-pub use metrics::{Metrics, measure};
+pub use metrics::{GpuMetrics, Metrics, measure, measure_gpu};

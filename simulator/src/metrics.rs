@@ -68,3 +68,80 @@ pub fn measure(state: &CellState, capacity_milli: u64) -> Metrics {
     }
     metrics
 }
+
+/// Seconds between samples of the GPU allocation ratio.
+pub const GPU_SAMPLE_INTERVAL_S: u64 = 3600;
+
+/// The measures of a GPU cluster simulation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GpuMetrics {
+    pub pods: usize,
+    /// Pods that started.
+    pub placed: usize,
+    /// Pods that started later than they arrived.
+    pub waited: usize,
+    /// Pods that never started: no node could ever take them.
+    pub never_placed: usize,
+    /// Pods admission refused (a limit such as the 30-day maximum duration).
+    pub rejected: usize,
+    pub mean_wait_s: f64,
+    /// GPU thousandths allocated over those in the cluster, averaged over
+    /// time from the first arrival to the last end.
+    pub gpu_allocation_mean: f64,
+    pub gpu_allocation_max: f64,
+    /// The ratio at every [`GPU_SAMPLE_INTERVAL_S`], from the first arrival.
+    pub gpu_allocation_hourly: Vec<f64>,
+}
+
+/// Measures a GPU cluster simulation whose cluster has `gpu_total_milli`.
+pub fn measure_gpu(state: &CellState, gpu_total_milli: u64) -> GpuMetrics {
+    let mut metrics = GpuMetrics {
+        pods: state.jobs.len(),
+        ..GpuMetrics::default()
+    };
+    // (time, change in allocated GPU thousandths)
+    let mut changes: Vec<(u64, i64)> = Vec::new();
+    let mut wait_ms_sum = 0u128;
+    for job in state.jobs.values() {
+        let Some(start) = job.first_bound_ms else {
+            if job.state == JobState::Rejected {
+                metrics.rejected += 1;
+            } else {
+                metrics.never_placed += 1;
+            }
+            continue;
+        };
+        metrics.placed += 1;
+        metrics.waited += usize::from(start > job.submitted_ms);
+        wait_ms_sum += u128::from(start - job.submitted_ms);
+        let gpu = job.spec.resources.gpu_total_milli() as i64;
+        if gpu > 0 {
+            changes.push((start, gpu));
+            changes.push((job.finished_ms.unwrap_or(start), -gpu));
+        }
+    }
+    if metrics.placed > 0 {
+        metrics.mean_wait_s = wait_ms_sum as f64 / metrics.placed as f64 / 1000.0;
+    }
+    let first = state.jobs.values().map(|j| j.submitted_ms).min().unwrap_or(0);
+    let last = changes.iter().map(|(t, _)| *t).max().unwrap_or(first);
+    if gpu_total_milli == 0 || last <= first {
+        return metrics;
+    }
+    changes.sort_unstable();
+    let total = gpu_total_milli as f64;
+    let (mut allocated, mut area, mut previous) = (0i64, 0f64, first);
+    let mut next_sample = first;
+    for (time, change) in changes {
+        while next_sample < time {
+            metrics.gpu_allocation_hourly.push(allocated as f64 / total);
+            next_sample += GPU_SAMPLE_INTERVAL_S * 1000;
+        }
+        area += allocated as f64 * (time - previous) as f64;
+        allocated += change;
+        metrics.gpu_allocation_max = metrics.gpu_allocation_max.max(allocated as f64 / total);
+        previous = time;
+    }
+    metrics.gpu_allocation_mean = area / total / (last - first) as f64;
+    metrics
+}

@@ -35,10 +35,8 @@ fn cpus(n: u64) -> Resources {
 /// estimates (some shorter than the run time, so limits are enforced too).
 fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
     let mut rng = Rng::new(seed);
-    let nodes: Vec<(String, Resources)> = (0..1 + rng.below(3))
-        .map(|i| (format!("n{i}"), cpus(4 + rng.below(29))))
-        .collect();
-    let largest = nodes.iter().map(|(_, r)| r.cpu_milli / 1000).max().unwrap();
+    let capacities: Vec<Resources> = (0..1 + rng.below(3)).map(|_| cpus(4 + rng.below(29))).collect();
+    let largest = capacities.iter().map(|r| r.cpu_milli / 1000).max().unwrap();
     let mut submit_s = 0;
     let jobs = (0..120)
         .map(|i| {
@@ -59,7 +57,7 @@ fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
             }
         })
         .collect();
-    (Machine { nodes }, jobs)
+    (Machine::of(&capacities), jobs)
 }
 
 fn policy(backfill: Backfill) -> PlacementPolicy {
@@ -145,7 +143,7 @@ fn no_policy_over_commits_or_proposes_a_void_binding() {
             // capacity, so no void binding means no node was over-committed.
             // Independently: replaying starts and ends, never more in use
             // than the machine has.
-            let total: u64 = machine.nodes.iter().map(|(_, r)| r.cpu_milli).sum();
+            let total: u64 = machine.total().cpu_milli;
             let mut edges: Vec<(u64, i64)> = Vec::new();
             for job in state.jobs.values() {
                 let cpu = job.spec.resources.cpu_milli as i64;
