@@ -16,7 +16,9 @@ pub const TRACE_BYTES_MAX: usize = 2 << 30;
 /// utilization, makespan), or a GPU cluster's node and pod lists (pods
 /// placed, waited and never placed; GPU allocation ratio over time).
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  rota simulate --swf ../shared/workloads/lublin_256.swf\n  rota simulate --swf ../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz --policy conservative --json\n  rota simulate --gpu-nodes ../shared/workloads/openb_node_list_all_node.csv --gpu-pods ../shared/workloads/openb_pod_list_default.csv")]
+#[command(
+    after_help = "Examples:\n  rota simulate --swf ../shared/workloads/lublin_256.swf\n  rota simulate --swf ../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz --policy conservative --json\n  rota simulate --gpu-nodes ../shared/workloads/openb_node_list_all_node.csv --gpu-pods ../shared/workloads/openb_pod_list_default.csv"
+)]
 pub struct SimulateArgs {
     /// An SWF trace, plain or gzip-compressed (.gz).
     #[arg(long, required_unless_present = "gpu_pods", conflicts_with_all = ["gpu_nodes", "gpu_pods"])]
@@ -41,8 +43,14 @@ pub struct SimulateArgs {
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let policy = policy(&args.policy);
     let Some(swf_path) = &args.swf else {
-        let nodes = args.gpu_nodes.as_ref().context("--gpu-nodes is required with --gpu-pods")?;
-        let pods = args.gpu_pods.as_ref().context("--gpu-pods is required with --gpu-nodes")?;
+        let nodes = args
+            .gpu_nodes
+            .as_ref()
+            .context("--gpu-nodes is required with --gpu-pods")?;
+        let pods = args
+            .gpu_pods
+            .as_ref()
+            .context("--gpu-pods is required with --gpu-nodes")?;
         return simulate_gpu(nodes, pods, policy, &args);
     };
     let text = read_trace(swf_path)?;
@@ -125,7 +133,12 @@ fn policy(name: &str) -> PlacementPolicy {
     }
 }
 
-fn simulate_gpu(nodes: &PathBuf, pods: &PathBuf, policy: PlacementPolicy, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+fn simulate_gpu(
+    nodes: &PathBuf,
+    pods: &PathBuf,
+    policy: PlacementPolicy,
+    args: &SimulateArgs,
+) -> anyhow::Result<ExitCode> {
     let machine = Machine {
         nodes: gpu_trace::parse_nodes(&read_trace(nodes)?).map_err(anyhow::Error::msg)?,
     };
@@ -154,7 +167,12 @@ fn simulate_gpu(nodes: &PathBuf, pods: &PathBuf, policy: PlacementPolicy, args: 
         samples
     };
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-    println!("cluster          {} nodes, {} GPUs ({})", machine.nodes.len(), machine.total().gpus, nodes.display());
+    println!(
+        "cluster          {} nodes, {} GPUs ({})",
+        machine.nodes.len(),
+        machine.total().gpus,
+        nodes.display()
+    );
     println!("policy           {}", args.policy);
     println!(
         "pods             {} simulated, {} skipped ({} malformed, {} deleted before created)",
@@ -174,7 +192,10 @@ fn simulate_gpu(nodes: &PathBuf, pods: &PathBuf, policy: PlacementPolicy, args: 
         metrics.gpu_allocation_max * 100.0,
         metrics.gpu_allocation_hourly.len()
     );
-    println!("simulated in     {wall_s:.2} s ({} log events)", outcome.events);
+    println!(
+        "simulated in     {wall_s:.2} s ({} log events)",
+        outcome.events
+    );
     Ok(ExitCode::SUCCESS)
 }
 

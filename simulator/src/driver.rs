@@ -213,7 +213,10 @@ impl Sim {
         self.push(Event::new("policy", SIM_CELL, policy), start_ms);
         for node in &machine.nodes {
             let id = format!("node-{}", node.node);
-            self.push(Event::new(id, SIM_CELL, Body::NodeRegistered(node.clone())), start_ms);
+            self.push(
+                Event::new(id, SIM_CELL, Body::NodeRegistered(node.clone())),
+                start_ms,
+            );
         }
     }
 

@@ -26,10 +26,13 @@ pub fn parse_nodes(text: &str) -> Result<Vec<NodeRegistered>, String> {
             continue;
         }
         let parse = |i: usize| -> Result<u64, String> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .ok_or_else(|| format!("node list line {}: field {} is not a number: {line:?}", number + 1, i + 1))
+            fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| {
+                format!(
+                    "node list line {}: field {} is not a number: {line:?}",
+                    number + 1,
+                    i + 1
+                )
+            })
         };
         nodes.push(NodeRegistered {
             node: fields[0].to_string(),
@@ -39,7 +42,10 @@ pub fn parse_nodes(text: &str) -> Result<Vec<NodeRegistered>, String> {
                 gpus: parse(3)? as u32,
                 gpu_milli: 0,
             },
-            gpu_model: fields.get(4).filter(|m| !m.is_empty()).map(|m| m.to_string()),
+            gpu_model: fields
+                .get(4)
+                .filter(|m| !m.is_empty())
+                .map(|m| m.to_string()),
             ..Default::default()
         });
     }
@@ -54,8 +60,21 @@ pub fn parse_pods(text: &str) -> (Vec<SimJob>, Skipped) {
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        let (Some(cpu_milli), Some(memory_mib), Some(num_gpu), Some(gpu_milli), Some(created_s), Some(deleted_s)) =
-            (number(1), number(2), number(3), number(4), number(8), number(9))
+        let (
+            Some(cpu_milli),
+            Some(memory_mib),
+            Some(num_gpu),
+            Some(gpu_milli),
+            Some(created_s),
+            Some(deleted_s),
+        ) = (
+            number(1),
+            number(2),
+            number(3),
+            number(4),
+            number(8),
+            number(9),
+        )
         else {
             skipped.malformed += 1;
             continue;
@@ -67,7 +86,11 @@ pub fn parse_pods(text: &str) -> (Vec<SimJob>, Skipped) {
         let shared = num_gpu == 1 && gpu_milli > 0 && gpu_milli < 1000;
         pods.push(SimJob {
             id: fields[0].to_string(),
-            tenant: fields.get(6).filter(|q| !q.is_empty()).unwrap_or(&"default").to_string(),
+            tenant: fields
+                .get(6)
+                .filter(|q| !q.is_empty())
+                .unwrap_or(&"default")
+                .to_string(),
             submit_ms: created_s * 1000,
             run_ms: (deleted_s - created_s) * 1000,
             request: Resources {
@@ -88,7 +111,9 @@ mod tests {
 
     #[test]
     fn reads_nodes_and_pods_with_whole_and_shared_gpus() {
-        let nodes = parse_nodes("sn,cpu_milli,memory_mib,gpu,model\nn0,32000,1024,2,T4\nn1,8000,512,0,\n").unwrap();
+        let nodes =
+            parse_nodes("sn,cpu_milli,memory_mib,gpu,model\nn0,32000,1024,2,T4\nn1,8000,512,0,\n")
+                .unwrap();
         assert_eq!(nodes[0].capacity.gpus, 2);
         assert_eq!(nodes[0].gpu_model.as_deref(), Some("T4"));
         assert_eq!(nodes[1].gpu_model, None);
@@ -100,8 +125,28 @@ mod tests {
              p3,oops\n",
         );
         assert_eq!(pods.len(), 2);
-        assert_eq!((pods[0].request.gpus, pods[0].request.gpu_milli, pods[0].run_ms), (0, 460, 60_000));
-        assert_eq!((pods[1].request.gpus, pods[1].request.gpu_milli, pods[1].tenant.as_str()), (4, 0, "BE"));
-        assert_eq!(skipped, Skipped { malformed: 1, negative_lifetime: 1 });
+        assert_eq!(
+            (
+                pods[0].request.gpus,
+                pods[0].request.gpu_milli,
+                pods[0].run_ms
+            ),
+            (0, 460, 60_000)
+        );
+        assert_eq!(
+            (
+                pods[1].request.gpus,
+                pods[1].request.gpu_milli,
+                pods[1].tenant.as_str()
+            ),
+            (4, 0, "BE")
+        );
+        assert_eq!(
+            skipped,
+            Skipped {
+                malformed: 1,
+                negative_lifetime: 1
+            }
+        );
     }
 }

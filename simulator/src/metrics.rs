@@ -123,7 +123,12 @@ pub fn measure_gpu(state: &CellState, gpu_total_milli: u64) -> GpuMetrics {
     if metrics.placed > 0 {
         metrics.mean_wait_s = wait_ms_sum as f64 / metrics.placed as f64 / 1000.0;
     }
-    let first = state.jobs.values().map(|j| j.submitted_ms).min().unwrap_or(0);
+    let first = state
+        .jobs
+        .values()
+        .map(|j| j.submitted_ms)
+        .min()
+        .unwrap_or(0);
     let last = changes.iter().map(|(t, _)| *t).max().unwrap_or(first);
     if gpu_total_milli == 0 || last <= first {
         return metrics;

@@ -35,7 +35,9 @@ fn cpus(n: u64) -> Resources {
 /// estimates (some shorter than the run time, so limits are enforced too).
 fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
     let mut rng = Rng::new(seed);
-    let capacities: Vec<Resources> = (0..1 + rng.below(3)).map(|_| cpus(4 + rng.below(29))).collect();
+    let capacities: Vec<Resources> = (0..1 + rng.below(3))
+        .map(|_| cpus(4 + rng.below(29)))
+        .collect();
     let largest = capacities.iter().map(|r| r.cpu_milli / 1000).max().unwrap();
     let mut submit_s = 0;
     let jobs = (0..120)

@@ -1,13 +1,14 @@
 //! The ready nodes during one round: what each has free, updated as the
 //! round binds, and the choice of a node for a job: the feasible nodes
 //! (filters, then room, searched through a segment tree of free resources),
-//! at most [`SCORED_NODES_MAX`] of them from a starting point derived from
-//! the job's id, ranked by score, ties to the lowest node name.
+//! at most [`SCORED_NODES_MAX`] of them in name order (from a point derived
+//! from the job's id under the spread strategy), ranked by score, ties to
+//! the lowest node name.
 
-use crate::filter::refusal;
+use crate::filter::{FilterKey, filter_key, refusal};
 use crate::max_tree::MaxTree;
 use crate::score::{scores, total};
-use rota_events::{Resources, fnv1a64};
+use rota_events::{Resources, Strategy, fnv1a64};
 use rota_projections::{
     CellState, Job, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
 };
@@ -16,7 +17,25 @@ use std::collections::BTreeMap;
 /// Most feasible nodes scored for one job. Like kube-scheduler's
 /// percentage of nodes to score, it bounds a decision's work on a large
 /// cluster; the starting point varies with the job so that load spreads.
-pub const SCORED_NODES_MAX: usize = 100;
+pub const SCORED_NODES_MAX: usize = 16;
+
+/// Most distinct constraint sets whose per-node filter results one round
+/// remembers; jobs beyond them are filtered without memory.
+pub const FILTER_MEMO_CLASSES_MAX: usize = 64;
+
+/// Most request shapes one round remembers as fitting nowhere.
+pub const UNFIT_SHAPES_MAX: usize = 64;
+
+/// Where a job's filter results are kept during a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FilterClass {
+    /// The job's constraints filter nothing; only refusing taints matter.
+    TaintsOnly,
+    /// Row of the round's memo.
+    Remembered(usize),
+    /// The memo is full; filters run at every visit.
+    Unremembered,
+}
 
 /// A node chosen for a job, with the GPU devices it gets there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +57,23 @@ pub struct FreeCapacity<'a> {
     /// Extended resources this round has taken, per node.
     extended_taken: BTreeMap<usize, BTreeMap<String, u64>>,
     max_cost: u32,
+    /// Nodes with a taint that refuses jobs, which every job must be
+    /// filtered against even without constraints of its own.
+    hard_tainted: Vec<bool>,
+    /// Per distinct filter key, each node's filter result (0 unknown,
+    /// 1 passes, 2 refused), filled as nodes are visited.
+    filter_memo: std::cell::RefCell<Vec<(FilterKey<'a>, Vec<u8>)>>,
+    /// Requests (with their filter class and extended needs) that fit on no
+    /// node this round. Free capacity only shrinks within a round, so a
+    /// request at least as large in the same class cannot fit either.
+    unfit: std::cell::RefCell<Vec<(FilterClass, Resources, bool)>>,
+    /// Requests (with their filter class) that no node could take even
+    /// empty. A request at least as large in the same class cannot either.
+    never_fit: std::cell::RefCell<Vec<(FilterClass, Resources)>>,
+    /// Per remembered filter class, once a search for it has failed: the
+    /// component-wise largest capacity among nodes that pass its filters. A
+    /// request it does not cover fits nowhere, now or later.
+    class_max: std::cell::RefCell<BTreeMap<usize, Resources>>,
     /// Per node, the (expected end in ms, request) of this round's bindings.
     pub bound_this_round: BTreeMap<&'a str, Vec<(u64, Resources)>>,
 }
@@ -68,6 +104,18 @@ impl<'a> FreeCapacity<'a> {
         FreeCapacity {
             state,
             max_cost: ready.iter().map(|(_, node)| node.cost).max().unwrap_or(0),
+            hard_tainted: ready
+                .iter()
+                .map(|(_, node)| {
+                    node.taints
+                        .iter()
+                        .any(|t| t.effect == rota_events::TaintEffect::NoSchedule)
+                })
+                .collect(),
+            filter_memo: std::cell::RefCell::new(Vec::new()),
+            unfit: std::cell::RefCell::new(Vec::new()),
+            never_fit: std::cell::RefCell::new(Vec::new()),
+            class_max: std::cell::RefCell::new(BTreeMap::new()),
             names: ready.iter().map(|(name, _)| *name).collect(),
             nodes: ready.iter().map(|(_, node)| *node).collect(),
             free: MaxTree::new(&free),
@@ -120,46 +168,154 @@ impl<'a> FreeCapacity<'a> {
         })
     }
 
+    /// The job's filter class for this round: its row in the memo, found
+    /// once per job rather than once per node visited.
+    fn filter_class(&self, job: &'a Job) -> FilterClass {
+        let Some(key) = filter_key(job) else {
+            return FilterClass::TaintsOnly;
+        };
+        let mut memo = self.filter_memo.borrow_mut();
+        match memo.iter().position(|(known, _)| *known == key) {
+            Some(class) => FilterClass::Remembered(class),
+            None if memo.len() < FILTER_MEMO_CLASSES_MAX => {
+                memo.push((key, vec![0; self.names.len()]));
+                FilterClass::Remembered(memo.len() - 1)
+            }
+            None => FilterClass::Unremembered,
+        }
+    }
+
+    /// Whether node `i` passes the job's filters, remembered per filter
+    /// class for the round. A job whose constraints filter nothing passes
+    /// every node but those with refusing taints, without looking further.
+    fn passes_filters(&self, i: usize, job: &'a Job, class: FilterClass) -> bool {
+        match class {
+            FilterClass::TaintsOnly => {
+                !self.hard_tainted[i] || refusal(job, self.nodes[i]).is_none()
+            }
+            FilterClass::Unremembered => refusal(job, self.nodes[i]).is_none(),
+            FilterClass::Remembered(class) => {
+                let mut memo = self.filter_memo.borrow_mut();
+                let known = &mut memo[class].1[i];
+                if *known == 0 {
+                    *known = if refusal(job, self.nodes[i]).is_none() {
+                        1
+                    } else {
+                        2
+                    };
+                }
+                *known == 1
+            }
+        }
+    }
+
     /// True when some ready node passes the job's filters and is large
     /// enough for it when empty.
-    pub fn could_ever_fit(&self, job: &Job) -> bool {
-        self.capacity
-            .first_fit_where(&job.spec.resources, &|i| {
-                refusal(job, self.nodes[i]).is_none()
-            })
-            .is_some()
+    /// False when the job's class is known to have no node large enough:
+    /// a quick necessary condition for fitting, known once a search for the
+    /// class has failed.
+    fn class_could_fit(&self, class: FilterClass, request: &Resources) -> bool {
+        let FilterClass::Remembered(row) = class else {
+            return true;
+        };
+        self.class_max
+            .borrow()
+            .get(&row)
+            .is_none_or(|largest| request.fits_within(largest))
+    }
+
+    /// Computes the class's largest capacity, after a failed search.
+    fn learn_class(&self, class: FilterClass, job: &'a Job) {
+        let FilterClass::Remembered(row) = class else {
+            return;
+        };
+        if self.class_max.borrow().contains_key(&row) {
+            return;
+        }
+        let largest = (0..self.names.len())
+            .filter(|i| self.passes_filters(*i, job, class))
+            .map(|i| self.capacity.get(i))
+            .fold(Resources::default(), |a, b| crate::max_tree::max(&a, &b));
+        self.class_max.borrow_mut().insert(row, largest);
+    }
+
+    pub fn could_ever_fit(&self, job: &'a Job) -> bool {
+        let class = self.filter_class(job);
+        let request = &job.spec.resources;
+        if !self.class_could_fit(class, request) {
+            return false;
+        }
+        let known_never = self
+            .never_fit
+            .borrow()
+            .iter()
+            .any(|(never_class, shape)| *never_class == class && shape.fits_within(request));
+        if known_never {
+            return false;
+        }
+        let fits = self
+            .capacity
+            .first_fit_where(request, &|i| self.passes_filters(i, job, class))
+            .is_some();
+        let mut never_fit = self.never_fit.borrow_mut();
+        if !fits && class != FilterClass::Unremembered && never_fit.len() < UNFIT_SHAPES_MAX {
+            never_fit.push((class, *request));
+        }
+        fits
     }
 
     /// True when `node` passes the job's filters and is large enough for it.
-    pub fn could_ever_fit_on(&self, job: &Job, node: &str) -> bool {
+    pub fn could_ever_fit_on(&self, job: &'a Job, node: &str) -> bool {
         self.index(node).is_some_and(|i| {
             job.spec.resources.fits_within(&self.capacity.get(i))
-                && refusal(job, self.nodes[i]).is_none()
+                && self.passes_filters(i, job, self.filter_class(job))
         })
     }
 
     /// The best node for `job` among those with room now that `accept`
-    /// takes, or None.
+    /// takes (all of them if None), or None.
     pub fn choose(
         &self,
         job_id: &str,
-        job: &Job,
-        accept: impl Fn(&str) -> bool,
+        job: &'a Job,
+        accept: Option<&dyn Fn(&str) -> bool>,
     ) -> Option<Choice<'a>> {
+        let unrestricted = accept.is_none();
+        let accept = |node: &str| accept.is_none_or(|accept| accept(node));
         if self.names.is_empty() {
             return None;
         }
         let request = &job.spec.resources;
+        let class = self.filter_class(job);
+        let extended = !job.spec.constraints.extended.is_empty();
+        let known_unfit = self
+            .unfit
+            .borrow()
+            .iter()
+            .any(|(unfit_class, shape, unfit_extended)| {
+                *unfit_class == class && !unfit_extended && !extended && shape.fits_within(request)
+            });
+        if known_unfit || !self.class_could_fit(class, request) {
+            return None;
+        }
         let feasible = |i: usize| {
             accept(self.names[i])
                 && self.extended_fits(i, job)
-                && refusal(job, self.nodes[i]).is_none()
+                && self.passes_filters(i, job, class)
         };
-        let start = (fnv1a64(0, job_id.as_bytes()) % self.names.len() as u64) as usize;
+        // Spreading starts each job's search at its own point, so that load
+        // spreads over the whole cluster; packing starts at the first node,
+        // which keeps the free capacity in one region that the tree finds
+        // quickly.
+        let start = match self.state.policy.strategy {
+            Strategy::Spread => (fnv1a64(0, job_id.as_bytes()) % self.names.len() as u64) as usize,
+            Strategy::Binpack | Strategy::Weighted => 0,
+        };
+        let tree = &self.free;
         let mut candidates: Vec<usize> = Vec::new();
         let mut from = start;
         while candidates.len() < SCORED_NODES_MAX {
-            match self.free.next_fit_where(request, from, &feasible) {
+            match tree.next_fit_where(request, from, &feasible) {
                 Some(i) => {
                     candidates.push(i);
                     from = i + 1;
@@ -180,6 +336,17 @@ impl<'a> FreeCapacity<'a> {
                 }
                 None => break,
             }
+        }
+        if candidates.is_empty() {
+            self.learn_class(class, job);
+            // Remembered only when nothing but room and filters was asked
+            // (an `accept` that turns nodes down proves nothing general).
+            let mut unfit = self.unfit.borrow_mut();
+            if unrestricted && unfit.len() < UNFIT_SHAPES_MAX && class != FilterClass::Unremembered
+            {
+                unfit.push((class, *request, extended));
+            }
+            return None;
         }
         let policy = &self.state.policy;
         candidates

@@ -66,7 +66,7 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
             continue;
         }
         if let Some(refused) = refusal(job, node) {
-            *reasons.entry(refused).or_default() += 1;
+            *reasons.entry(refused.to_string()).or_default() += 1;
             continue;
         }
         let free = node.free();

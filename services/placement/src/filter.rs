@@ -1,18 +1,79 @@
 //! Filters: whether a node can ever take a job, whatever is free on it. Each
-//! refusal has a short reason, counted in explanations.
+//! refusal has a reason, counted in explanations.
 
-use rota_events::TaintEffect;
+use rota_events::{LabelRequirement, TaintEffect, Toleration};
 use rota_projections::{Job, Node};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a node can never take a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal<'a> {
+    Selector { key: &'a str, value: &'a str },
+    Affinity { key: &'a str },
+    Taint { key: &'a str, value: &'a str },
+    GpuModel { model: &'a str },
+    Extended { name: &'a str },
+}
+
+impl fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Selector { key, value } => {
+                write!(f, "node selector {key}={value} not matched")
+            }
+            Refusal::Affinity { key } => write!(f, "node affinity on {key} not matched"),
+            Refusal::Taint { key, value } => write!(f, "untolerated taint {key}={value}"),
+            Refusal::GpuModel { model } => write!(f, "gpu model is not {model}"),
+            Refusal::Extended { name } => write!(f, "too little {name}"),
+        }
+    }
+}
+
+/// The parts of a job's constraints that filters read; jobs with equal keys
+/// pass and fail the same nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterKey<'a> {
+    pub node_selector: &'a BTreeMap<String, String>,
+    pub required: &'a [LabelRequirement],
+    pub tolerations: &'a [Toleration],
+    pub gpu_model: Option<&'a str>,
+    pub extended: Vec<(&'a str, u64)>,
+}
+
+/// The job's filter key, or None when no filter but refusing taints can
+/// turn a node down for it.
+pub fn filter_key(job: &Job) -> Option<FilterKey<'_>> {
+    let constraints = &job.spec.constraints;
+    let wants_gpus = job.spec.resources.gpus > 0 || job.spec.resources.gpu_milli > 0;
+    let key = FilterKey {
+        node_selector: &constraints.node_selector,
+        required: &constraints.affinity.required,
+        tolerations: &constraints.tolerations,
+        gpu_model: constraints.gpu_model.as_deref().filter(|_| wants_gpus),
+        extended: constraints
+            .extended
+            .iter()
+            .map(|(name, amount)| (name.as_str(), *amount))
+            .collect(),
+    };
+    let empty = key.node_selector.is_empty()
+        && key.required.is_empty()
+        && key.tolerations.is_empty()
+        && key.gpu_model.is_none()
+        && key.extended.is_empty();
+    (!empty).then_some(key)
+}
 
 /// Why `node` can never take `job`, or None if it can (given room).
-pub fn refusal(job: &Job, node: &Node) -> Option<String> {
+pub fn refusal<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
     let constraints = &job.spec.constraints;
     if let Some((key, value)) = constraints
         .node_selector
         .iter()
         .find(|(key, value)| node.labels.get(*key) != Some(*value))
     {
-        return Some(format!("node selector {key}={value} not matched"));
+        return Some(Refusal::Selector { key, value });
     }
     if let Some(requirement) = constraints
         .affinity
@@ -20,32 +81,40 @@ pub fn refusal(job: &Job, node: &Node) -> Option<String> {
         .iter()
         .find(|requirement| !requirement.matches(&node.labels))
     {
-        return Some(format!("node affinity on {} not matched", requirement.key));
+        return Some(Refusal::Affinity {
+            key: &requirement.key,
+        });
     }
     if let Some(taint) = node.taints.iter().find(|taint| {
         taint.effect == TaintEffect::NoSchedule
             && !constraints.tolerations.iter().any(|t| t.tolerates(taint))
     }) {
-        return Some(format!("untolerated taint {}={}", taint.key, taint.value));
+        return Some(Refusal::Taint {
+            key: &taint.key,
+            value: &taint.value,
+        });
     }
     let wants_gpus = job.spec.resources.gpus > 0 || job.spec.resources.gpu_milli > 0;
     if let Some(model) = constraints.gpu_model.as_ref().filter(|_| wants_gpus)
         && node.gpu_model.as_ref() != Some(model)
     {
-        return Some(format!("gpu model is not {model}"));
+        return Some(Refusal::GpuModel { model });
     }
     if let Some((name, _)) = constraints
         .extended
         .iter()
         .find(|(name, amount)| node.extended_capacity.get(*name).copied().unwrap_or(0) < **amount)
     {
-        return Some(format!("too little {name}"));
+        return Some(Refusal::Extended { name });
     }
     None
 }
 
 /// Untolerated soft taints on the node, which lower its score.
 pub fn soft_taints(job: &Job, node: &Node) -> usize {
+    if node.taints.is_empty() {
+        return 0;
+    }
     node.taints
         .iter()
         .filter(|taint| {

@@ -6,7 +6,7 @@
 use rota_events::Resources;
 
 /// Component-wise maximum.
-fn max(a: &Resources, b: &Resources) -> Resources {
+pub fn max(a: &Resources, b: &Resources) -> Resources {
     Resources {
         cpu_milli: a.cpu_milli.max(b.cpu_milli),
         memory_bytes: a.memory_bytes.max(b.memory_bytes),

@@ -55,7 +55,7 @@ pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
 pub fn head_reservation(state: &CellState) -> Option<Reservation> {
     let free = FreeCapacity::of(state);
     let (id, job) = queue(state)
-        .find(|(id, job)| free.choose(id, job, |_| true).is_none() && free.could_ever_fit(job))?;
+        .find(|(id, job)| free.choose(id, job, None).is_none() && free.could_ever_fit(job))?;
     let (node, start_ms, _) = reserve_earliest(state, &free, job)?;
     Some(Reservation {
         job: id.clone(),
@@ -105,7 +105,7 @@ fn timeline_of<'a>(state: &'a CellState, free: &FreeCapacity<'a>, node: &str) ->
 fn reserve_earliest<'a>(
     state: &'a CellState,
     free: &FreeCapacity<'a>,
-    job: &Job,
+    job: &'a Job,
 ) -> Option<(&'a str, u64, Resources)> {
     let request = aggregate(&job.spec.resources);
     let estimate = state.estimate_ms(job);
@@ -159,7 +159,7 @@ impl<'a> Round<'a> {
             if self.full() {
                 return;
             }
-            match self.free.choose(id, job, |_| true) {
+            match self.free.choose(id, job, None) {
                 Some(choice) => self.bind(id, job, choice),
                 None if self.free.could_ever_fit(job) => return,
                 None => continue,
@@ -175,7 +175,7 @@ impl<'a> Round<'a> {
                 return;
             }
             let Some((reserved_node, start, left)) = reserved.as_mut() else {
-                match self.free.choose(id, job, |_| true) {
+                match self.free.choose(id, job, None) {
                     Some(choice) => self.bind(id, job, choice),
                     None if self.free.could_ever_fit(job) => {
                         reserved = reserve_earliest(self.state, &self.free, job);
@@ -188,9 +188,8 @@ impl<'a> Round<'a> {
             let ends_in_time = self.end_ms(job) <= *start;
             let fits_left = request.fits_within(left);
             let reserved_name: &str = reserved_node;
-            let chosen = self.free.choose(id, job, |node| {
-                node != reserved_name || ends_in_time || fits_left
-            });
+            let allowed = |node: &str| node != reserved_name || ends_in_time || fits_left;
+            let chosen = self.free.choose(id, job, Some(&allowed));
             if let Some(choice) = chosen {
                 if choice.node == *reserved_node && !ends_in_time {
                     *left = left.minus(&request);
@@ -218,9 +217,9 @@ impl<'a> Round<'a> {
             let estimate = self.state.estimate_ms(job);
             // A job starts now wherever the node choice allows it without
             // taking resources a reservation holds there.
-            let starts_now = self.free.choose(id, job, |node| {
-                timelines[node].earliest_start(&request, estimate) == Some(now)
-            });
+            let free_for_the_whole_run =
+                |node: &str| timelines[node].earliest_start(&request, estimate) == Some(now);
+            let starts_now = self.free.choose(id, job, Some(&free_for_the_whole_run));
             let earliest = match &starts_now {
                 Some(choice) => Some((now, choice.node)),
                 None => timelines
