@@ -27,6 +27,18 @@ pub struct AgentArgs {
     /// Labels, as key=value; repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
+    /// Taints that repel jobs not tolerating them, as key=value; repeatable.
+    #[arg(long = "taint")]
+    pub taints: Vec<String>,
+    /// The node's zone.
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// The model of the node's GPUs.
+    #[arg(long)]
+    pub gpu_model: Option<String>,
+    /// What an hour of the node costs, in the operator's units.
+    #[arg(long, default_value_t = 0)]
+    pub cost: u32,
     /// Write each job's stdout and stderr to <dir>/<job>.out and .err.
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
@@ -83,10 +95,25 @@ pub async fn agent(target: &Target, args: AgentArgs) -> anyhow::Result<ExitCode>
     let log = CellLog::connect(target.url(), &target.cell).await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
+    let taints = parse_labels(&args.taints)?
+        .into_iter()
+        .map(|(key, value)| rota_events::Taint {
+            key,
+            value,
+            effect: rota_events::TaintEffect::NoSchedule,
+        })
+        .collect();
     let node = NodeSpec {
         name: args.node.clone(),
         capacity: args.capacity.resources(),
         labels,
+        taints,
+        topology: rota_events::Topology {
+            zone: args.zone.clone(),
+            rack: None,
+        },
+        cost: args.cost,
+        gpu_model: args.gpu_model.clone(),
     };
     eprintln!("rota agent: node {} on cell {}", args.node, target.cell);
     let report = run_nodes(log, vec![node], ProcessRunner::new(args.log_dir), shutdown).await?;
@@ -134,7 +161,7 @@ pub fn fleet_nodes(
         .map(|i| NodeSpec {
             name: format!("{prefix}-{i:05}"),
             capacity,
-            labels: BTreeMap::new(),
+            ..NodeSpec::default()
         })
         .collect();
     check_name("node", &nodes[0].name)?;

@@ -2,7 +2,9 @@
 
 use crate::Target;
 use anyhow::{Context, bail};
-use rota_events::{Body, Event, JobCancelRequested, JobSubmitted, Resources, check_name};
+use rota_events::{
+    Body, Constraints, Event, JobCancelRequested, JobSubmitted, Resources, check_name,
+};
 use rota_shell::CellLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -16,7 +18,9 @@ pub const SUBMIT_JOBS_MAX: usize = 100_000;
 ///
 /// The spec is one job or a list of jobs. Fields: tenant, id (optional; a new
 /// ULID if absent), name, command (list of strings), resources {cpu_milli,
-/// memory_bytes, gpus}, duration_ms, walltime_s, priority, labels.
+/// memory_bytes, gpus, gpu_milli}, duration_ms, walltime_s, priority, labels,
+/// constraints {node_selector, tolerations, affinity, gpu_model, extended,
+/// data_zone} (see docs/events.md).
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  cat > job.yaml <<'END'\n  tenant: acme\n  name: hello\n  command: [echo, hello]\n  resources: {cpu_milli: 500, memory_bytes: 268435456}\n  END\n  rota submit job.yaml\n  echo '{\"resources\":{\"cpu_milli\":1000,\"memory_bytes\":1000000}}' | rota submit - --tenant acme"
@@ -57,6 +61,8 @@ struct Spec {
     priority: i32,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    constraints: Constraints,
 }
 
 pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCode> {
@@ -134,6 +140,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         walltime_s: spec.walltime_s,
         priority: spec.priority,
         labels: spec.labels,
+        constraints: spec.constraints,
         ..Default::default()
     });
     let mut event = Event::new(id.clone(), cell, body).with_tenant(tenant);

@@ -5,7 +5,6 @@
 use rota_events::Resources;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
 use rota_testkit::{TestBed, assert_replay_clean, repo_root};
-use std::collections::BTreeMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_client_submits_and_follows_its_jobs() {
@@ -19,7 +18,7 @@ async fn a_python_client_submits_and_follows_its_jobs() {
             gpus: 0,
             ..Default::default()
         },
-        labels: BTreeMap::new(),
+        ..Default::default()
     }];
     let fleet = tokio::spawn(run_nodes(
         bed.log.clone(),

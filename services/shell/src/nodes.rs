@@ -28,11 +28,15 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 pub const SIM_DEFAULT_DURATION_MS: u64 = 1000;
 
 /// One node an agent serves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeSpec {
     pub name: String,
     pub capacity: Resources,
     pub labels: BTreeMap<String, String>,
+    pub taints: Vec<rota_events::Taint>,
+    pub topology: rota_events::Topology,
+    pub cost: u32,
+    pub gpu_model: Option<String>,
 }
 
 /// A job an agent is asked to run.
@@ -289,7 +293,11 @@ fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
             node: node.name.clone(),
             capacity: node.capacity,
             labels: node.labels.clone(),
-            ..Default::default()
+            taints: node.taints.clone(),
+            topology: node.topology.clone(),
+            cost: node.cost,
+            gpu_model: node.gpu_model.clone(),
+            extended: BTreeMap::new(),
         }),
     )
 }
