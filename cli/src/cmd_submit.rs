@@ -141,7 +141,6 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         priority: spec.priority,
         labels: spec.labels,
         constraints: spec.constraints,
-        ..Default::default()
     });
     let mut event = Event::new(id.clone(), cell, body).with_tenant(tenant);
     event.correlation_id = Some(id.clone());
