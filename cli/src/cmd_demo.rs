@@ -232,4 +232,8 @@ fn print_summary(summary: &Summary) {
         "  submit-to-placement        p50 {} ms, p99 {} ms, max {} ms (log timestamps)",
         summary.latency_p50_ms, summary.latency_p99_ms, summary.latency_max_ms
     );
+    println!(
+        "  void / fenced decisions    {} / {}",
+        summary.void_bindings, summary.fenced_decisions
+    );
 }

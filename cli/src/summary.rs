@@ -17,11 +17,17 @@ pub struct Summary {
     pub latency_p50_ms: u64,
     pub latency_p99_ms: u64,
     pub latency_max_ms: u64,
+    /// Bindings the fold found invalid when they landed.
+    pub void_bindings: u64,
+    /// Decisions from an instance that no longer held its lease.
+    pub fenced_decisions: u64,
 }
 
 pub fn summarize(state: &CellState) -> Summary {
     let mut summary = Summary {
         jobs: state.jobs.len(),
+        void_bindings: state.counters.void_bindings,
+        fenced_decisions: state.counters.fenced_decisions,
         ..Summary::default()
     };
     let mut latencies: Vec<u64> = Vec::new();

@@ -123,6 +123,12 @@ pub async fn run_service(
                 applied_since_snapshot += 1;
                 applied_since_decide += 1;
                 caught_up = pending == 0;
+                // A service nobody has ever led is claimed as soon as the log
+                // is read, not at the next heartbeat: work may be waiting.
+                if caught_up && last_claim_attempt.is_none() && !core.state().leases.contains_key(&service) {
+                    last_claim_attempt = Some(Instant::now());
+                    claim_lease(&log, core.as_ref(), &config.instance).await;
+                }
                 let ready = caught_up
                     || applied_since_decide >= DECIDE_AFTER_EVENTS_MAX
                     || last_decided.elapsed() >= DECIDE_INTERVAL_MAX;
