@@ -31,12 +31,7 @@ pub fn summarize(state: &CellState) -> Summary {
         ..Summary::default()
     };
     let mut latencies: Vec<u64> = Vec::new();
-    let first_submit = state
-        .jobs
-        .values()
-        .map(|j| j.submitted_ms)
-        .min()
-        .unwrap_or(0);
+    let first_submit = state.first_submitted_ms();
     let mut last_bound = first_submit;
     for job in state.jobs.values() {
         match job.state {

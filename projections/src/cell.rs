@@ -80,6 +80,16 @@ impl CellState {
         }
     }
 
+    /// When the earliest job was submitted, in log milliseconds (0 without
+    /// jobs).
+    pub fn first_submitted_ms(&self) -> u64 {
+        self.jobs
+            .values()
+            .map(|j| j.submitted_ms)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// The current lease epoch of `service`, 0 if never claimed.
     pub fn lease_epoch(&self, service: &str) -> u64 {
         self.leases.get(service).map_or(0, |lease| lease.epoch)

@@ -31,12 +31,7 @@ pub fn measure(state: &CellState, capacity_milli: u64) -> Metrics {
     let mut wait_ms_sum = 0u128;
     let mut slowdown_sum = 0f64;
     let mut busy_milli_ms = 0u128;
-    let first_submit = state
-        .jobs
-        .values()
-        .map(|j| j.submitted_ms)
-        .min()
-        .unwrap_or(0);
+    let first_submit = state.first_submitted_ms();
     let mut last_end = first_submit;
     for job in state.jobs.values() {
         let (Some(start), Some(end)) = (job.first_bound_ms, job.finished_ms) else {
@@ -123,12 +118,7 @@ pub fn measure_gpu(state: &CellState, gpu_total_milli: u64) -> GpuMetrics {
     if metrics.placed > 0 {
         metrics.mean_wait_s = wait_ms_sum as f64 / metrics.placed as f64 / 1000.0;
     }
-    let first = state
-        .jobs
-        .values()
-        .map(|j| j.submitted_ms)
-        .min()
-        .unwrap_or(0);
+    let first = state.first_submitted_ms();
     let last = changes.iter().map(|(t, _)| *t).max().unwrap_or(first);
     if gpu_total_milli == 0 || last <= first {
         return metrics;
