@@ -16,9 +16,12 @@ pub enum PolicyCommand {
     /// Set the placement policy; placement (live, in replay and in the
     /// simulator) uses it from this point of the log on.
     #[command(
-        after_help = "Example:\n  rota policy set --backfill conservative --default-estimate-s 7200"
+        after_help = "Examples:\n  rota policy set --backfill conservative --default-estimate-s 7200\n  rota policy set --file placement-policy.yaml\n\nA policy file (YAML or JSON) has the fields of policy.set's `placement`\n(docs/events.md), each optional:\n  backfill: easy\n  default_estimate_s: 3600\n  strategy: weighted\n  weights: {resource_fit: 30, affinity: 20, load_balance: 20, data_locality: 20, cost: 10}"
     )]
     Set {
+        /// Read the whole policy from this YAML or JSON file instead of the flags.
+        #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights"])]
+        file: Option<std::path::PathBuf>,
         /// fcfs (no backfill), easy or conservative.
         #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
         backfill: String,
@@ -37,11 +40,16 @@ pub enum PolicyCommand {
 
 pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<ExitCode> {
     let PolicyCommand::Set {
+        file,
         backfill,
         default_estimate_s,
         strategy,
         weights,
     } = command;
+    if let Some(path) = file {
+        let placement = read_policy_file(&path)?;
+        return publish(target, placement).await;
+    }
     if let Some(weight) = weights.iter().find(|w| **w > WEIGHT_MAX) {
         anyhow::bail!("--weights has {weight}; each weight must be 0 to {WEIGHT_MAX}");
     }
@@ -72,6 +80,39 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
             cost: weights[4],
         },
     };
+    publish(target, placement).await
+}
+
+/// Reads a policy file: YAML or JSON with the fields of `PlacementPolicy`.
+fn read_policy_file(path: &std::path::Path) -> anyhow::Result<PlacementPolicy> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let placement: PlacementPolicy = serde_yaml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("invalid policy in {}: {e}", path.display()))?;
+    if !(1..=DEFAULT_ESTIMATE_S_MAX).contains(&placement.default_estimate_s) {
+        anyhow::bail!(
+            "default_estimate_s is {}; it must be 1 to {DEFAULT_ESTIMATE_S_MAX}",
+            placement.default_estimate_s
+        );
+    }
+    let w = placement.weights;
+    if let Some(weight) = [
+        w.resource_fit,
+        w.affinity,
+        w.load_balance,
+        w.data_locality,
+        w.cost,
+    ]
+    .into_iter()
+    .find(|w| *w > WEIGHT_MAX)
+    {
+        anyhow::bail!("a weight is {weight}; each weight must be 0 to {WEIGHT_MAX}");
+    }
+    Ok(placement)
+}
+
+/// Logs the policy as a `policy.set` event.
+async fn publish(target: &Target, placement: PlacementPolicy) -> anyhow::Result<ExitCode> {
     let log = CellLog::connect(target.url(), &target.cell).await?;
     let event = Event::new(
         ulid::Ulid::new().to_string(),
@@ -80,9 +121,11 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
     );
     let seq = log.publish(&event).await?;
     println!(
-        "placement policy set at sequence {seq}: backfill {}, default estimate {default_estimate_s} s, strategy {}, weights {weights:?}",
-        backfill.as_str(),
-        strategy.as_str()
+        "placement policy set at sequence {seq}: backfill {}, default estimate {} s, strategy {}, weights {:?}",
+        placement.backfill.as_str(),
+        placement.default_estimate_s,
+        placement.strategy.as_str(),
+        placement.weights
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -159,6 +159,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert!(job.timed_out);
     assert_eq!(job.outcome, Some(Outcome::Killed));
     assert_eq!(state.policy.backfill, rota_events::Backfill::Conservative);
+    assert_eq!(state.policy.strategy, rota_events::Strategy::Binpack);
     let status = rota(&url, &["status", &limited]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("job.timed_out"));
 
