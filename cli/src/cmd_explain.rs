@@ -44,8 +44,17 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
             }
         }
     }
+    let m = &explanation.multifactor;
+    let q = &state.policy.queue;
     println!(
-        "priority: {} (the job's own priority; jobs of equal priority run in admission order)",
+        "priority: {} = job priority {} x {} + age {} x {} + fair share {} x {} (factors 0 to 1000; the job's priority is {})",
+        m.total,
+        m.priority_factor,
+        q.priority,
+        m.age_factor,
+        q.age,
+        m.fair_share_factor,
+        q.fair_share,
         explanation.priority
     );
     println!("policy: {} backfill", state.policy.backfill.as_str());

@@ -1,7 +1,9 @@
 //! `rota policy`: the cell's placement policy, set as an event in the log.
 
 use crate::Target;
-use rota_events::{Backfill, Body, Event, PlacementPolicy, PolicySet, Strategy, Weights};
+use rota_events::{
+    Backfill, Body, Event, PlacementPolicy, PolicySet, QueueWeights, Strategy, Weights,
+};
 use rota_shell::CellLog;
 use std::process::ExitCode;
 
@@ -10,6 +12,9 @@ pub const DEFAULT_ESTIMATE_S_MAX: u64 = 30 * 24 * 3600;
 
 /// Largest scorer weight.
 pub const WEIGHT_MAX: u32 = 100;
+
+/// Largest weight of a queue priority factor.
+pub const QUEUE_WEIGHT_MAX: u32 = 1000;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PolicyCommand {
@@ -20,7 +25,7 @@ pub enum PolicyCommand {
     )]
     Set {
         /// Read the whole policy from this YAML or JSON file instead of the flags.
-        #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights"])]
+        #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s"])]
         file: Option<std::path::PathBuf>,
         /// fcfs (no backfill), easy or conservative.
         #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
@@ -35,6 +40,13 @@ pub enum PolicyCommand {
         /// resource fit, affinity, load balance, data locality, cost.
         #[arg(long, value_delimiter = ',', num_args = 5, default_values_t = [30u32, 20, 20, 20, 10])]
         weights: Vec<u32>,
+        /// Weights of the queue's multifactor priority, each 0 to 1000:
+        /// job priority, age, fair share.
+        #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [1000u32, 100, 0])]
+        queue_weights: Vec<u32>,
+        /// The wait, in seconds, at which the age factor is full.
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        age_max_s: u64,
     },
 }
 
@@ -45,7 +57,15 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
         default_estimate_s,
         strategy,
         weights,
+        queue_weights,
+        age_max_s,
     } = command;
+    if let Some(weight) = queue_weights.iter().find(|w| **w > QUEUE_WEIGHT_MAX) {
+        anyhow::bail!("--queue-weights has {weight}; each weight must be 0 to {QUEUE_WEIGHT_MAX}");
+    }
+    if !(1..=DEFAULT_ESTIMATE_S_MAX).contains(&age_max_s) {
+        anyhow::bail!("--age-max-s is {age_max_s}; it must be 1 to {DEFAULT_ESTIMATE_S_MAX}");
+    }
     if let Some(path) = file {
         let placement = read_policy_file(&path)?;
         return publish(target, placement).await;
@@ -78,6 +98,12 @@ pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<E
             load_balance: weights[2],
             data_locality: weights[3],
             cost: weights[4],
+        },
+        queue: QueueWeights {
+            priority: queue_weights[0],
+            age: queue_weights[1],
+            fair_share: queue_weights[2],
+            age_max_s,
         },
     };
     publish(target, placement).await

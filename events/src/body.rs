@@ -398,6 +398,32 @@ impl Default for Weights {
     }
 }
 
+/// How the pending queue is ordered: a Slurm-style multifactor priority,
+/// the weighted sum of factors each from 0 to 1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueWeights {
+    /// The job's own priority (-1000 to 1000, mapped to 0 to 1000).
+    pub priority: u32,
+    /// Time waited since submission, growing to 1000 at `age_max_s`.
+    pub age: u32,
+    /// The tenant's fair-share factor; 500 (neutral) for every tenant until
+    /// fair-share accounting publishes factors.
+    pub fair_share: u32,
+    /// The wait at which the age factor is full, in seconds.
+    pub age_max_s: u64,
+}
+
+impl Default for QueueWeights {
+    fn default() -> Self {
+        QueueWeights {
+            priority: 1000,
+            age: 100,
+            fair_share: 0,
+            age_max_s: 7 * 24 * 3600,
+        }
+    }
+}
+
 /// The placement policy in force. It is an event, so replay and the
 /// simulator use exactly the policy the live service used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,6 +438,8 @@ pub struct PlacementPolicy {
     pub strategy: Strategy,
     #[serde(default)]
     pub weights: Weights,
+    #[serde(default)]
+    pub queue: QueueWeights,
 }
 
 fn default_estimate_s() -> u64 {
@@ -425,6 +453,7 @@ impl Default for PlacementPolicy {
             default_estimate_s: default_estimate_s(),
             strategy: Strategy::default(),
             weights: Weights::default(),
+            queue: QueueWeights::default(),
         }
     }
 }

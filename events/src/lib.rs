@@ -20,7 +20,7 @@ pub use body::{
     Backfill, Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested,
     JobCancelled, JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, JobTimedOut,
     LeaseClaimed, NodeDrained, NodeLost, NodeRegistered, Outcome, PlacementPolicy, PolicySet,
-    Resources, Strategy, TYPE_NAMES, Weights, Writer, writer_of,
+    QueueWeights, Resources, Strategy, TYPE_NAMES, Weights, Writer, writer_of,
 };
 pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,

@@ -137,7 +137,14 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(state.jobs[&intruder].state, JobState::Running);
 
     // A job past its wall-clock limit is stopped, and the log says why.
-    let policy = rota(&url, &["policy", "set", "--backfill", "conservative"]);
+    let policy_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        policy_file.path(),
+        "backfill: conservative\nstrategy: binpack\n",
+    )
+    .unwrap();
+    let policy_path = policy_file.path().to_str().unwrap();
+    let policy = rota(&url, &["policy", "set", "--file", policy_path]);
     assert!(
         policy.status.success(),
         "{}",

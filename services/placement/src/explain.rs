@@ -16,6 +16,8 @@ pub struct Explanation {
     /// For pending jobs: 1-based position in the queue.
     pub queue_position: Option<usize>,
     pub priority: i32,
+    /// The multifactor priority that orders the queue, with its factors.
+    pub multifactor: crate::queue::Priority,
     pub nodes_total: usize,
     /// Nodes with room for the job now.
     pub nodes_fitting: usize,
@@ -112,6 +114,7 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         state: job.state,
         queue_position,
         priority: job.spec.priority,
+        multifactor: crate::queue::priority(state, job),
         nodes_total: state.nodes.len(),
         nodes_fitting: fitting,
         reasons,

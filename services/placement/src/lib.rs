@@ -2,7 +2,7 @@
 //!
 //! Placement is the only writer that consumes capacity. Each round it stops
 //! jobs that ran past their wall-clock limit ([`walltime`]) and binds pending
-//! jobs in queue order (higher priority first, then admission order) under
+//! jobs in queue order (a multifactor priority: [`queue`]) under
 //! the backfill policy the log says is in force ([`schedule`]): strict FCFS,
 //! EASY, or conservative. A job goes to the first ready node, in name order,
 //! whose free cpu, memory and GPUs cover its request ([`capacity`]); runtime
@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod explain;
 pub mod filter;
 pub mod max_tree;
+pub mod queue;
 pub mod schedule;
 pub mod score;
 pub mod timeline;

@@ -84,11 +84,7 @@ pub fn reservations(state: &CellState) -> Vec<Reservation> {
 
 /// Pending jobs in queue order, as far as a round looks.
 fn queue(state: &CellState) -> impl Iterator<Item = (&String, &Job)> {
-    state
-        .pending
-        .values()
-        .take(ROUND_JOBS_SCANNED_MAX)
-        .map(|id| (id, &state.jobs[id]))
+    crate::queue::ordered(state).take(ROUND_JOBS_SCANNED_MAX)
 }
 
 /// A node's timeline for reservations, with this round's bindings there.

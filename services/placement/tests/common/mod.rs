@@ -10,6 +10,8 @@ use rota_projections::{LogEntry, ServiceCore};
 pub struct Driver {
     pub core: Placement,
     seq: u64,
+    /// Log time of the next event, in milliseconds, at least its sequence.
+    time_ms: u64,
 }
 
 impl Driver {
@@ -17,6 +19,7 @@ impl Driver {
         let mut driver = Driver {
             core: Placement::new("default"),
             seq: 0,
+            time_ms: 0,
         };
         for service in ["placement", "admission"] {
             driver.push(Event::new(
@@ -36,11 +39,30 @@ impl Driver {
         self.seq += 1;
         let entry = LogEntry {
             seq: self.seq,
-            time_ms: self.seq,
+            time_ms: self.time_ms.max(self.seq),
             subject: event.subject(),
             event: Ok(event),
         };
         self.core.apply(&entry);
+    }
+
+    /// Moves the log's time to `time_ms` with a clock tick.
+    pub fn tick_at(&mut self, time_ms: u64) {
+        self.time_ms = time_ms;
+        let after_seq = self.seq;
+        self.push(Event::new(
+            format!("t{after_seq}"),
+            "default",
+            Body::ClockTick(ClockTick { after_seq }),
+        ));
+    }
+
+    pub fn policy(&mut self, placement: PlacementPolicy) {
+        self.push(Event::new(
+            format!("p{}", self.seq),
+            "default",
+            Body::PolicySet(PolicySet { placement }),
+        ));
     }
 
     pub fn node(&mut self, name: &str, capacity: Resources) {
