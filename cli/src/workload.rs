@@ -2,33 +2,8 @@
 //! run with the same seed submits the same jobs.
 
 use rota_events::{Body, Event, JobSubmitted, Resources};
+use rota_projections::SeededRng;
 use std::collections::BTreeMap;
-
-/// A small, fast, seeded generator (xorshift64*); the demo needs
-/// reproducibility, not cryptographic quality.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 const CPU_MILLI_CHOICES: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
@@ -39,7 +14,7 @@ const DURATION_S_MAX: u64 = 120;
 
 /// `count` job submissions for `cell`, ids prefixed by `run`.
 pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
-    let mut rng = Rng::new(seed);
+    let mut rng = SeededRng::new(seed);
     (0..count)
         .map(|i| {
             let tenant = *rng.pick(&TENANTS);

@@ -350,11 +350,12 @@ impl CellState {
         let now = entry.time_ms;
         let valid = match (self.jobs.get(&bound.job), self.nodes.get(&bound.node)) {
             (Some(job), Some(node)) => {
+                let free = node.free();
                 job.state == JobState::Pending
                     && node.state == NodeState::Ready
                     && bound.resources == job.spec.resources
-                    && bound.resources.cpu_milli <= node.free().cpu_milli
-                    && bound.resources.memory_bytes <= node.free().memory_bytes
+                    && bound.resources.cpu_milli <= free.cpu_milli
+                    && bound.resources.memory_bytes <= free.memory_bytes
                     && devices_fit(node, &bound.resources, &bound.gpu_devices)
                     && job
                         .spec

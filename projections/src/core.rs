@@ -26,13 +26,6 @@ pub trait ServiceCore: Send + Sync {
     /// The decisions that follow from the state, as a sealed round whose
     /// basis is the last applied sequence. Empty when there is nothing to do.
     fn decide(&self, epoch: u64) -> Vec<Event>;
-
-    /// The next log time, in milliseconds, at which the core will have
-    /// something to decide even if no other event arrives (a wall-clock limit
-    /// running out). A driver with virtual time advances to it.
-    fn next_wake_ms(&self) -> Option<u64> {
-        None
-    }
 }
 
 /// One decision before it is sealed into a round.
@@ -97,7 +90,9 @@ pub trait Decider: Send + Sync + Default {
     /// The round's decisions before sealing, at most a round's worth.
     fn drafts(&self, state: &CellState) -> Vec<Draft>;
 
-    /// See [`ServiceCore::next_wake_ms`].
+    /// The next log time, in milliseconds, at which the decider will have
+    /// something to decide even if no other event arrives (a wall-clock limit
+    /// running out). A driver with virtual time advances to it.
     fn next_wake_ms(&self, _state: &CellState) -> Option<u64> {
         None
     }

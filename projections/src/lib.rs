@@ -14,6 +14,7 @@ mod entry;
 mod job;
 mod node;
 mod queues;
+mod rng;
 
 pub use cell::{CellState, Counters, Lease};
 pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
@@ -23,3 +24,4 @@ pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
 };
 pub use queues::{CancelRequest, Queues, RejectionToWrite};
+pub use rng::SeededRng;

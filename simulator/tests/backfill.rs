@@ -5,22 +5,8 @@
 //! has to void. Random workloads are seeded; a failure prints its seed.
 
 use rota_events::{Backfill, PlacementPolicy, Resources};
+use rota_projections::SeededRng;
 use rota_simulator::{Machine, SimJob, measure, simulate, swf};
-
-/// A small deterministic generator (xorshift64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 fn cpus(n: u64) -> Resources {
     Resources {
@@ -34,7 +20,7 @@ fn cpus(n: u64) -> Resources {
 /// A machine of one to three nodes, and jobs with arrivals, run times and
 /// estimates (some shorter than the run time, so limits are enforced too).
 fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
-    let mut rng = Rng::new(seed);
+    let mut rng = SeededRng::new(seed);
     let capacities: Vec<Resources> = (0..1 + rng.below(3))
         .map(|_| cpus(4 + rng.below(29)))
         .collect();

@@ -9,7 +9,7 @@
 
 use rota_events::*;
 use rota_placement::Placement;
-use rota_projections::{LogEntry, ServiceCore};
+use rota_projections::{LogEntry, SeededRng, ServiceCore};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -31,17 +31,6 @@ impl Cell {
             event: Ok(event),
         };
         self.core.apply(&entry);
-    }
-}
-
-/// A seeded generator for job shapes.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 
@@ -97,7 +86,7 @@ fn cell(nodes: usize) -> Cell {
             }),
         ));
     }
-    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut rng = SeededRng::new(1);
     for i in 0..PENDING_JOBS {
         let id = format!("job-{i:06}");
         let resources = Resources {
@@ -148,7 +137,7 @@ fn cell(nodes: usize) -> Cell {
 
 /// A mix of constraints: zone selectors, preferred zones, tolerations of
 /// the dedicated nodes, GPU models, data locality.
-fn constraints(rng: &mut Rng, gpus: bool) -> Constraints {
+fn constraints(rng: &mut SeededRng, gpus: bool) -> Constraints {
     let mut constraints = Constraints::default();
     match rng.below(10) {
         0 | 1 => {

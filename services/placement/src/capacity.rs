@@ -264,12 +264,17 @@ impl<'a> FreeCapacity<'a> {
         fits
     }
 
-    /// True when `node` passes the job's filters and is large enough for it.
-    pub fn could_ever_fit_on(&self, job: &'a Job, node: &str) -> bool {
-        self.index(node).is_some_and(|i| {
-            job.spec.resources.fits_within(&self.capacity.get(i))
-                && self.passes_filters(i, job, self.filter_class(job))
-        })
+    /// The ready nodes, in name order, that pass the job's filters and are
+    /// large enough for it when empty.
+    pub fn nodes_ever_fitting(&self, job: &'a Job) -> Vec<&'a str> {
+        let class = self.filter_class(job);
+        (0..self.names.len())
+            .filter(|i| {
+                job.spec.resources.fits_within(&self.capacity.get(*i))
+                    && self.passes_filters(*i, job, class)
+            })
+            .map(|i| self.names[i])
+            .collect()
     }
 
     /// The best node for `job` among those with room now that `accept`

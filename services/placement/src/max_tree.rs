@@ -51,11 +51,6 @@ impl MaxTree {
         }
     }
 
-    /// The first index whose value covers `request`.
-    pub fn first_fit(&self, request: &Resources) -> Option<usize> {
-        self.first_fit_where(request, &|_| true)
-    }
-
     /// The first index whose value covers `request` and that `accept` takes.
     pub fn first_fit_where(
         &self,
@@ -123,7 +118,11 @@ mod tests {
         for step in 0..200u64 {
             let request = r(step % 53, (step % 6) as u32);
             let expected = linear.iter().position(|v| request.fits_within(v));
-            assert_eq!(tree.first_fit(&request), expected, "request {request:?}");
+            assert_eq!(
+                tree.first_fit_where(&request, &|_| true),
+                expected,
+                "request {request:?}"
+            );
             if let Some(i) = expected {
                 let left = linear[i].minus(&request);
                 linear[i] = left;

@@ -16,7 +16,6 @@
 //! Reservations count GPUs as thousandths summed over a node's devices.
 
 use crate::capacity::{Choice, FreeCapacity};
-use crate::filter::refusal;
 use crate::timeline::{Timeline, aggregate};
 use crate::{CONSERVATIVE_RESERVATIONS_MAX, ROUND_JOBS_SCANNED_MAX};
 use rota_events::{Backfill, Body, JobBound, Resources};
@@ -105,13 +104,12 @@ fn reserve_earliest<'a>(
 ) -> Option<(&'a str, u64, Resources)> {
     let request = aggregate(&job.spec.resources);
     let estimate = state.estimate_ms(job);
-    free.names()
-        .iter()
-        .filter(|node| free.could_ever_fit_on(job, node))
+    free.nodes_ever_fitting(job)
+        .into_iter()
         .filter_map(|node| {
             let timeline = timeline_of(state, free, node);
             let start = timeline.earliest_start(&request, estimate)?;
-            Some((start, *node, timeline.free_at(start).minus(&request)))
+            Some((start, node, timeline.free_at(start).minus(&request)))
         })
         .min_by_key(|(start, node, _)| (*start, *node))
         .map(|(start, node, left)| (node, start, left))
@@ -218,11 +216,12 @@ impl<'a> Round<'a> {
             let starts_now = self.free.choose(id, job, Some(&free_for_the_whole_run));
             let earliest = match &starts_now {
                 Some(choice) => Some((now, choice.node)),
-                None => timelines
-                    .iter()
-                    .filter(|(node, _)| refusal(job, &self.state.nodes[**node]).is_none())
-                    .filter_map(|(node, timeline)| {
-                        Some((timeline.earliest_start(&request, estimate)?, *node))
+                None => self
+                    .free
+                    .nodes_ever_fitting(job)
+                    .into_iter()
+                    .filter_map(|node| {
+                        Some((timelines[node].earliest_start(&request, estimate)?, node))
                     })
                     .min(),
             };

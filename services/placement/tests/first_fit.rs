@@ -3,7 +3,7 @@
 //! placement decides is valid when it lands.
 
 use rota_events::*;
-use rota_projections::{JobState, ServiceCore};
+use rota_projections::{JobState, SeededRng, ServiceCore};
 
 mod common;
 use common::{Driver, r};
@@ -32,21 +32,10 @@ fn binds_in_priority_then_admission_order_and_passes_over_what_fits_nowhere() {
     assert!(driver.round().is_empty(), "nothing more fits");
 }
 
-/// A small deterministic generator for the property check.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[test]
 fn no_node_is_ever_over_committed_and_every_binding_lands() {
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SeededRng::new(seed);
         let mut driver = Driver::new();
         for n in 0..(1 + rng.below(8)) {
             driver.node(
