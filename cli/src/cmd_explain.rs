@@ -46,11 +46,19 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
     }
     let m = &explanation.multifactor;
     let q = &state.policy.queue;
+    let class = job
+        .spec
+        .priority_class
+        .as_deref()
+        .or(state.policy.default_priority_class.as_deref())
+        .unwrap_or("none");
     println!(
-        "priority: {} = job priority {} x {} + age {} x {} + fair share {} x {} (factors 0 to 1000; the job's priority is {})",
+        "priority: {} = job priority {} x {} + class {} x {} + age {} x {} + fair share {} x {} (factors 0 to 1000; the job's priority is {}, its class {class})",
         m.total,
         m.priority_factor,
         q.priority,
+        m.class_factor,
+        q.class,
         m.age_factor,
         q.age,
         m.fair_share_factor,

@@ -18,9 +18,10 @@ pub const SUBMIT_JOBS_MAX: usize = 100_000;
 ///
 /// The spec is one job or a list of jobs. Fields: tenant, id (optional; a new
 /// ULID if absent), name, command (list of strings), resources {cpu_milli,
-/// memory_bytes, gpus, gpu_milli}, duration_ms, walltime_s, priority, labels,
-/// constraints {node_selector, tolerations, affinity, gpu_model, extended,
-/// data_zone} (see docs/events.md).
+/// memory_bytes, gpus, gpu_milli}, duration_ms, walltime_s, priority,
+/// priority_class, labels, constraints {node_selector, tolerations, affinity,
+/// job_affinity, topology_spread, gpu_model, extended, data_zone} (see
+/// docs/events.md).
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  cat > job.yaml <<'END'\n  tenant: acme\n  name: hello\n  command: [echo, hello]\n  resources: {cpu_milli: 500, memory_bytes: 268435456}\n  END\n  rota submit job.yaml\n  echo '{\"resources\":{\"cpu_milli\":1000,\"memory_bytes\":1000000}}' | rota submit - --tenant acme"
@@ -59,6 +60,7 @@ struct Spec {
     walltime_s: Option<u64>,
     #[serde(default)]
     priority: i32,
+    priority_class: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -139,6 +141,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         duration_ms: spec.duration_ms,
         walltime_s: spec.walltime_s,
         priority: spec.priority,
+        priority_class: spec.priority_class,
         labels: spec.labels,
         constraints: spec.constraints,
     });

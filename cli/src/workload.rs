@@ -38,6 +38,7 @@ pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
                 duration_ms: Some(duration_s * 1000),
                 walltime_s: Some(duration_s * 2),
                 priority: 0,
+                priority_class: None,
                 labels: BTreeMap::new(),
                 constraints: Default::default(),
             });

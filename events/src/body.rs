@@ -3,6 +3,7 @@
 //! of shape is a new version with an upcaster, never a rename.
 
 use crate::constraints::{Constraints, Taint, Topology};
+use crate::policy::PolicySet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -107,6 +108,10 @@ pub struct JobSubmitted {
     /// Larger runs first; -1000 to 1000.
     #[serde(default)]
     pub priority: i32,
+    /// The priority class, one of the policy's `priority_classes`; its value
+    /// is the job's class factor in the queue order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class: Option<String>,
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -152,6 +157,7 @@ impl JobSubmittedV1 {
             duration_ms: self.duration_ms,
             walltime_s: None,
             priority: self.priority,
+            priority_class: None,
             labels: BTreeMap::new(),
             constraints: Constraints::default(),
         }
@@ -319,151 +325,6 @@ pub struct JobTimedOut {
     pub walltime_s: u64,
 }
 
-/// How placement fills the machine around the queue's head.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Backfill {
-    /// Strict queue order: nothing starts ahead of a job that is waiting.
-    Fcfs,
-    /// EASY: the first waiting job gets a reservation; a later job starts
-    /// early only if it does not delay that reservation.
-    #[default]
-    Easy,
-    /// Every waiting job (up to a bounded depth) gets a reservation; a job
-    /// starts early only if it delays none of them.
-    Conservative,
-}
-
-impl Backfill {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Backfill::Fcfs => "fcfs",
-            Backfill::Easy => "easy",
-            Backfill::Conservative => "conservative",
-        }
-    }
-}
-
-/// How placement chooses among the nodes a job fits on.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Fill the fullest nodes first, keeping whole nodes free.
-    Binpack,
-    /// Fill the emptiest nodes first, spreading load.
-    Spread,
-    /// The weighted sum of every scorer.
-    #[default]
-    Weighted,
-}
-
-impl Strategy {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Strategy::Binpack => "binpack",
-            Strategy::Spread => "spread",
-            Strategy::Weighted => "weighted",
-        }
-    }
-}
-
-/// The weights of the scorers under the weighted strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Weights {
-    /// How full the node would be (fuller scores higher).
-    pub resource_fit: u32,
-    /// Preferred node affinity matched, and no untolerated soft taints.
-    pub affinity: u32,
-    /// How evenly the node's cpu and memory would be used.
-    pub load_balance: u32,
-    /// The node is in the zone of the job's data.
-    pub data_locality: u32,
-    /// Cheaper nodes score higher.
-    pub cost: u32,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Weights {
-            resource_fit: 30,
-            affinity: 20,
-            load_balance: 20,
-            data_locality: 20,
-            cost: 10,
-        }
-    }
-}
-
-/// How the pending queue is ordered: a Slurm-style multifactor priority,
-/// the weighted sum of factors each from 0 to 1000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueWeights {
-    /// The job's own priority (-1000 to 1000, mapped to 0 to 1000).
-    pub priority: u32,
-    /// Time waited since submission, growing to 1000 at `age_max_s`.
-    pub age: u32,
-    /// The tenant's fair-share factor; 500 (neutral) for every tenant until
-    /// fair-share accounting publishes factors.
-    pub fair_share: u32,
-    /// The wait at which the age factor is full, in seconds.
-    pub age_max_s: u64,
-}
-
-impl Default for QueueWeights {
-    fn default() -> Self {
-        QueueWeights {
-            priority: 1000,
-            age: 100,
-            fair_share: 0,
-            age_max_s: 7 * 24 * 3600,
-        }
-    }
-}
-
-/// The placement policy in force. It is an event, so replay and the
-/// simulator use exactly the policy the live service used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlacementPolicy {
-    #[serde(default)]
-    pub backfill: Backfill,
-    /// The runtime estimate of a job that declares neither a wall-clock limit
-    /// nor a duration, in seconds.
-    #[serde(default = "default_estimate_s")]
-    pub default_estimate_s: u64,
-    #[serde(default)]
-    pub strategy: Strategy,
-    #[serde(default)]
-    pub weights: Weights,
-    #[serde(default)]
-    pub queue: QueueWeights,
-}
-
-fn default_estimate_s() -> u64 {
-    3600
-}
-
-impl Default for PlacementPolicy {
-    fn default() -> Self {
-        PlacementPolicy {
-            backfill: Backfill::default(),
-            default_estimate_s: default_estimate_s(),
-            strategy: Strategy::default(),
-            weights: Weights::default(),
-            queue: QueueWeights::default(),
-        }
-    }
-}
-
-/// An operator set the cell's placement policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicySet {
-    pub placement: PlacementPolicy,
-}
-
 /// Who may write an event type (DESIGN.md section 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writer {
@@ -481,8 +342,10 @@ pub enum Writer {
     Service(&'static str),
 }
 
-/// The typed payload of an event.
+/// The typed payload of an event. Submissions are by far the largest
+/// variant; events are handled one at a time, so the size is not boxed away.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     JobSubmitted(JobSubmitted),
     JobCancelRequested(JobCancelRequested),

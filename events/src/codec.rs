@@ -233,7 +233,7 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "clock.tick" => typed!(body::ClockTick, ClockTick),
         "input.rejected" => typed!(body::InputRejected, InputRejected),
         "job.timed_out" => typed!(body::JobTimedOut, JobTimedOut),
-        "policy.set" => typed!(body::PolicySet, PolicySet),
+        "policy.set" => typed!(crate::policy::PolicySet, PolicySet),
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,

@@ -14,20 +14,21 @@ mod envelope;
 mod ids;
 mod limits;
 mod names;
+mod policy;
 mod subject;
 
 pub use body::{
-    Backfill, Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested,
-    JobCancelled, JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, JobTimedOut,
-    LeaseClaimed, NodeDrained, NodeLost, NodeRegistered, Outcome, PlacementPolicy, PolicySet,
-    QueueWeights, Resources, Strategy, TYPE_NAMES, Weights, Writer, writer_of,
+    Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested, JobCancelled,
+    JobFinished, JobRejected, JobStarted, JobSubmitted, JobSubmittedV1, JobTimedOut, LeaseClaimed,
+    NodeDrained, NodeLost, NodeRegistered, Outcome, Resources, TYPE_NAMES, Writer, writer_of,
 };
 pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,
 };
 pub use constraints::{
-    Constraints, LabelRequirement, NodeAffinity, Operator, Preference, Taint, TaintEffect,
-    Toleration, Topology,
+    Constraints, JobAffinity, JobAffinityTerm, JobSelector, LabelRequirement, NodeAffinity,
+    Operator, Preference, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE, Taint, TaintEffect,
+    Toleration, Topology, TopologySpread, WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
 pub use envelope::{Event, RoundTag};
 pub use ids::{
@@ -35,6 +36,7 @@ pub use ids::{
 };
 pub use limits::*;
 pub use names::{NameError, check_name};
+pub use policy::*;
 pub use subject::{
     ParsedSubject, Subject, liveness_node_subject, liveness_service_subject, stream_name,
     stream_subjects,

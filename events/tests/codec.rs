@@ -21,6 +21,7 @@ fn submitted(job: &str) -> Event {
             duration_ms: Some(1000),
             walltime_s: Some(60),
             priority: 5,
+            priority_class: Some("high".to_string()),
             labels: BTreeMap::new(),
             constraints: Constraints {
                 node_selector: BTreeMap::from([("zone".to_string(), "z1".to_string())]),

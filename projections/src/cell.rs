@@ -3,6 +3,7 @@
 use crate::entry::LogEntry;
 use crate::job::{Job, JobState};
 use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
+use crate::pending::PendingQueue;
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
 use rota_events::{
     Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
@@ -52,8 +53,8 @@ pub struct CellState {
     pub leases: BTreeMap<String, Lease>,
     pub jobs: BTreeMap<String, Job>,
     pub nodes: BTreeMap<String, Node>,
-    /// Pending jobs in placement order: (-priority, admission sequence).
-    pub pending: BTreeMap<(i64, u64), String>,
+    /// Pending jobs, grouped for the queue order.
+    pub pending: PendingQueue,
     pub queues: Queues,
     pub counters: Counters,
     /// The placement policy in force (the default until a `policy.set`).
@@ -61,6 +62,12 @@ pub struct CellState {
     /// When each job on a node reaches its wall-clock limit, in log
     /// milliseconds: (deadline, job), for jobs that have a limit.
     pub deadlines: BTreeSet<(u64, String)>,
+    /// The jobs that hold resources on a node (bound, running or stopping),
+    /// by tenant.
+    pub holding: BTreeMap<String, BTreeSet<String>>,
+    /// The jobs on nodes with required anti-affinity to other jobs, by
+    /// tenant: they keep matching jobs of their tenant out of their domains.
+    pub repellers: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl CellState {
@@ -72,11 +79,13 @@ impl CellState {
             leases: BTreeMap::new(),
             jobs: BTreeMap::new(),
             nodes: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            pending: PendingQueue::default(),
             queues: Queues::default(),
             counters: Counters::default(),
             policy: PlacementPolicy::default(),
             deadlines: BTreeSet::new(),
+            holding: BTreeMap::new(),
+            repellers: BTreeMap::new(),
         }
     }
 
@@ -181,7 +190,13 @@ impl CellState {
                 }
             }
             Body::ClockTick(_) => {}
-            Body::PolicySet(set) => self.policy = set.placement,
+            Body::PolicySet(set) => match set.placement.validate() {
+                Ok(()) => self.policy = set.placement.clone(),
+                Err(problem) => {
+                    let detail = format!("policy.set refused: {problem}");
+                    self.note_invalid(entry, None, detail);
+                }
+            },
             Body::JobTimedOut(timed_out) => self.on_timed_out(timed_out),
         }
     }
@@ -251,8 +266,7 @@ impl CellState {
             None => {
                 job.state = JobState::Pending;
                 job.admitted_seq = Some(applied_seq);
-                let key = pending_key(job);
-                self.pending.insert(key, job_id.to_string());
+                self.pending.insert(job_id, job);
             }
             Some(reason) => {
                 job.state = JobState::Rejected;
@@ -284,8 +298,7 @@ impl CellState {
                 job.state = JobState::Cancelled;
             }
             JobState::Pending => {
-                let key = pending_key(job);
-                self.pending.remove(&key);
+                self.pending.remove(job_id, job);
                 job.state = JobState::Cancelled;
             }
             JobState::Bound | JobState::Running => job.state = JobState::Cancelling,
@@ -371,7 +384,7 @@ impl CellState {
             return;
         }
         let job = self.jobs.get_mut(&bound.job).expect("checked above");
-        let key = pending_key(job);
+        self.pending.remove(&bound.job, job);
         job.state = JobState::Bound;
         job.node = Some(bound.node.clone());
         job.bindings += 1;
@@ -380,7 +393,6 @@ impl CellState {
         if let Some(deadline) = deadline_ms(job) {
             self.deadlines.insert((deadline, bound.job.clone()));
         }
-        self.pending.remove(&key);
         job.gpu_devices = bound.gpu_devices.clone();
         let extended = job.spec.constraints.extended.clone();
         let node = self.nodes.get_mut(&bound.node).expect("checked above");
@@ -393,6 +405,19 @@ impl CellState {
             *node.extended_allocated.entry(name).or_default() += amount;
         }
         node.jobs.insert(bound.job.clone());
+        let job = &self.jobs[&bound.job];
+        let repels = !job.spec.constraints.job_anti_affinity.required.is_empty();
+        let tenant = job.tenant.clone();
+        if repels {
+            self.repellers
+                .entry(tenant.clone())
+                .or_default()
+                .insert(bound.job.clone());
+        }
+        self.holding
+            .entry(tenant)
+            .or_default()
+            .insert(bound.job.clone());
     }
 
     fn on_finished(&mut self, entry: &LogEntry, event: &Event, finished: &JobFinished) {
@@ -432,8 +457,7 @@ impl CellState {
             } else {
                 job.state = JobState::Pending;
                 job.bound_ms = None;
-                let key = pending_key(job);
-                self.pending.insert(key, job_id);
+                self.pending.insert(&job_id, job);
                 self.counters.requeued_jobs += 1;
             }
         }
@@ -472,6 +496,20 @@ impl CellState {
             node.jobs.remove(job_id),
             "node {node_id} did not list job {job_id}"
         );
+        let held = self
+            .holding
+            .get_mut(&job.tenant)
+            .expect("a job on a node is held by its tenant");
+        held.remove(job_id);
+        if held.is_empty() {
+            self.holding.remove(&job.tenant);
+        }
+        if let Some(repellers) = self.repellers.get_mut(&job.tenant) {
+            repellers.remove(job_id);
+            if repellers.is_empty() {
+                self.repellers.remove(&job.tenant);
+            }
+        }
     }
 
     /// The job's state if it currently holds resources on `node`.
@@ -557,11 +595,4 @@ fn devices_fit(node: &Node, request: &Resources, devices: &[u32]) -> bool {
 fn deadline_ms(job: &Job) -> Option<u64> {
     let limit_ms = job.spec.walltime_s?.saturating_mul(1000);
     Some(job.bound_ms?.saturating_add(limit_ms))
-}
-
-/// A pending job's place in the queue: higher priority first, then earlier
-/// admission.
-pub(crate) fn pending_key(job: &Job) -> (i64, u64) {
-    let admitted = job.admitted_seq.expect("pending jobs were admitted");
-    (-i64::from(job.spec.priority), admitted)
 }

@@ -13,6 +13,7 @@ mod core;
 mod entry;
 mod job;
 mod node;
+mod pending;
 mod queues;
 mod rng;
 
@@ -23,5 +24,6 @@ pub use job::{Job, JobState};
 pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
 };
+pub use pending::{PendingQueue, QueueGroup};
 pub use queues::{CancelRequest, Queues, RejectionToWrite};
 pub use rng::SeededRng;

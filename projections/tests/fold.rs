@@ -298,3 +298,34 @@ fn unreadable_messages_become_rejections_except_on_the_rejection_subject() {
     assert_eq!(state.counters.unanswered_rejections, 1);
     assert_eq!(state.now_ms, 6);
 }
+
+#[test]
+fn a_policy_out_of_range_is_refused_and_the_previous_one_kept() {
+    let mut log = Log::new();
+    let set = |placement: PlacementPolicy| {
+        Event::new(
+            format!("p{}", placement.default_estimate_s),
+            "default",
+            Body::PolicySet(PolicySet { placement }),
+        )
+    };
+    log.push(set(PlacementPolicy {
+        backfill: Backfill::Conservative,
+        ..Default::default()
+    }));
+    log.push(set(PlacementPolicy {
+        default_estimate_s: 7,
+        weights: Weights {
+            cost: 500,
+            ..Default::default()
+        },
+        ..Default::default()
+    }));
+    let state = log.fold();
+    assert_eq!(state.policy.backfill, Backfill::Conservative);
+    let rejection = state.queues.rejections.values().next().unwrap();
+    assert_eq!(
+        rejection.detail,
+        "policy.set refused: weights.cost is 500; a scorer weight must be 0 to 100"
+    );
+}

@@ -140,7 +140,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     let policy_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         policy_file.path(),
-        "backfill: conservative\nstrategy: binpack\n",
+        "backfill: conservative\nstrategy: binpack\npriority_classes: {high: 900, batch: 100}\ndefault_priority_class: batch\n",
     )
     .unwrap();
     let policy_path = policy_file.path().to_str().unwrap();
@@ -186,6 +186,10 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert!(explained.status.success(), "{text}");
     assert!(text.contains("pending"), "{text}");
     assert!(text.contains("0/1 nodes fit: 1 insufficient cpu"), "{text}");
+    assert!(
+        text.contains("+ class 100 x 1000") && text.contains("its class batch"),
+        "{text}"
+    );
     assert!(
         text.contains("reservation: expected to start on worker-1"),
         "{text}"

@@ -1,6 +1,7 @@
 //! The placement engine over real JetStream: labels, taints, GPU models and
-//! shares, extended resources and scoring decide where jobs land, an
-//! unplaceable job is explained, and replay re-derives every decision.
+//! shares, extended resources, scoring, anti-affinity between jobs and
+//! topology spread decide where jobs land, an unplaceable job is explained,
+//! and replay re-derives every decision.
 
 use rota_events::*;
 use rota_projections::JobState;
@@ -162,6 +163,68 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
     assert!(
         explanation.reservation.is_some(),
         "it waits for the trainer's GPUs"
+    );
+
+    // Replicas that must not share a node, and a spread over zones: each
+    // replica lands on its own node, in one round or several, and the one
+    // too many waits with the reason.
+    let replica = |id: &str| {
+        let body = Body::JobSubmitted(JobSubmitted {
+            job: id.into(),
+            resources: cpu(100),
+            labels: BTreeMap::from([("app".into(), "web".into())]),
+            constraints: Constraints {
+                tolerations: vec![Toleration {
+                    key: "dedicated".into(),
+                    value: None,
+                    effect: None,
+                }],
+                job_anti_affinity: JobAffinity {
+                    required: vec![JobAffinityTerm {
+                        selector: JobSelector {
+                            match_labels: BTreeMap::from([("app".into(), "web".into())]),
+                            ..Default::default()
+                        },
+                        topology_key: TOPOLOGY_NODE.into(),
+                    }],
+                    preferred: vec![],
+                },
+                topology_spread: vec![TopologySpread {
+                    topology_key: TOPOLOGY_ZONE.into(),
+                    max_skew: 1,
+                    selector: JobSelector::default(),
+                    when_unsatisfiable: WhenUnsatisfiable::ScheduleAnyway,
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        Event::new(id, CELL, body).with_tenant("web-team")
+    };
+    bed.submit(&[
+        replica("web-1"),
+        replica("web-2"),
+        replica("web-3"),
+        replica("web-4"),
+    ])
+    .await;
+    let state = bed
+        .wait_for("three web replicas bound", |s| {
+            ["web-1", "web-2", "web-3"]
+                .iter()
+                .all(|id| s.jobs.get(*id).is_some_and(|j| j.state == JobState::Bound))
+        })
+        .await;
+    let mut nodes: Vec<String> = ["web-1", "web-2", "web-3"]
+        .iter()
+        .map(|id| state.jobs[*id].node.clone().unwrap())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["cpu-a", "gpu-a100", "gpu-t4"]);
+    assert_eq!(state.jobs["web-4"].state, JobState::Pending);
+    assert_eq!(
+        rota_placement::explain(&state, "web-4").unwrap().summary(),
+        "0/3 nodes fit: 3 job anti-affinity app=web per node"
     );
     assert_replay_clean(&bed.entries().await);
 }

@@ -6,6 +6,7 @@
 //! refused, and every message the fold could not use is answered with an
 //! `input.rejected` event. It works through its backlog in log order.
 
+mod constraints;
 mod limits;
 mod validate;
 
@@ -103,7 +104,7 @@ fn decide_submission<'a>(
     decided: &mut BTreeMap<&'a str, JobState>,
 ) -> Draft {
     let job = &state.jobs[job_id];
-    let body = match validate(&job.spec) {
+    let body = match validate(&job.spec, &state.policy) {
         Ok(()) => {
             decided.insert(job_id, JobState::Pending);
             Body::JobAdmitted(JobAdmitted {
@@ -114,7 +115,7 @@ fn decide_submission<'a>(
             decided.insert(job_id, JobState::Rejected);
             Body::JobRejected(JobRejected {
                 job: job_id.to_string(),
-                field: Some(refusal.field.to_string()),
+                field: Some(refusal.field),
                 reason: refusal.reason,
             })
         }

@@ -22,3 +22,12 @@ pub const JOB_PRIORITY_ABS_MAX: i32 = 1000;
 pub const JOB_LABELS_MAX: usize = 32;
 /// Longest label key or value, in bytes.
 pub const JOB_LABEL_BYTES_MAX: usize = 256;
+/// Most entries in one list of a job's constraints (selectors, tolerations,
+/// affinity terms, spread constraints, extended resources).
+pub const CONSTRAINT_TERMS_MAX: usize = 16;
+/// Most values one label requirement lists.
+pub const REQUIREMENT_VALUES_MAX: usize = 32;
+/// Largest weight of a preference.
+pub const PREFERENCE_WEIGHT_MAX: u32 = 100;
+/// Largest skew a topology spread constraint allows.
+pub const TOPOLOGY_SKEW_MAX: u32 = 1000;

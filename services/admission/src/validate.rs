@@ -1,23 +1,29 @@
 //! Limit validation of a job spec. Schema validation (types, required fields,
 //! names) happened when the event was decoded; this checks the values.
 
+use crate::constraints::validate_constraints;
 use crate::limits::*;
-use rota_events::JobSubmitted;
+use rota_events::{JobSubmitted, PlacementPolicy};
 
 /// Why a spec is refused: the field, and a reason that says the value and
 /// what would be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub field: &'static str,
+    /// The field, as a dotted path with list positions.
+    pub field: String,
     pub reason: String,
 }
 
-fn refuse(field: &'static str, reason: String) -> Result<(), Refusal> {
-    Err(Refusal { field, reason })
+fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
+    Err(Refusal {
+        field: field.to_string(),
+        reason,
+    })
 }
 
-/// Checks every value of a spec against admission's limits.
-pub fn validate(spec: &JobSubmitted) -> Result<(), Refusal> {
+/// Checks every value of a spec against admission's limits and the
+/// placement policy in force (its priority classes).
+pub fn validate(spec: &JobSubmitted, policy: &PlacementPolicy) -> Result<(), Refusal> {
     let resources = &spec.resources;
     if !(1..=JOB_CPU_MILLI_MAX).contains(&resources.cpu_milli) {
         return refuse(
@@ -87,7 +93,19 @@ pub fn validate(spec: &JobSubmitted) -> Result<(), Refusal> {
             ),
         );
     }
-    validate_labels(spec)
+    if let Some(class) = &spec.priority_class
+        && !policy.priority_classes.contains_key(class)
+    {
+        return refuse(
+            "priority_class",
+            format!(
+                "priority_class {class:?} is not defined; the policy's classes are: {}",
+                policy.class_names()
+            ),
+        );
+    }
+    validate_labels(spec)?;
+    validate_constraints(&spec.constraints)
 }
 
 fn validate_command(command: &[String]) -> Result<(), Refusal> {

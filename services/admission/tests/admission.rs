@@ -20,7 +20,7 @@ fn spec(job: &str) -> JobSubmitted {
         walltime_s: Some(10),
         priority: 0,
         labels: BTreeMap::new(),
-        constraints: Default::default(),
+        ..Default::default()
     }
 }
 
@@ -151,11 +151,76 @@ fn every_refusal_names_the_value_and_what_is_accepted() {
             "walltime_s",
             "walltime_s is 0",
         ),
+        (
+            Box::new(|s| s.priority_class = Some("gold".into())),
+            "priority_class",
+            "priority_class \"gold\" is not defined; the policy's classes are: none",
+        ),
+        (
+            Box::new(|s| {
+                s.constraints.tolerations = (0..17)
+                    .map(|i| Toleration {
+                        key: format!("k{i}"),
+                        value: None,
+                        effect: None,
+                    })
+                    .collect()
+            }),
+            "constraints.tolerations",
+            "has 17 entries; it may have at most 16",
+        ),
+        (
+            Box::new(|s| {
+                s.constraints.affinity.preferred = vec![Preference {
+                    weight: 0,
+                    requirement: LabelRequirement {
+                        key: "zone".into(),
+                        operator: Operator::Exists,
+                        values: vec![],
+                    },
+                }]
+            }),
+            "constraints.affinity.preferred[0]",
+            "weight is 0; it must be 1 to 100",
+        ),
+        (
+            Box::new(|s| {
+                s.constraints.affinity.required = vec![LabelRequirement {
+                    key: "zone".into(),
+                    operator: Operator::In,
+                    values: vec![],
+                }]
+            }),
+            "constraints.affinity.required[0]",
+            "with no values",
+        ),
+        (
+            Box::new(|s| {
+                s.constraints.topology_spread = vec![TopologySpread {
+                    topology_key: "zone".into(),
+                    max_skew: 0,
+                    selector: JobSelector::default(),
+                    when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                }]
+            }),
+            "constraints.topology_spread[0]",
+            "max_skew is 0; it must be 1 to 1000",
+        ),
+        (
+            Box::new(|s| {
+                s.constraints.job_anti_affinity.required = vec![JobAffinityTerm {
+                    selector: JobSelector::default(),
+                    topology_key: String::new(),
+                }]
+            }),
+            "constraints.job_anti_affinity.required[0]",
+            "topology_key of 0 bytes; it must be 1 to 256",
+        ),
     ];
     for (change, field, needle) in cases {
         let mut job = spec("j");
         change(&mut job);
-        let refusal = validate(&job).unwrap_err();
+        let refusal = validate(&job, &PlacementPolicy::default()).unwrap_err();
         assert_eq!(refusal.field, field);
         assert!(
             refusal.reason.contains(needle),
@@ -163,5 +228,5 @@ fn every_refusal_names_the_value_and_what_is_accepted() {
             refusal.reason
         );
     }
-    assert!(validate(&spec("j")).is_ok());
+    assert!(validate(&spec("j"), &PlacementPolicy::default()).is_ok());
 }

@@ -111,6 +111,7 @@ fn cell(nodes: usize) -> Cell {
                     duration_ms: Some(60_000 * (1 + rng.below(60))),
                     walltime_s: None,
                     priority: rng.below(3) as i32,
+                    priority_class: None,
                     labels: BTreeMap::new(),
                     constraints: constraints(&mut rng, resources.gpus > 0),
                 }),

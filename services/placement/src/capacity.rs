@@ -7,7 +7,8 @@
 
 use crate::filter::{FilterKey, filter_key, refusal};
 use crate::max_tree::MaxTree;
-use crate::score::{scores, total};
+use crate::neighbours::{JobView, Neighbours, domain};
+use crate::score::{Candidate, scores, total};
 use rota_events::{Resources, Strategy, fnv1a64};
 use rota_projections::{
     CellState, Job, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
@@ -36,6 +37,10 @@ enum FilterClass {
     /// The memo is full; filters run at every visit.
     Unremembered,
 }
+
+/// The domains under one topology key of the nodes that pass one filter
+/// class: ((class, key), domains).
+type EligibleDomains<'a> = ((FilterClass, &'a str), Vec<&'a str>);
 
 /// A node chosen for a job, with the GPU devices it gets there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +81,11 @@ pub struct FreeCapacity<'a> {
     class_max: std::cell::RefCell<BTreeMap<usize, Resources>>,
     /// Per node, the (expected end in ms, request) of this round's bindings.
     pub bound_this_round: BTreeMap<&'a str, Vec<(u64, Resources)>>,
+    /// Where the jobs are, for filters and scores that depend on them.
+    neighbours: Neighbours<'a>,
+    /// Per (filter class, topology key): the domains of the nodes that pass
+    /// the class's filters, in order.
+    eligible_domains: std::cell::RefCell<Vec<EligibleDomains<'a>>>,
 }
 
 /// A node's whole capacity as a summary: every device free.
@@ -123,7 +133,79 @@ impl<'a> FreeCapacity<'a> {
             devices: BTreeMap::new(),
             extended_taken: BTreeMap::new(),
             bound_this_round: BTreeMap::new(),
+            neighbours: Neighbours::of(state),
+            eligible_domains: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// The domains under `key` of the ready nodes that pass the job's node
+    /// filters: where a spread constraint counts.
+    fn eligible_domains(&self, job: &'a Job, class: FilterClass, key: &'a str) -> Vec<&'a str> {
+        if let Some((_, domains)) = self
+            .eligible_domains
+            .borrow()
+            .iter()
+            .find(|(known, _)| *known == (class, key))
+        {
+            return domains.clone();
+        }
+        let mut domains: Vec<&'a str> = (0..self.names.len())
+            .filter(|i| self.passes_filters(*i, job, class))
+            .filter_map(|i| domain(self.names[i], self.nodes[i], key))
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        if class != FilterClass::Unremembered {
+            self.eligible_domains
+                .borrow_mut()
+                .push(((class, key), domains.clone()));
+        }
+        domains
+    }
+
+    /// The job's view of the other jobs, if its placement depends on them.
+    fn job_view(&self, job: &'a Job, class: FilterClass) -> Option<JobView<'a>> {
+        let topology_keys: Vec<&'a str> = job
+            .spec
+            .constraints
+            .topology_spread
+            .iter()
+            .map(|spread| spread.topology_key.as_str())
+            .collect();
+        self.neighbours.view(job, &|key| {
+            let key = topology_keys
+                .iter()
+                .copied()
+                .find(|known| *known == key)
+                .expect("asked only for the job's own spread keys");
+            self.eligible_domains(job, class, key)
+        })
+    }
+
+    /// Why other jobs keep `job` off each ready node they keep it off, by
+    /// node name: for explanations.
+    pub fn neighbour_conflicts(&self, job: &'a Job) -> BTreeMap<&'a str, String> {
+        let class = self.filter_class(job);
+        let Some(view) = self.job_view(job, class) else {
+            return BTreeMap::new();
+        };
+        (0..self.names.len())
+            .filter_map(|i| {
+                let conflict =
+                    self.neighbours
+                        .conflict(job, &view, self.names[i], self.nodes[i])?;
+                Some((self.names[i], conflict.to_string()))
+            })
+            .collect()
+    }
+
+    /// True when nothing about other jobs keeps `job` off node `i`.
+    fn no_conflict(&self, i: usize, job: &'a Job, view: Option<&JobView<'a>>) -> bool {
+        view.is_none_or(|view| {
+            self.neighbours
+                .conflict(job, view, self.names[i], self.nodes[i])
+                .is_none()
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -268,10 +350,12 @@ impl<'a> FreeCapacity<'a> {
     /// large enough for it when empty.
     pub fn nodes_ever_fitting(&self, job: &'a Job) -> Vec<&'a str> {
         let class = self.filter_class(job);
+        let view = self.job_view(job, class);
         (0..self.names.len())
             .filter(|i| {
                 job.spec.resources.fits_within(&self.capacity.get(*i))
                     && self.passes_filters(*i, job, class)
+                    && self.no_conflict(*i, job, view.as_ref())
             })
             .map(|i| self.names[i])
             .collect()
@@ -303,10 +387,12 @@ impl<'a> FreeCapacity<'a> {
         if known_unfit || !self.class_could_fit(class, request) {
             return None;
         }
+        let view = self.job_view(job, class);
         let feasible = |i: usize| {
             accept(self.names[i])
                 && self.extended_fits(i, job)
                 && self.passes_filters(i, job, class)
+                && self.no_conflict(i, job, view.as_ref())
         };
         // Spreading starts each job's search at its own point, so that load
         // spreads over the whole cluster; packing starts at the first node,
@@ -344,10 +430,14 @@ impl<'a> FreeCapacity<'a> {
         }
         if candidates.is_empty() {
             self.learn_class(class, job);
-            // Remembered only when nothing but room and filters was asked
-            // (an `accept` that turns nodes down proves nothing general).
+            // Remembered only when nothing but room and node filters was
+            // asked (an `accept` or other jobs that turn nodes down prove
+            // nothing general).
             let mut unfit = self.unfit.borrow_mut();
-            if unrestricted && unfit.len() < UNFIT_SHAPES_MAX && class != FilterClass::Unremembered
+            if unrestricted
+                && view.is_none()
+                && unfit.len() < UNFIT_SHAPES_MAX
+                && class != FilterClass::Unremembered
             {
                 unfit.push((class, *request, extended));
             }
@@ -363,8 +453,18 @@ impl<'a> FreeCapacity<'a> {
                     memory_bytes: free.memory_bytes - request.memory_bytes,
                     ..Resources::default()
                 };
-                let score = total(policy, &scores(job, self.nodes[i], &after, self.max_cost));
-                (score, i)
+                let job_preference = view.as_ref().map_or((0, 0), |view| {
+                    self.neighbours
+                        .preference(job, view, self.names[i], self.nodes[i])
+                });
+                let candidate = Candidate {
+                    job,
+                    node: self.nodes[i],
+                    free_after: after,
+                    max_cost: self.max_cost,
+                    job_preference,
+                };
+                (total(policy, &scores(&candidate)), i)
             })
             .max_by(|(a, i), (b, j)| a.cmp(b).then(self.names[*j].cmp(self.names[*i])))
             .map(|(_, i)| Choice {
@@ -376,7 +476,7 @@ impl<'a> FreeCapacity<'a> {
 
     /// Takes `job`'s request from the chosen node, for a binding expected to
     /// end at `end_ms`.
-    pub fn bind(&mut self, choice: &Choice<'a>, job: &Job, end_ms: u64) {
+    pub fn bind(&mut self, choice: &Choice<'a>, job: &'a Job, end_ms: u64) {
         let i = self.index(choice.node).expect("binding onto a ready node");
         let request = &job.spec.resources;
         let mut devices = self.gpu_free(i).to_vec();
@@ -404,5 +504,7 @@ impl<'a> FreeCapacity<'a> {
             .entry(choice.node)
             .or_default()
             .push((end_ms, *request));
+        self.neighbours
+            .note_bound(job, self.names[i], self.nodes[i]);
     }
 }

@@ -57,7 +57,9 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
     let request = job.spec.resources;
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut fitting = 0;
-    for node in state.nodes.values() {
+    let free_now = FreeCapacity::of(state);
+    let conflicts = free_now.neighbour_conflicts(job);
+    for (name, node) in &state.nodes {
         let not_ready = match node.state {
             NodeState::Ready => None,
             NodeState::Draining => Some("draining"),
@@ -69,6 +71,10 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         }
         if let Some(refused) = refusal(job, node) {
             *reasons.entry(refused.to_string()).or_default() += 1;
+            continue;
+        }
+        if let Some(conflict) = conflicts.get(name.as_str()) {
+            *reasons.entry(conflict.clone()).or_default() += 1;
             continue;
         }
         let free = node.free();
@@ -93,10 +99,8 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
     }
     let queue_position = (job.state == JobState::Pending)
         .then(|| {
-            state
-                .pending
-                .values()
-                .position(|id| id == job_id)
+            crate::queue::ordered(state)
+                .position(|(id, _)| id == job_id)
                 .map(|p| p + 1)
         })
         .flatten();
@@ -118,7 +122,7 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         nodes_total: state.nodes.len(),
         nodes_fitting: fitting,
         reasons,
-        larger_than_every_node: !FreeCapacity::of(state).could_ever_fit(job),
+        larger_than_every_node: !free_now.could_ever_fit(job),
         reservation,
         held_back_by,
     })

@@ -1,5 +1,9 @@
-//! Filters: whether a node can ever take a job, whatever is free on it. Each
-//! refusal has a reason, counted in explanations.
+//! Node filters: whether a node can ever take a job, whatever is free on it.
+//! Each is a small named check ([`NODE_FILTERS`]); each refusal has a
+//! reason, counted in explanations. Their results depend only on the job's
+//! constraints and the node's registration, so a round remembers them per
+//! constraint class (`FilterKey`). Filters that depend on other jobs are in
+//! `neighbours`.
 
 use rota_events::{LabelRequirement, TaintEffect, Toleration};
 use rota_projections::{Job, Node};
@@ -65,49 +69,102 @@ pub fn filter_key(job: &Job) -> Option<FilterKey<'_>> {
     (!empty).then_some(key)
 }
 
+/// One node filter: a name (as in explanations and documentation) and the
+/// check, which says why the node can never take the job, or None.
+pub struct NodeFilter {
+    pub name: &'static str,
+    pub check: for<'a> fn(&'a Job, &'a Node) -> Option<Refusal<'a>>,
+}
+
+/// The node filters, in the order they are applied; the first refusal is
+/// the one an explanation counts.
+pub const NODE_FILTERS: [NodeFilter; 5] = [
+    NodeFilter {
+        name: "node_selector",
+        check: node_selector,
+    },
+    NodeFilter {
+        name: "node_affinity",
+        check: node_affinity,
+    },
+    NodeFilter {
+        name: "taints",
+        check: taints,
+    },
+    NodeFilter {
+        name: "gpu_model",
+        check: gpu_model,
+    },
+    NodeFilter {
+        name: "extended_resources",
+        check: extended_resources,
+    },
+];
+
 /// Why `node` can never take `job`, or None if it can (given room).
 pub fn refusal<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
-    let constraints = &job.spec.constraints;
-    if let Some((key, value)) = constraints
+    NODE_FILTERS
+        .iter()
+        .find_map(|filter| (filter.check)(job, node))
+}
+
+/// Every label the job selects, with the value it selects.
+fn node_selector<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
+    job.spec
+        .constraints
         .node_selector
         .iter()
         .find(|(key, value)| node.labels.get(*key) != Some(*value))
-    {
-        return Some(Refusal::Selector { key, value });
-    }
-    if let Some(requirement) = constraints
+        .map(|(key, value)| Refusal::Selector { key, value })
+}
+
+/// Every required node affinity requirement.
+fn node_affinity<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
+    job.spec
+        .constraints
         .affinity
         .required
         .iter()
         .find(|requirement| !requirement.matches(&node.labels))
-    {
-        return Some(Refusal::Affinity {
+        .map(|requirement| Refusal::Affinity {
             key: &requirement.key,
-        });
-    }
-    if let Some(taint) = node.taints.iter().find(|taint| {
-        taint.effect == TaintEffect::NoSchedule
-            && !constraints.tolerations.iter().any(|t| t.tolerates(taint))
-    }) {
-        return Some(Refusal::Taint {
+        })
+}
+
+/// No `no_schedule` taint the job does not tolerate.
+fn taints<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
+    let tolerations = &job.spec.constraints.tolerations;
+    node.taints
+        .iter()
+        .find(|taint| {
+            taint.effect == TaintEffect::NoSchedule
+                && !tolerations.iter().any(|t| t.tolerates(taint))
+        })
+        .map(|taint| Refusal::Taint {
             key: &taint.key,
             value: &taint.value,
-        });
-    }
+        })
+}
+
+/// The GPU model the job asks for, when it asks for GPUs.
+fn gpu_model<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
     let wants_gpus = job.spec.resources.gpus > 0 || job.spec.resources.gpu_milli > 0;
-    if let Some(model) = constraints.gpu_model.as_ref().filter(|_| wants_gpus)
-        && node.gpu_model.as_ref() != Some(model)
-    {
-        return Some(Refusal::GpuModel { model });
-    }
-    if let Some((name, _)) = constraints
+    job.spec
+        .constraints
+        .gpu_model
+        .as_ref()
+        .filter(|model| wants_gpus && node.gpu_model.as_ref() != Some(*model))
+        .map(|model| Refusal::GpuModel { model })
+}
+
+/// Enough of each extended resource in the node's whole capacity.
+fn extended_resources<'a>(job: &'a Job, node: &'a Node) -> Option<Refusal<'a>> {
+    job.spec
+        .constraints
         .extended
         .iter()
         .find(|(name, amount)| node.extended_capacity.get(*name).copied().unwrap_or(0) < **amount)
-    {
-        return Some(Refusal::Extended { name });
-    }
-    None
+        .map(|(name, _)| Refusal::Extended { name })
 }
 
 /// Untolerated soft taints on the node, which lower its score.

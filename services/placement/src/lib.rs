@@ -13,6 +13,7 @@ pub mod capacity;
 pub mod explain;
 pub mod filter;
 pub mod max_tree;
+pub mod neighbours;
 pub mod queue;
 pub mod schedule;
 pub mod score;

@@ -133,7 +133,7 @@ impl<'a> Round<'a> {
             .saturating_add(self.state.estimate_ms(job))
     }
 
-    fn bind(&mut self, id: &str, job: &Job, choice: Choice<'a>) {
+    fn bind(&mut self, id: &str, job: &'a Job, choice: Choice<'a>) {
         let end = self.end_ms(job);
         self.free.bind(&choice, job, end);
         self.drafts.push(Draft {

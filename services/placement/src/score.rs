@@ -1,6 +1,7 @@
 //! Scorers: how good a node is for a job that fits on it, each from 0 to
-//! [`SCORE_MAX`], combined by the policy's strategy and weights. Integer
-//! arithmetic only, so that every platform ranks nodes alike.
+//! [`SCORE_MAX`] and each its own function, combined by the policy's
+//! strategy and weights. Integer arithmetic only, so that every platform
+//! ranks nodes alike.
 
 use crate::filter::soft_taints;
 use rota_events::{PlacementPolicy, Resources, Strategy};
@@ -18,6 +19,37 @@ fn permille(part: u64, total: u64) -> u64 {
     }
 }
 
+/// What a scorer is told about one candidate node.
+pub struct Candidate<'a> {
+    pub job: &'a Job,
+    pub node: &'a Node,
+    /// What the node would have free once the job is placed.
+    pub free_after: Resources,
+    /// The dearest ready node's cost.
+    pub max_cost: u32,
+    /// The job's preferences about other jobs here: (weight met, weight
+    /// stated).
+    pub job_preference: (u64, u64),
+}
+
+impl Candidate<'_> {
+    /// Thousandths of the node's cpu and memory in use after placing the job.
+    fn used_permille(&self) -> (u64, u64) {
+        let capacity = &self.node.capacity;
+        let free = &self.free_after;
+        (
+            permille(
+                capacity.cpu_milli - free.cpu_milli.min(capacity.cpu_milli),
+                capacity.cpu_milli,
+            ),
+            permille(
+                capacity.memory_bytes - free.memory_bytes.min(capacity.memory_bytes),
+                capacity.memory_bytes,
+            ),
+        )
+    }
+}
+
 /// Each scorer's score for one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Scores {
@@ -29,48 +61,67 @@ pub struct Scores {
     pub cost: u64,
 }
 
-/// Scores `node` for `job`, where `free_after` is what the node would have
-/// free once the job is placed, and `max_cost` the dearest ready node's cost.
-pub fn scores(job: &Job, node: &Node, free_after: &Resources, max_cost: u32) -> Scores {
-    let capacity = &node.capacity;
-    let cpu_used = permille(
-        capacity.cpu_milli - free_after.cpu_milli.min(capacity.cpu_milli),
-        capacity.cpu_milli,
-    );
-    let memory_used = permille(
-        capacity.memory_bytes - free_after.memory_bytes.min(capacity.memory_bytes),
-        capacity.memory_bytes,
-    );
-    let constraints = &job.spec.constraints;
-    let preferred_total: u64 = constraints
-        .affinity
-        .preferred
-        .iter()
-        .map(|p| u64::from(p.weight))
-        .sum();
-    let preferred_matched: u64 = constraints
-        .affinity
-        .preferred
-        .iter()
-        .filter(|p| p.requirement.matches(&node.labels))
-        .map(|p| u64::from(p.weight))
-        .sum();
-    let affinity = if preferred_total == 0 {
+/// Fuller nodes score higher: the mean of cpu and memory in use.
+fn resource_fit(candidate: &Candidate) -> u64 {
+    let (cpu, memory) = candidate.used_permille();
+    (cpu + memory) / 2
+}
+
+/// The share of the job's stated preferences the node meets: preferred node
+/// affinity and preferences about other jobs, each by weight, less half the
+/// scale for every untolerated soft taint.
+fn affinity(candidate: &Candidate) -> u64 {
+    let preferred = &candidate.job.spec.constraints.affinity.preferred;
+    let labels = &candidate.node.labels;
+    let (jobs_met, jobs_stated) = candidate.job_preference;
+    let stated: u64 = jobs_stated + preferred.iter().map(|p| u64::from(p.weight)).sum::<u64>();
+    let met: u64 = jobs_met
+        + preferred
+            .iter()
+            .filter(|p| p.requirement.matches(labels))
+            .map(|p| u64::from(p.weight))
+            .sum::<u64>();
+    let score = if stated == 0 {
         SCORE_MAX
     } else {
-        permille(preferred_matched, preferred_total)
+        permille(met, stated)
     };
-    let soft_penalty = soft_taints(job, node) as u64 * (SCORE_MAX / 2);
+    let soft_penalty = soft_taints(candidate.job, candidate.node) as u64 * (SCORE_MAX / 2);
+    score.saturating_sub(soft_penalty)
+}
+
+/// Nodes whose cpu and memory would be used evenly score higher.
+fn load_balance(candidate: &Candidate) -> u64 {
+    let (cpu, memory) = candidate.used_permille();
+    SCORE_MAX - cpu.abs_diff(memory)
+}
+
+/// Nodes in the zone of the job's data score full; others nothing.
+fn data_locality(candidate: &Candidate) -> u64 {
+    match &candidate.job.spec.constraints.data_zone {
+        None => SCORE_MAX,
+        Some(zone) if candidate.node.topology.zone.as_ref() == Some(zone) => SCORE_MAX,
+        Some(_) => 0,
+    }
+}
+
+/// Cheaper nodes score higher, relative to the dearest ready node.
+fn cost(candidate: &Candidate) -> u64 {
+    SCORE_MAX
+        - permille(
+            u64::from(candidate.node.cost),
+            u64::from(candidate.max_cost),
+        )
+}
+
+/// Every scorer's score for one candidate.
+pub fn scores(candidate: &Candidate) -> Scores {
     Scores {
-        resource_fit: (cpu_used + memory_used) / 2,
-        affinity: affinity.saturating_sub(soft_penalty),
-        load_balance: SCORE_MAX - cpu_used.abs_diff(memory_used),
-        data_locality: match &constraints.data_zone {
-            None => SCORE_MAX,
-            Some(zone) if node.topology.zone.as_ref() == Some(zone) => SCORE_MAX,
-            Some(_) => 0,
-        },
-        cost: SCORE_MAX - permille(u64::from(node.cost), u64::from(max_cost)),
+        resource_fit: resource_fit(candidate),
+        affinity: affinity(candidate),
+        load_balance: load_balance(candidate),
+        data_locality: data_locality(candidate),
+        cost: cost(candidate),
     }
 }
 

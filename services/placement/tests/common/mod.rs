@@ -88,14 +88,19 @@ impl Driver {
     }
 
     pub fn job_with(&mut self, spec: JobSubmitted) {
+        self.job_for("t", spec);
+    }
+
+    /// Submits and admits a job of `tenant`.
+    pub fn job_for(&mut self, tenant: &str, spec: JobSubmitted) {
         let id = spec.job.clone();
-        self.push(Event::new(id.clone(), "default", Body::JobSubmitted(spec)).with_tenant("t"));
+        self.push(Event::new(id.clone(), "default", Body::JobSubmitted(spec)).with_tenant(tenant));
         let mut admitted = Event::new(
             format!("a-{id}"),
             "default",
             Body::JobAdmitted(JobAdmitted { job: id }),
         )
-        .with_tenant("t");
+        .with_tenant(tenant);
         admitted.round = Some(RoundTag {
             service: "admission".into(),
             epoch: 1,
