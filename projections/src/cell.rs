@@ -2,6 +2,7 @@
 
 use crate::entry::LogEntry;
 use crate::job::{Job, JobState};
+use crate::labels::LabelIndex;
 use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
 use crate::pending::PendingQueue;
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
@@ -68,6 +69,12 @@ pub struct CellState {
     /// The jobs on nodes with required anti-affinity to other jobs, by
     /// tenant: they keep matching jobs of their tenant out of their domains.
     pub repellers: BTreeMap<String, BTreeSet<String>>,
+    /// The jobs on nodes by tenant and label, counted per domain: where job
+    /// selectors look.
+    pub labels: LabelIndex,
+    /// The sequence of the last event that changed which nodes are ready or
+    /// what a node is (registration, drain, loss): what node filters see.
+    pub nodes_changed_seq: u64,
 }
 
 impl CellState {
@@ -86,6 +93,8 @@ impl CellState {
             deadlines: BTreeSet::new(),
             holding: BTreeMap::new(),
             repellers: BTreeMap::new(),
+            labels: LabelIndex::default(),
+            nodes_changed_seq: 0,
         }
     }
 
@@ -169,12 +178,18 @@ impl CellState {
             Body::JobFinished(finished) => self.on_finished(entry, event, finished),
             Body::NodeRegistered(registered) => self.on_registered(entry, registered),
             Body::NodeDrained(drained) => match self.nodes.get_mut(&drained.node) {
-                Some(node) if node.state == NodeState::Ready => node.state = NodeState::Draining,
+                Some(node) if node.state == NodeState::Ready => {
+                    node.state = NodeState::Draining;
+                    self.nodes_changed_seq = entry.seq;
+                }
                 Some(_) => {}
                 None => self.note_unknown_node(entry, &drained.node),
             },
             Body::NodeLost(lost) => match self.nodes.contains_key(&lost.node) {
-                true => self.on_node_lost(&lost.node),
+                true => {
+                    self.on_node_lost(&lost.node);
+                    self.nodes_changed_seq = entry.seq;
+                }
                 false => self.note_unknown_node(entry, &lost.node),
             },
             Body::LeaseClaimed(claim) => {
@@ -314,18 +329,26 @@ impl CellState {
                 node.allocated = old.allocated;
                 node.extended_allocated = old.extended_allocated.clone();
                 node.jobs = old.jobs.clone();
-                for job in &node.jobs {
-                    let job = &self.jobs[job];
+                for id in &node.jobs {
+                    let job = &self.jobs[id];
                     let share = gpu_share_milli(&job.spec.resources);
                     for device in &job.gpu_devices {
                         if let Some(free) = node.gpu_free_milli.get_mut(*device as usize) {
                             *free = free.saturating_sub(share);
                         }
                     }
+                    // Its jobs move with the node if its zone or rack changed.
+                    let labels = &job.spec.labels;
+                    let name = &registered.node;
+                    self.labels
+                        .update(&job.tenant, id, labels, name, old, false);
+                    self.labels
+                        .update(&job.tenant, id, labels, name, &node, true);
                 }
             }
         }
         self.nodes.insert(registered.node.clone(), node);
+        self.nodes_changed_seq = entry.seq;
     }
 
     fn on_timed_out(&mut self, timed_out: &JobTimedOut) {
@@ -408,6 +431,15 @@ impl CellState {
         let job = &self.jobs[&bound.job];
         let repels = !job.spec.constraints.job_anti_affinity.required.is_empty();
         let tenant = job.tenant.clone();
+        let node = &self.nodes[&bound.node];
+        self.labels.update(
+            &tenant,
+            &bound.job,
+            &job.spec.labels,
+            &bound.node,
+            node,
+            true,
+        );
         if repels {
             self.repellers
                 .entry(tenant.clone())
@@ -504,6 +536,8 @@ impl CellState {
         if held.is_empty() {
             self.holding.remove(&job.tenant);
         }
+        self.labels
+            .update(&job.tenant, job_id, &job.spec.labels, &node_id, node, false);
         if let Some(repellers) = self.repellers.get_mut(&job.tenant) {
             repellers.remove(job_id);
             if repellers.is_empty() {

@@ -12,6 +12,7 @@ mod cell;
 mod core;
 mod entry;
 mod job;
+mod labels;
 mod node;
 mod pending;
 mod queues;
@@ -21,6 +22,7 @@ pub use cell::{CellState, Counters, Lease};
 pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
 pub use entry::LogEntry;
 pub use job::{Job, JobState};
+pub use labels::{LabelIndex, LabelledJobs};
 pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
 };

@@ -99,6 +99,7 @@ pub fn simulate(
     let start_ms = order.first().map_or(0, |job| job.submit_ms);
     let mut sim = Sim {
         state: CellState::new(SIM_CELL),
+        scheduler: Scheduler::default(),
         seq: 0,
         finishes: BTreeMap::new(),
         finish_order: 0,
@@ -116,7 +117,7 @@ pub fn simulate(
         let candidates = [
             order.get(next).map(|job| job.submit_ms),
             sim.finishes.keys().next().map(|(time, _)| *time),
-            Scheduler.next_wake_ms(&sim.state),
+            sim.scheduler.next_wake_ms(&sim.state),
         ];
         let Some(now) = candidates.into_iter().flatten().min() else {
             break;
@@ -174,6 +175,7 @@ fn submission(job: &SimJob) -> Event {
 
 struct Sim {
     state: CellState,
+    scheduler: Scheduler,
     seq: u64,
     /// Natural ends: (time, order) to (job, node).
     finishes: BTreeMap<(u64, u64), (String, String)>,
@@ -255,7 +257,8 @@ impl Sim {
             for event in admitted {
                 self.push(event, now);
             }
-            let placed = seal_round(&self.state, "placement", 1, Scheduler.drafts(&self.state));
+            let drafts = self.scheduler.drafts(&self.state);
+            let placed = seal_round(&self.state, "placement", 1, drafts);
             let full = placed.len() == ROUND_EVENTS_MAX;
             if !placed.is_empty() {
                 self.outcome_rounds.1 += 1;

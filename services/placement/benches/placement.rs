@@ -5,7 +5,9 @@
 //! back, as the live shell does, until a round binds nothing. Reported:
 //! placements per second of deciding, the wall time of a round, and the
 //! per-job decision latency (a round's time over its bindings), as medians
-//! and 99th percentiles. The machine is shared: compare within one run.
+//! and 99th percentiles of rounds, each the median over `ROTA_BENCH_RUNS`
+//! runs (default 3) from the same start. The machine is shared: compare
+//! within one invocation.
 
 use rota_events::*;
 use rota_placement::Placement;
@@ -15,6 +17,8 @@ use std::time::Instant;
 
 const PENDING_JOBS: usize = 100_000;
 const ZONES: [&str; 4] = ["z1", "z2", "z3", "z4"];
+/// Services the jobs belong to (their `app` label).
+const SERVICES: u64 = 20;
 
 struct Cell {
     core: Placement,
@@ -34,7 +38,7 @@ impl Cell {
     }
 }
 
-fn cell(nodes: usize) -> Cell {
+fn cell(nodes: usize, with_job_terms: bool) -> Cell {
     let mut cell = Cell {
         core: Placement::new("bench"),
         seq: 0,
@@ -99,6 +103,11 @@ fn cell(nodes: usize) -> Cell {
             },
             ..Default::default()
         };
+        let service = format!("svc-{}", rng.below(SERVICES));
+        let mut constraints = constraints(&mut rng, resources.gpus > 0);
+        if with_job_terms {
+            job_terms(&mut rng, &service, &mut constraints);
+        }
         cell.push(
             Event::new(
                 id.clone(),
@@ -112,8 +121,8 @@ fn cell(nodes: usize) -> Cell {
                     walltime_s: None,
                     priority: rng.below(3) as i32,
                     priority_class: None,
-                    labels: BTreeMap::new(),
-                    constraints: constraints(&mut rng, resources.gpus > 0),
+                    labels: BTreeMap::from([("app".to_string(), service)]),
+                    constraints,
                 }),
             )
             .with_tenant(["a", "b", "c"][i % 3]),
@@ -168,6 +177,31 @@ fn constraints(rng: &mut SeededRng, gpus: bool) -> Constraints {
     constraints
 }
 
+/// Terms about other jobs: one job in twenty spreads its service over
+/// zones, one in twenty keeps its service's replicas on distinct nodes.
+fn job_terms(rng: &mut SeededRng, service: &str, constraints: &mut Constraints) {
+    let selector = JobSelector {
+        match_labels: BTreeMap::from([("app".to_string(), service.to_string())]),
+        ..Default::default()
+    };
+    match rng.below(20) {
+        0 => constraints.topology_spread.push(TopologySpread {
+            topology_key: TOPOLOGY_ZONE.into(),
+            max_skew: 2,
+            selector,
+            when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+        }),
+        1 => constraints
+            .job_anti_affinity
+            .required
+            .push(JobAffinityTerm {
+                selector,
+                topology_key: TOPOLOGY_NODE.into(),
+            }),
+        _ => {}
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -175,48 +209,105 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
+/// What one run at one size measured.
+struct RunFigures {
+    placed: usize,
+    rounds: usize,
+    placements_per_s: f64,
+    round_p50_ms: f64,
+    round_p99_ms: f64,
+    per_job_p50_us: f64,
+    per_job_p99_us: f64,
+    apply_per_event_us: f64,
+}
+
+/// Decides rounds, applying each back, until a round binds nothing.
+fn run(mut cell: Cell) -> RunFigures {
+    let mut round_ms: Vec<f64> = Vec::new();
+    let mut per_job_us: Vec<f64> = Vec::new();
+    let (mut placed, mut decide_s, mut apply_s, mut applied) = (0usize, 0f64, 0f64, 0usize);
+    loop {
+        let started = Instant::now();
+        let round = cell.core.decide(1);
+        let elapsed = started.elapsed().as_secs_f64();
+        if round.is_empty() {
+            break;
+        }
+        decide_s += elapsed;
+        round_ms.push(elapsed * 1000.0);
+        per_job_us.push(elapsed * 1e6 / round.len() as f64);
+        placed += round.len();
+        let started = Instant::now();
+        applied += round.len();
+        for event in round {
+            cell.push(event);
+        }
+        apply_s += started.elapsed().as_secs_f64();
+    }
+    round_ms.sort_by(f64::total_cmp);
+    per_job_us.sort_by(f64::total_cmp);
+    RunFigures {
+        placed,
+        rounds: round_ms.len(),
+        placements_per_s: placed as f64 / decide_s.max(f64::MIN_POSITIVE),
+        round_p50_ms: percentile(&round_ms, 0.5),
+        round_p99_ms: percentile(&round_ms, 0.99),
+        per_job_p50_us: percentile(&per_job_us, 0.5),
+        per_job_p99_us: percentile(&per_job_us, 0.99),
+        apply_per_event_us: apply_s * 1e6 / applied.max(1) as f64,
+    }
+}
+
+/// The median of one figure over runs.
+fn median(runs: &[RunFigures], figure: impl Fn(&RunFigures) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(figure).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::var("ROTA_BENCH_NODES")
         .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_else(|_| vec![1_000, 10_000, 50_000]);
+    let runs: usize = std::env::var("ROTA_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    // Terms about other jobs are on unless ROTA_BENCH_JOB_TERMS=0.
+    let with_job_terms = std::env::var("ROTA_BENCH_JOB_TERMS").map_or(true, |v| v != "0");
+    println!(
+        "medians of {runs} runs per size; terms about other jobs {}",
+        if with_job_terms { "on" } else { "off" }
+    );
     println!(
         "| nodes | placed | rounds | placements/s | round p50 ms | round p99 ms | per-job p50 us | per-job p99 us | apply per event us |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for nodes in sizes {
-        let mut cell = cell(nodes);
-        let mut round_ms: Vec<f64> = Vec::new();
-        let mut per_job_us: Vec<f64> = Vec::new();
-        let (mut placed, mut decide_s, mut apply_s, mut applied) = (0usize, 0f64, 0f64, 0usize);
-        loop {
-            let started = Instant::now();
-            let round = cell.core.decide(1);
-            let elapsed = started.elapsed().as_secs_f64();
-            if round.is_empty() {
-                break;
-            }
-            decide_s += elapsed;
-            round_ms.push(elapsed * 1000.0);
-            per_job_us.push(elapsed * 1e6 / round.len() as f64);
-            placed += round.len();
-            let started = Instant::now();
-            applied += round.len();
-            for event in round {
-                cell.push(event);
-            }
-            apply_s += started.elapsed().as_secs_f64();
-        }
-        round_ms.sort_by(f64::total_cmp);
-        per_job_us.sort_by(f64::total_cmp);
+        let start = cell(nodes, with_job_terms);
+        let figures: Vec<RunFigures> = (0..runs)
+            .map(|_| {
+                run(Cell {
+                    core: start.core.clone(),
+                    seq: start.seq,
+                })
+            })
+            .collect();
+        assert!(
+            figures.iter().all(|f| f.placed == figures[0].placed),
+            "every run decides the same rounds"
+        );
         println!(
-            "| {nodes} | {placed} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} |",
-            round_ms.len(),
-            placed as f64 / decide_s.max(f64::MIN_POSITIVE),
-            percentile(&round_ms, 0.5),
-            percentile(&round_ms, 0.99),
-            percentile(&per_job_us, 0.5),
-            percentile(&per_job_us, 0.99),
-            apply_s * 1e6 / applied.max(1) as f64,
+            "| {nodes} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} |",
+            figures[0].placed,
+            figures[0].rounds,
+            median(&figures, |f| f.placements_per_s),
+            median(&figures, |f| f.round_p50_ms),
+            median(&figures, |f| f.round_p99_ms),
+            median(&figures, |f| f.per_job_p50_us),
+            median(&figures, |f| f.per_job_p99_us),
+            median(&figures, |f| f.apply_per_event_us),
         );
     }
 }

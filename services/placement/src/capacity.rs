@@ -5,9 +5,10 @@
 //! from the job's id under the spread strategy), ranked by score, ties to
 //! the lowest node name.
 
-use crate::filter::{FilterKey, filter_key, refusal};
+use crate::filter::{filter_key, refusal};
+use crate::filter_memory::{ClassFacts, FilterMemory, PASSES, REFUSED, UNKNOWN};
 use crate::max_tree::MaxTree;
-use crate::neighbours::{JobView, Neighbours, domain};
+use crate::neighbours::{JobView, Neighbours};
 use crate::score::{Candidate, scores, total};
 use rota_events::{Resources, Strategy, fnv1a64};
 use rota_projections::{
@@ -20,27 +21,40 @@ use std::collections::BTreeMap;
 /// cluster; the starting point varies with the job so that load spreads.
 pub const SCORED_NODES_MAX: usize = 16;
 
-/// Most distinct constraint sets whose per-node filter results one round
-/// remembers; jobs beyond them are filtered without memory.
-pub const FILTER_MEMO_CLASSES_MAX: usize = 64;
-
 /// Most request shapes one round remembers as fitting nowhere.
 pub const UNFIT_SHAPES_MAX: usize = 64;
 
-/// Where a job's filter results are kept during a round.
+/// Most (filter class, topology key, request) sets of eligible spread
+/// domains one round remembers.
+pub const ELIGIBLE_DOMAIN_SETS_MAX: usize = 256;
+
+/// Where a job's filter results are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FilterClass {
     /// The job's constraints filter nothing; only refusing taints matter.
     TaintsOnly,
-    /// Row of the round's memo.
+    /// Row of the filter memory.
     Remembered(usize),
-    /// The memo is full; filters run at every visit.
+    /// The memory is full; filters run at every visit.
     Unremembered,
 }
 
-/// The domains under one topology key of the nodes that pass one filter
-/// class: ((class, key), domains).
-type EligibleDomains<'a> = ((FilterClass, &'a str), Vec<&'a str>);
+impl FilterClass {
+    /// The class's row in the filter memory (`None` for unconstrained jobs),
+    /// if it is remembered.
+    fn memory_row(self) -> Option<Option<usize>> {
+        match self {
+            FilterClass::TaintsOnly => Some(None),
+            FilterClass::Remembered(row) => Some(Some(row)),
+            FilterClass::Unremembered => None,
+        }
+    }
+}
+
+/// The numbered domains under one topology key of the nodes that pass one
+/// filter class and are large enough for one request:
+/// ((class, key, request), domains).
+type EligibleDomains<'a> = ((FilterClass, &'a str, Resources), Vec<u32>);
 
 /// A node chosen for a job, with the GPU devices it gets there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,20 +79,13 @@ pub struct FreeCapacity<'a> {
     /// Nodes with a taint that refuses jobs, which every job must be
     /// filtered against even without constraints of its own.
     hard_tainted: Vec<bool>,
-    /// Per distinct filter key, each node's filter result (0 unknown,
-    /// 1 passes, 2 refused), filled as nodes are visited.
-    filter_memo: std::cell::RefCell<Vec<(FilterKey<'a>, Vec<u8>)>>,
+    /// What is known about node filters per constraint class, kept from
+    /// round to round while the nodes do not change.
+    memory: std::cell::RefCell<FilterMemory>,
     /// Requests (with their filter class and extended needs) that fit on no
     /// node this round. Free capacity only shrinks within a round, so a
     /// request at least as large in the same class cannot fit either.
     unfit: std::cell::RefCell<Vec<(FilterClass, Resources, bool)>>,
-    /// Requests (with their filter class) that no node could take even
-    /// empty. A request at least as large in the same class cannot either.
-    never_fit: std::cell::RefCell<Vec<(FilterClass, Resources)>>,
-    /// Per remembered filter class, once a search for it has failed: the
-    /// component-wise largest capacity among nodes that pass its filters. A
-    /// request it does not cover fits nowhere, now or later.
-    class_max: std::cell::RefCell<BTreeMap<usize, Resources>>,
     /// Per node, the (expected end in ms, request) of this round's bindings.
     pub bound_this_round: BTreeMap<&'a str, Vec<(u64, Resources)>>,
     /// Where the jobs are, for filters and scores that depend on them.
@@ -99,7 +106,21 @@ fn capacity_summary(node: &Node) -> Resources {
 }
 
 impl<'a> FreeCapacity<'a> {
+    /// The round's view, with nothing remembered from earlier rounds.
     pub fn of(state: &'a CellState) -> FreeCapacity<'a> {
+        FreeCapacity::with_memory(state, FilterMemory::default())
+    }
+
+    /// The round's view, with what earlier rounds learnt about filters
+    /// (forgotten if the nodes changed since).
+    pub fn with_memory(state: &'a CellState, memory: FilterMemory) -> FreeCapacity<'a> {
+        let ready_count = state
+            .nodes
+            .values()
+            .filter(|node| node.state == NodeState::Ready)
+            .count();
+        let mut memory = memory.valid_for(state.nodes_changed_seq, ready_count);
+        let numbering = std::mem::take(&mut memory.numbering);
         let ready: Vec<(&'a str, &'a Node)> = state
             .nodes
             .iter()
@@ -122,10 +143,8 @@ impl<'a> FreeCapacity<'a> {
                         .any(|t| t.effect == rota_events::TaintEffect::NoSchedule)
                 })
                 .collect(),
-            filter_memo: std::cell::RefCell::new(Vec::new()),
+            memory: std::cell::RefCell::new(memory),
             unfit: std::cell::RefCell::new(Vec::new()),
-            never_fit: std::cell::RefCell::new(Vec::new()),
-            class_max: std::cell::RefCell::new(BTreeMap::new()),
             names: ready.iter().map(|(name, _)| *name).collect(),
             nodes: ready.iter().map(|(_, node)| *node).collect(),
             free: MaxTree::new(&free),
@@ -133,53 +152,50 @@ impl<'a> FreeCapacity<'a> {
             devices: BTreeMap::new(),
             extended_taken: BTreeMap::new(),
             bound_this_round: BTreeMap::new(),
-            neighbours: Neighbours::of(state),
+            neighbours: Neighbours::of(
+                state,
+                ready.iter().map(|(name, _)| *name).collect(),
+                ready.iter().map(|(_, node)| *node).collect(),
+                numbering,
+            ),
             eligible_domains: std::cell::RefCell::new(Vec::new()),
         }
     }
 
-    /// The domains under `key` of the ready nodes that pass the job's node
-    /// filters: where a spread constraint counts.
-    fn eligible_domains(&self, job: &'a Job, class: FilterClass, key: &'a str) -> Vec<&'a str> {
+    /// The numbered domains under `key` of the ready nodes that pass the
+    /// job's node filters and are large enough for it: where a spread
+    /// constraint counts. A domain no node of which could ever take the job
+    /// would otherwise hold the spread's minimum down for good.
+    fn eligible_domains(&self, job: &'a Job, class: FilterClass, key: &'a str) -> Vec<u32> {
+        let request = job.spec.resources;
+        let memo_key = (class, key, request);
         if let Some((_, domains)) = self
             .eligible_domains
             .borrow()
             .iter()
-            .find(|(known, _)| *known == (class, key))
+            .find(|(known, _)| *known == memo_key)
         {
             return domains.clone();
         }
-        let mut domains: Vec<&'a str> = (0..self.names.len())
-            .filter(|i| self.passes_filters(*i, job, class))
-            .filter_map(|i| domain(self.names[i], self.nodes[i], key))
+        let mut domains: Vec<u32> = (0..self.names.len())
+            .filter(|i| {
+                request.fits_within(&self.capacity.get(*i)) && self.passes_filters(*i, job, class)
+            })
+            .filter_map(|i| self.neighbours.domain_of(key, i))
             .collect();
         domains.sort_unstable();
         domains.dedup();
-        if class != FilterClass::Unremembered {
-            self.eligible_domains
-                .borrow_mut()
-                .push(((class, key), domains.clone()));
+        let mut memo = self.eligible_domains.borrow_mut();
+        if class != FilterClass::Unremembered && memo.len() < ELIGIBLE_DOMAIN_SETS_MAX {
+            memo.push((memo_key, domains.clone()));
         }
         domains
     }
 
     /// The job's view of the other jobs, if its placement depends on them.
     fn job_view(&self, job: &'a Job, class: FilterClass) -> Option<JobView<'a>> {
-        let topology_keys: Vec<&'a str> = job
-            .spec
-            .constraints
-            .topology_spread
-            .iter()
-            .map(|spread| spread.topology_key.as_str())
-            .collect();
-        self.neighbours.view(job, &|key| {
-            let key = topology_keys
-                .iter()
-                .copied()
-                .find(|known| *known == key)
-                .expect("asked only for the job's own spread keys");
-            self.eligible_domains(job, class, key)
-        })
+        self.neighbours
+            .view(job, &|key| self.eligible_domains(job, class, key))
     }
 
     /// Why other jobs keep `job` off each ready node they keep it off, by
@@ -191,9 +207,7 @@ impl<'a> FreeCapacity<'a> {
         };
         (0..self.names.len())
             .filter_map(|i| {
-                let conflict =
-                    self.neighbours
-                        .conflict(job, &view, self.names[i], self.nodes[i])?;
+                let conflict = self.neighbours.conflict(job, &view, i)?;
                 Some((self.names[i], conflict.to_string()))
             })
             .collect()
@@ -201,11 +215,7 @@ impl<'a> FreeCapacity<'a> {
 
     /// True when nothing about other jobs keeps `job` off node `i`.
     fn no_conflict(&self, i: usize, job: &'a Job, view: Option<&JobView<'a>>) -> bool {
-        view.is_none_or(|view| {
-            self.neighbours
-                .conflict(job, view, self.names[i], self.nodes[i])
-                .is_none()
-        })
+        view.is_none_or(|view| self.neighbours.conflict(job, view, i).is_none())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,15 +266,28 @@ impl<'a> FreeCapacity<'a> {
         let Some(key) = filter_key(job) else {
             return FilterClass::TaintsOnly;
         };
-        let mut memo = self.filter_memo.borrow_mut();
-        match memo.iter().position(|(known, _)| *known == key) {
-            Some(class) => FilterClass::Remembered(class),
-            None if memo.len() < FILTER_MEMO_CLASSES_MAX => {
-                memo.push((key, vec![0; self.names.len()]));
-                FilterClass::Remembered(memo.len() - 1)
-            }
+        match self.memory.borrow_mut().row_of(&key) {
+            Some(row) => FilterClass::Remembered(row),
             None => FilterClass::Unremembered,
         }
+    }
+
+    /// Reads the remembered facts of a class, if it is remembered.
+    fn with_facts<R>(
+        &self,
+        class: FilterClass,
+        read: impl FnOnce(&mut ClassFacts) -> R,
+    ) -> Option<R> {
+        let row = class.memory_row()?;
+        Some(read(self.memory.borrow_mut().facts(row)))
+    }
+
+    /// Ends the round, handing back what it learnt about filters.
+    pub fn into_memory(self) -> FilterMemory {
+        let mut memory = self.memory.into_inner();
+        memory.numbering = self.neighbours.into_numbering();
+        memory.end_round();
+        memory
     }
 
     /// Whether node `i` passes the job's filters, remembered per filter
@@ -276,17 +299,17 @@ impl<'a> FreeCapacity<'a> {
                 !self.hard_tainted[i] || refusal(job, self.nodes[i]).is_none()
             }
             FilterClass::Unremembered => refusal(job, self.nodes[i]).is_none(),
-            FilterClass::Remembered(class) => {
-                let mut memo = self.filter_memo.borrow_mut();
-                let known = &mut memo[class].1[i];
-                if *known == 0 {
+            FilterClass::Remembered(row) => {
+                let mut memory = self.memory.borrow_mut();
+                let known = &mut memory.facts(Some(row)).results[i];
+                if *known == UNKNOWN {
                     *known = if refusal(job, self.nodes[i]).is_none() {
-                        1
+                        PASSES
                     } else {
-                        2
+                        REFUSED
                     };
                 }
-                *known == 1
+                *known == PASSES
             }
         }
     }
@@ -297,28 +320,24 @@ impl<'a> FreeCapacity<'a> {
     /// a quick necessary condition for fitting, known once a search for the
     /// class has failed.
     fn class_could_fit(&self, class: FilterClass, request: &Resources) -> bool {
-        let FilterClass::Remembered(row) = class else {
-            return true;
-        };
-        self.class_max
-            .borrow()
-            .get(&row)
-            .is_none_or(|largest| request.fits_within(largest))
+        !self
+            .with_facts(class, |facts| facts.known_never_to_fit(request))
+            .unwrap_or(false)
     }
 
     /// Computes the class's largest capacity, after a failed search.
     fn learn_class(&self, class: FilterClass, job: &'a Job) {
-        let FilterClass::Remembered(row) = class else {
-            return;
-        };
-        if self.class_max.borrow().contains_key(&row) {
+        if self
+            .with_facts(class, |facts| facts.largest.is_some())
+            .unwrap_or(true)
+        {
             return;
         }
         let largest = (0..self.names.len())
             .filter(|i| self.passes_filters(*i, job, class))
             .map(|i| self.capacity.get(i))
             .fold(Resources::default(), |a, b| crate::max_tree::max(&a, &b));
-        self.class_max.borrow_mut().insert(row, largest);
+        self.with_facts(class, |facts| facts.largest = Some(largest));
     }
 
     pub fn could_ever_fit(&self, job: &'a Job) -> bool {
@@ -327,21 +346,12 @@ impl<'a> FreeCapacity<'a> {
         if !self.class_could_fit(class, request) {
             return false;
         }
-        let known_never = self
-            .never_fit
-            .borrow()
-            .iter()
-            .any(|(never_class, shape)| *never_class == class && shape.fits_within(request));
-        if known_never {
-            return false;
-        }
         let fits = self
             .capacity
             .first_fit_where(request, &|i| self.passes_filters(i, job, class))
             .is_some();
-        let mut never_fit = self.never_fit.borrow_mut();
-        if !fits && class != FilterClass::Unremembered && never_fit.len() < UNFIT_SHAPES_MAX {
-            never_fit.push((class, *request));
+        if !fits {
+            self.with_facts(class, |facts| facts.note_never_fits(request));
         }
         fits
     }
@@ -453,10 +463,9 @@ impl<'a> FreeCapacity<'a> {
                     memory_bytes: free.memory_bytes - request.memory_bytes,
                     ..Resources::default()
                 };
-                let job_preference = view.as_ref().map_or((0, 0), |view| {
-                    self.neighbours
-                        .preference(job, view, self.names[i], self.nodes[i])
-                });
+                let job_preference = view
+                    .as_ref()
+                    .map_or((0, 0), |view| self.neighbours.preference(job, view, i));
                 let candidate = Candidate {
                     job,
                     node: self.nodes[i],
@@ -504,7 +513,6 @@ impl<'a> FreeCapacity<'a> {
             .entry(choice.node)
             .or_default()
             .push((end_ms, *request));
-        self.neighbours
-            .note_bound(job, self.names[i], self.nodes[i]);
+        self.neighbours.note_bound(job, i);
     }
 }

@@ -42,7 +42,7 @@ pub struct FilterKey<'a> {
     pub required: &'a [LabelRequirement],
     pub tolerations: &'a [Toleration],
     pub gpu_model: Option<&'a str>,
-    pub extended: Vec<(&'a str, u64)>,
+    pub extended: &'a BTreeMap<String, u64>,
 }
 
 /// The job's filter key, or None when no filter but refusing taints can
@@ -55,11 +55,7 @@ pub fn filter_key(job: &Job) -> Option<FilterKey<'_>> {
         required: &constraints.affinity.required,
         tolerations: &constraints.tolerations,
         gpu_model: constraints.gpu_model.as_deref().filter(|_| wants_gpus),
-        extended: constraints
-            .extended
-            .iter()
-            .map(|(name, amount)| (name.as_str(), *amount))
-            .collect(),
+        extended: &constraints.extended,
     };
     let empty = key.node_selector.is_empty()
         && key.required.is_empty()

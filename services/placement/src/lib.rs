@@ -12,6 +12,7 @@
 pub mod capacity;
 pub mod explain;
 pub mod filter;
+pub mod filter_memory;
 pub mod max_tree;
 pub mod neighbours;
 pub mod queue;
@@ -20,7 +21,9 @@ pub mod score;
 pub mod timeline;
 pub mod walltime;
 
+use filter_memory::FilterMemory;
 use rota_projections::{CellState, Decider, Draft, Folded};
+use std::sync::Mutex;
 
 pub use explain::{Explanation, explain};
 pub use schedule::{Reservation, head_reservation, reservations};
@@ -32,6 +35,12 @@ pub const SERVICE: &str = "placement";
 /// nowhere cannot make a round unbounded.
 pub const ROUND_JOBS_SCANNED_MAX: usize = 20_000;
 
+/// Most jobs EASY backfill tries to give the head's reservation in one
+/// round: a job that cannot be reserved anywhere (other jobs keep it off
+/// every node that could take it) passes the head to the next, and each
+/// try looks at every node.
+pub const EASY_RESERVATION_ATTEMPTS_MAX: usize = 16;
+
 /// Most jobs conservative backfill gives a reservation in one round. Like
 /// Slurm's `bf_max_job_test`, it bounds a round's work on a deep queue; jobs
 /// deeper in the queue neither start nor hold a reservation until they come
@@ -40,8 +49,21 @@ pub const CONSERVATIVE_RESERVATIONS_MAX: usize = 100;
 
 /// Placement's decision rule: walltime enforcement, then scheduling under
 /// the policy in force.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Scheduler;
+///
+/// It keeps what it learnt about node filters from round to round
+/// ([`filter_memory`]); that is a cache, which changes no decision: a fresh
+/// `Scheduler` decides every round the same.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    memory: Mutex<FilterMemory>,
+}
+
+impl Clone for Scheduler {
+    /// A clone starts with nothing remembered.
+    fn clone(&self) -> Scheduler {
+        Scheduler::default()
+    }
+}
 
 impl Decider for Scheduler {
     const SERVICE: &'static str = SERVICE;
@@ -49,7 +71,16 @@ impl Decider for Scheduler {
     fn drafts(&self, state: &CellState) -> Vec<Draft> {
         let mut drafts = walltime::timeouts(state);
         let room = rota_events::ROUND_EVENTS_MAX - drafts.len();
-        drafts.extend(schedule::bindings(state, room));
+        // A poisoned lock only means a round panicked: the memory is a
+        // cache, so start it afresh.
+        let mut memory = self.memory.lock().unwrap_or_else(|poisoned| {
+            let mut guard = poisoned.into_inner();
+            *guard = FilterMemory::default();
+            guard
+        });
+        let (bindings, learnt) = schedule::bindings(state, room, std::mem::take(&mut *memory));
+        *memory = learnt;
+        drafts.extend(bindings);
         drafts
     }
 

@@ -3,8 +3,10 @@
 //!
 //! Unlike node filters, these depend on where jobs are, which changes as a
 //! round binds; so their answers are never remembered across bindings. What
-//! is remembered within a round is the count of a tenant's selected jobs per
-//! topology domain, kept current as the round binds.
+//! a round keeps is the count of a tenant's selected jobs per topology
+//! domain, started from the fold's label index and kept current as the
+//! round binds. Domains are numbered per topology key for the round, so
+//! that checking a candidate node is an array lookup.
 //!
 //! Selectors match jobs of the job's own tenant only, so that one tenant's
 //! terms can neither attract nor repel another tenant's work. Anti-affinity
@@ -12,16 +14,13 @@
 //! keeps matching jobs out of its domain, whichever of the two came first.
 
 use rota_events::{
-    JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE, TopologySpread, WhenUnsatisfiable,
+    JobAffinityTerm, JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE,
+    WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
 use rota_projections::{CellState, Job, Node};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// Most distinct (tenant, selector, topology key) counts one round keeps;
-/// beyond them counts are computed afresh at each use.
-pub const DOMAIN_COUNTS_MAX: usize = 64;
 
 /// The weight of a spread constraint that may be broken (`schedule_anyway`)
 /// among the job's preferences: that of the heaviest preference.
@@ -77,225 +76,529 @@ impl fmt::Display for Conflict<'_> {
     }
 }
 
-/// A tenant's selected jobs per domain of one topology key.
+/// The numbering of the domains of one topology key: the domains of the
+/// ready nodes, in name order of the domain.
+#[derive(Debug, Clone)]
+struct Domains {
+    key: String,
+    /// Per ready node, by index: its domain's number.
+    of_node: Vec<Option<u32>>,
+    numbers: BTreeMap<String, u32>,
+    /// Domain names by number.
+    names: Vec<String>,
+}
+
+/// Domain numberings per topology key. They depend only on the ready nodes,
+/// so they are kept with the filter memory from round to round while the
+/// nodes do not change.
+#[derive(Debug, Clone, Default)]
+pub struct DomainNumbering {
+    keys: Vec<Domains>,
+}
+
+/// A tenant's selected jobs per numbered domain of one topology key, the
+/// fold's and this round's. Jobs in domains no ready node is in count only
+/// in the total.
 #[derive(Debug, Clone, Default)]
 struct DomainCounts<'a> {
-    per_domain: BTreeMap<&'a str, u32>,
+    /// The fold's counts by domain name, where the fold keeps them; read
+    /// only for the domains a decision asks about.
+    kept: Option<&'a BTreeMap<String, u32>>,
+    /// Counts the fold does not keep, and this round's bindings, by number.
+    per_domain: Vec<u32>,
     total: u32,
 }
 
 impl DomainCounts<'_> {
-    fn get(&self, domain: &str) -> u32 {
-        self.per_domain.get(domain).copied().unwrap_or(0)
+    /// The count of domain number `domain`, named `name`.
+    fn get(&self, domain: Option<u32>, name: &str) -> u32 {
+        let Some(d) = domain else {
+            return 0;
+        };
+        let kept = self
+            .kept
+            .and_then(|kept| kept.get(name))
+            .copied()
+            .unwrap_or(0);
+        kept + self.per_domain[d as usize]
+    }
+
+    fn add(&mut self, domain: Option<u32>, jobs: u32) {
+        self.total += jobs;
+        if let Some(d) = domain {
+            self.per_domain[d as usize] += jobs;
+        }
     }
 }
 
 type CountsKey<'a> = (&'a str, &'a JobSelector, &'a str);
 
+/// One kind of required anti-affinity that a tenant's jobs on nodes hold:
+/// its selector and topology key, and which numbered domains hold such a
+/// job.
+#[derive(Debug, Clone)]
+struct RepellerGroup<'a> {
+    selector: &'a JobSelector,
+    key: &'a str,
+    /// The index of the key's numbered domains.
+    domains: usize,
+    held: Vec<bool>,
+}
+
+/// A tenant's repeller groups, found by the first label of their selector.
+#[derive(Debug, Clone, Default)]
+struct TenantRepellers<'a> {
+    groups: Vec<RepellerGroup<'a>>,
+    /// Groups whose selector names labels, by its first (key, value).
+    by_label: BTreeMap<(&'a str, &'a str), Vec<usize>>,
+    /// Groups whose selector names no label: every job is a candidate.
+    unlabelled: Vec<usize>,
+}
+
 /// A job's view of its neighbours for one placement decision, computed
-/// once per decision and consulted per candidate node.
+/// once per decision and consulted per candidate node: for each of its
+/// terms, which counts to read.
 #[derive(Debug, Clone, Default)]
 pub struct JobView<'a> {
-    /// Domains other jobs' anti-affinity keeps this job out of: (key, domain).
-    repelled_from: Vec<(&'a str, &'a str)>,
-    /// Per spread constraint: the fewest and most selected jobs in any
-    /// eligible domain.
-    spread_bounds: Vec<(u32, u32)>,
+    tenant: &'a str,
+    /// The tenant's repeller groups whose selector matches this job.
+    repelled_by: Vec<usize>,
+    /// Counts per required affinity and anti-affinity term, in order.
+    required_affinity: Vec<usize>,
+    required_anti_affinity: Vec<usize>,
+    /// Counts per preferred affinity and anti-affinity term, in order.
+    preferred_affinity: Vec<usize>,
+    preferred_anti_affinity: Vec<usize>,
+    /// Per spread constraint: its counts, and the fewest and most selected
+    /// jobs in any eligible domain.
+    spread: Vec<(usize, u32, u32)>,
 }
 
 /// The jobs on nodes, as one round sees them: the fold's, plus the round's
 /// own bindings.
+///
+/// Counts are kept for the round in an arena, one per distinct (tenant,
+/// selector, topology key) that a job asked about; a round looks at a
+/// bounded number of jobs (`ROUND_JOBS_SCANNED_MAX`), each with a bounded
+/// number of terms, so the arena is bounded too.
 pub struct Neighbours<'a> {
     state: &'a CellState,
-    /// This round's bindings: (job, node name, node).
-    bound: Vec<(&'a Job, &'a str, &'a Node)>,
-    /// Those of this round's bindings with required anti-affinity.
-    bound_repellers: Vec<(&'a Job, &'a str, &'a Node)>,
-    counts: RefCell<Vec<(CountsKey<'a>, DomainCounts<'a>)>>,
+    /// Ready nodes, in name order, as the round indexes them.
+    names: Vec<&'a str>,
+    nodes: Vec<&'a Node>,
+    /// This round's bindings: (job, ready node index).
+    bound: Vec<(&'a Job, usize)>,
+    /// Per topology key asked about: its numbered domains.
+    domains: RefCell<DomainNumbering>,
+    /// Counts, each with the index of its key's domains.
+    counts: RefCell<Vec<(CountsKey<'a>, usize, DomainCounts<'a>)>>,
+    count_index: RefCell<BTreeMap<CountsKey<'a>, usize>>,
+    /// Per tenant, once asked for: the required anti-affinity its jobs on
+    /// nodes hold, grouped.
+    repellers: RefCell<BTreeMap<&'a str, TenantRepellers<'a>>>,
 }
 
 impl<'a> Neighbours<'a> {
-    pub fn of(state: &'a CellState) -> Neighbours<'a> {
+    /// The round's neighbours over the ready nodes `names` and `nodes`, with
+    /// domains numbered for those nodes by earlier rounds.
+    pub fn of(
+        state: &'a CellState,
+        names: Vec<&'a str>,
+        nodes: Vec<&'a Node>,
+        numbering: DomainNumbering,
+    ) -> Neighbours<'a> {
         Neighbours {
             state,
+            names,
+            nodes,
             bound: Vec::new(),
-            bound_repellers: Vec::new(),
+            domains: RefCell::new(numbering),
             counts: RefCell::new(Vec::new()),
+            count_index: RefCell::new(BTreeMap::new()),
+            repellers: RefCell::new(BTreeMap::new()),
         }
     }
 
-    /// Every job of `tenant` on a node, with that node: the fold's and the
-    /// round's.
-    fn tenant_jobs(&self, tenant: &'a str) -> impl Iterator<Item = (&'a Job, &'a str, &'a Node)> {
-        let state = self.state;
-        let held = state
-            .holding
-            .get(tenant)
-            .into_iter()
-            .flatten()
-            .filter_map(move |id| {
-                let job = &state.jobs[id];
-                let (name, node) = state.nodes.get_key_value(job.node.as_deref()?)?;
-                Some((job, name.as_str(), node))
-            });
-        let bound = self
-            .bound
+    /// Ends the round, handing back the domain numbering.
+    pub fn into_numbering(self) -> DomainNumbering {
+        self.domains.into_inner()
+    }
+
+    /// The index of `key`'s numbered domains, numbering them on first use.
+    fn number_domains(&self, key: &'a str) -> usize {
+        if let Some(index) = self.domains.borrow().keys.iter().position(|d| d.key == key) {
+            return index;
+        }
+        let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
+        for (name, node) in self.names.iter().zip(&self.nodes) {
+            if let Some(d) = domain(name, node, key) {
+                numbers.insert(d.to_string(), 0);
+            }
+        }
+        for (number, value) in numbers.values_mut().enumerate() {
+            *value = number as u32;
+        }
+        let of_node = self
+            .names
             .iter()
+            .zip(&self.nodes)
+            .map(|(name, node)| domain(name, node, key).map(|d| numbers[d]))
+            .collect();
+        let names = numbers.keys().cloned().collect();
+        let mut domains = self.domains.borrow_mut();
+        domains.keys.push(Domains {
+            key: key.to_string(),
+            of_node,
+            numbers,
+            names,
+        });
+        domains.keys.len() - 1
+    }
+
+    /// How many domains the numbering at `index` has.
+    fn domain_count(&self, index: usize) -> usize {
+        self.domains.borrow().keys[index].numbers.len()
+    }
+
+    /// The number of ready node `i`'s domain under `key`.
+    pub fn domain_of(&self, key: &'a str, i: usize) -> Option<u32> {
+        let index = self.number_domains(key);
+        self.domain_at(index, i)
+    }
+
+    /// The number of ready node `i`'s domain in the numbering at `index`.
+    fn domain_at(&self, index: usize, i: usize) -> Option<u32> {
+        self.domains.borrow().keys[index].of_node[i]
+    }
+
+    /// The number of the named domain under `key`, if a ready node is in it.
+    fn number_of(&self, key: &'a str, domain: &str) -> Option<u32> {
+        let index = self.number_domains(key);
+        self.domains.borrow().keys[index]
+            .numbers
+            .get(domain)
             .copied()
-            .filter(move |(job, _, _)| job.tenant == tenant);
-        held.chain(bound)
+    }
+
+    /// The domain number, under `key`, of the node the fold's job `id` is
+    /// on, with the job; None if the job is on no node.
+    fn placed(&self, id: &'a str, key: &'a str) -> Option<(&'a Job, Option<u32>)> {
+        let job = self.state.jobs.get(id)?;
+        let (name, node) = self.state.nodes.get_key_value(job.node.as_deref()?)?;
+        Some((
+            job,
+            domain(name, node, key).and_then(|d| self.number_of(key, d)),
+        ))
+    }
+
+    /// The fold's jobs of `tenant` on nodes that `selector` may match:
+    /// those carrying one of its labels when it has any. Callers still check
+    /// the selector.
+    fn candidates(&self, tenant: &'a str, selector: &JobSelector) -> Vec<&'a String> {
+        let state = self.state;
+        match selector.match_labels.iter().next() {
+            Some((key, value)) => state
+                .labels
+                .get(tenant, key, value)
+                .map(|labelled| labelled.jobs.iter().collect())
+                .unwrap_or_default(),
+            None => state.holding.get(tenant).into_iter().flatten().collect(),
+        }
     }
 
     fn count_afresh(&self, key: CountsKey<'a>) -> DomainCounts<'a> {
         let (tenant, selector, topology_key) = key;
-        let mut counts = DomainCounts::default();
-        for (job, name, node) in self.tenant_jobs(tenant) {
-            if selector.matches(&job.spec.labels) {
-                counts.total += 1;
-                if let Some(domain) = domain(name, node, topology_key) {
-                    *counts.per_domain.entry(domain).or_default() += 1;
+        let domains = self.number_domains(topology_key);
+        let mut counts = DomainCounts {
+            kept: None,
+            per_domain: vec![0; self.domain_count(domains)],
+            total: 0,
+        };
+        // A selector of exactly one label over node, zone or rack: the fold
+        // keeps those counts.
+        let one_label = (selector.match_expressions.is_empty() && selector.match_labels.len() == 1)
+            .then(|| selector.match_labels.iter().next())
+            .flatten();
+        let labelled = one_label.and_then(|(k, v)| self.state.labels.get(tenant, k, v));
+        let kept = labelled.and_then(|labelled| match topology_key {
+            TOPOLOGY_NODE => Some(&labelled.per_node),
+            TOPOLOGY_ZONE => Some(&labelled.per_zone),
+            TOPOLOGY_RACK => Some(&labelled.per_rack),
+            _ => None,
+        });
+        match (labelled, kept) {
+            (Some(labelled), Some(per_domain)) => {
+                counts.kept = Some(per_domain);
+                counts.total = labelled.jobs.len() as u32;
+            }
+            // The one label is on no job: nothing to count in the fold.
+            (None, _) if one_label.is_some() => {}
+            _ => {
+                for id in self.candidates(tenant, selector) {
+                    if let Some((job, d)) = self.placed(id, topology_key)
+                        && selector.matches(&job.spec.labels)
+                    {
+                        counts.add(d, 1);
+                    }
                 }
+            }
+        }
+        for (job, i) in &self.bound {
+            if job.tenant == tenant && selector.matches(&job.spec.labels) {
+                counts.add(self.domain_at(domains, *i), 1);
             }
         }
         counts
     }
 
-    /// Runs `read` on the counts for `key`, remembered for the round.
-    fn with_counts<R>(&self, key: CountsKey<'a>, read: impl FnOnce(&DomainCounts<'a>) -> R) -> R {
-        let mut cache = self.counts.borrow_mut();
-        if let Some((_, counts)) = cache.iter().find(|(known, _)| *known == key) {
-            return read(counts);
+    /// The arena index of the counts for a term, counted on first use.
+    fn counts_for(
+        &self,
+        tenant: &'a str,
+        selector: &'a JobSelector,
+        topology_key: &'a str,
+    ) -> usize {
+        let key = (tenant, selector, topology_key);
+        if let Some(index) = self.count_index.borrow().get(&key) {
+            return *index;
         }
         let counts = self.count_afresh(key);
-        let result = read(&counts);
-        if cache.len() < DOMAIN_COUNTS_MAX {
-            cache.push((key, counts));
-        }
-        result
+        let domains = self.number_domains(topology_key);
+        let mut arena = self.counts.borrow_mut();
+        arena.push((key, domains, counts));
+        self.count_index.borrow_mut().insert(key, arena.len() - 1);
+        arena.len() - 1
     }
 
-    /// True when the job's placement depends on other jobs: its own terms,
-    /// or another job's anti-affinity that selects it.
+    /// Selected jobs in ready node `i`'s domain, by the counts at `index`.
+    fn count_at(&self, index: usize, i: usize) -> u32 {
+        let counts = self.counts.borrow();
+        let (_, domains, counts) = &counts[index];
+        let numbering = self.domains.borrow();
+        let domains = &numbering.keys[*domains];
+        let d = domains.of_node[i];
+        d.map_or(0, |d| counts.get(Some(d), &domains.names[d as usize]))
+    }
+
+    /// Selected jobs in domain number `d`, by the counts at `index`.
+    fn count_of_domain(&self, index: usize, d: u32) -> u32 {
+        let counts = self.counts.borrow();
+        let (_, domains, counts) = &counts[index];
+        let numbering = self.domains.borrow();
+        counts.get(Some(d), &numbering.keys[*domains].names[d as usize])
+    }
+
+    /// Adds one holder of required anti-affinity, whose node's domain under
+    /// each term's key is `domain_of(key)`, to its tenant's groups.
+    fn add_repeller(
+        &self,
+        repellers: &mut TenantRepellers<'a>,
+        holder: &'a Job,
+        domain_of: impl Fn(&'a str) -> Option<u32>,
+    ) {
+        for term in &holder.spec.constraints.job_anti_affinity.required {
+            let key = term.topology_key.as_str();
+            let Some(d) = domain_of(key) else {
+                continue;
+            };
+            let first_label = term
+                .selector
+                .match_labels
+                .iter()
+                .next()
+                .map(|(k, v)| (k.as_str(), v.as_str()));
+            let same_kind = match first_label {
+                Some(label) => repellers
+                    .by_label
+                    .get(&label)
+                    .map_or(&[][..], Vec::as_slice),
+                None => &repellers.unlabelled[..],
+            }
+            .iter()
+            .copied()
+            .find(|g| {
+                let group = &repellers.groups[*g];
+                group.key == key && *group.selector == term.selector
+            });
+            let group = match same_kind {
+                Some(group) => group,
+                None => {
+                    let domains = self.number_domains(key);
+                    let count = self.domain_count(domains);
+                    repellers.groups.push(RepellerGroup {
+                        selector: &term.selector,
+                        key,
+                        domains,
+                        held: vec![false; count],
+                    });
+                    let group = repellers.groups.len() - 1;
+                    match first_label {
+                        Some(label) => repellers.by_label.entry(label).or_default().push(group),
+                        None => repellers.unlabelled.push(group),
+                    }
+                    group
+                }
+            };
+            repellers.groups[group].held[d as usize] = true;
+        }
+    }
+
+    /// The indices of the tenant's repeller groups that select `job`,
+    /// grouping the tenant's repellers on first use.
+    fn repelled_by(&self, job: &'a Job) -> Vec<usize> {
+        let tenant = job.tenant.as_str();
+        if !self.repellers.borrow().contains_key(tenant) {
+            let mut groups = TenantRepellers::default();
+            for id in self.state.repellers.get(tenant).into_iter().flatten() {
+                let Some(holder) = self.state.jobs.get(id) else {
+                    continue;
+                };
+                self.add_repeller(&mut groups, holder, |key| {
+                    self.placed(id, key).and_then(|(_, d)| d)
+                });
+            }
+            for (holder, i) in &self.bound {
+                if holder.tenant == tenant {
+                    self.add_repeller(&mut groups, holder, |key| self.domain_of(key, *i));
+                }
+            }
+            self.repellers.borrow_mut().insert(tenant, groups);
+        }
+        let repellers = self.repellers.borrow();
+        let repellers = &repellers[tenant];
+        if repellers.groups.is_empty() {
+            return Vec::new();
+        }
+        let labelled = job
+            .spec
+            .labels
+            .iter()
+            .filter_map(|(k, v)| repellers.by_label.get(&(k.as_str(), v.as_str())))
+            .flatten();
+        let mut selecting: Vec<usize> = repellers
+            .unlabelled
+            .iter()
+            .chain(labelled)
+            .copied()
+            .filter(|g| repellers.groups[*g].selector.matches(&job.spec.labels))
+            .collect();
+        selecting.sort_unstable();
+        selecting.dedup();
+        selecting
+    }
+
+    /// The job's view of the other jobs, if its placement depends on them:
+    /// its own terms, or another job's anti-affinity that selects it.
+    /// `eligible(key)` numbers the domains a spread over `key` counts.
     pub fn view(
         &self,
         job: &'a Job,
-        eligible_domains: &dyn Fn(&str) -> Vec<&'a str>,
+        eligible: &dyn Fn(&'a str) -> Vec<u32>,
     ) -> Option<JobView<'a>> {
         let constraints = &job.spec.constraints;
-        let repelled_from = self.repelled_from(job);
-        if !constraints.has_job_terms() && repelled_from.is_empty() {
+        let repelled_by = self.repelled_by(job);
+        if !constraints.has_job_terms() && repelled_by.is_empty() {
             return None;
         }
-        let spread_bounds = constraints
+        let tenant = job.tenant.as_str();
+        let terms = |terms: &'a [JobAffinityTerm]| {
+            terms
+                .iter()
+                .map(|t| self.counts_for(tenant, &t.selector, &t.topology_key))
+                .collect()
+        };
+        let weighted = |terms: &'a [WeightedJobAffinityTerm]| {
+            terms
+                .iter()
+                .map(|t| self.counts_for(tenant, &t.selector, &t.topology_key))
+                .collect()
+        };
+        let spread = constraints
             .topology_spread
             .iter()
             .map(|spread| {
-                let key = (
-                    job.tenant.as_str(),
-                    &spread.selector,
-                    spread.topology_key.as_str(),
-                );
-                let domains = eligible_domains(&spread.topology_key);
-                self.with_counts(key, |counts| {
-                    let per_domain = domains.iter().map(|d| counts.get(d));
-                    let fewest = per_domain.clone().min().unwrap_or(0);
-                    (fewest, per_domain.max().unwrap_or(0))
-                })
+                let index = self.counts_for(tenant, &spread.selector, &spread.topology_key);
+                let domains = eligible(&spread.topology_key);
+                let per_domain = domains.iter().map(|d| self.count_of_domain(index, *d));
+                let fewest = per_domain.clone().min().unwrap_or(0);
+                (index, fewest, per_domain.max().unwrap_or(0))
             })
             .collect();
         Some(JobView {
-            repelled_from,
-            spread_bounds,
+            tenant,
+            repelled_by,
+            required_affinity: terms(&constraints.job_affinity.required),
+            required_anti_affinity: terms(&constraints.job_anti_affinity.required),
+            preferred_affinity: weighted(&constraints.job_affinity.preferred),
+            preferred_anti_affinity: weighted(&constraints.job_anti_affinity.preferred),
+            spread,
         })
     }
 
-    /// The domains that required anti-affinity of the tenant's other jobs
-    /// keeps `job` out of.
-    fn repelled_from(&self, job: &'a Job) -> Vec<(&'a str, &'a str)> {
-        let state = self.state;
-        let held = state
-            .repellers
-            .get(&job.tenant)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| {
-                let holder = &state.jobs[id];
-                let (name, node) = state.nodes.get_key_value(holder.node.as_deref()?)?;
-                Some((holder, name.as_str(), node))
-            });
-        let bound = self
-            .bound_repellers
-            .iter()
-            .copied()
-            .filter(|(holder, _, _)| holder.tenant == job.tenant);
-        let mut domains = Vec::new();
-        for (holder, name, node) in held.chain(bound) {
-            for term in &holder.spec.constraints.job_anti_affinity.required {
-                if term.selector.matches(&job.spec.labels)
-                    && let Some(domain) = domain(name, node, &term.topology_key)
-                {
-                    domains.push((term.topology_key.as_str(), domain));
-                }
-            }
+    /// The topology key of the first repeller group in the view that holds
+    /// ready node `i`'s domain, if any.
+    fn repelled_here(&self, view: &JobView<'a>, i: usize) -> Option<&'a str> {
+        if view.repelled_by.is_empty() {
+            return None;
         }
-        domains.sort_unstable();
-        domains.dedup();
-        domains
+        let repellers = self.repellers.borrow();
+        let groups = &repellers[view.tenant].groups;
+        view.repelled_by.iter().find_map(|g| {
+            let group = &groups[*g];
+            self.domain_at(group.domains, i)
+                .is_some_and(|d| group.held[d as usize])
+                .then_some(group.key)
+        })
     }
 
-    /// Why `job` may not go to `node` (named `name`) given where the other
-    /// jobs are, or None.
-    pub fn conflict(
-        &self,
-        job: &'a Job,
-        view: &JobView<'a>,
-        name: &'a str,
-        node: &'a Node,
-    ) -> Option<Conflict<'a>> {
-        let tenant = job.tenant.as_str();
+    /// Why `job` may not go to ready node `i` given where the other jobs
+    /// are, or None.
+    pub fn conflict(&self, job: &'a Job, view: &JobView<'a>, i: usize) -> Option<Conflict<'a>> {
         let constraints = &job.spec.constraints;
-        for term in &constraints.job_affinity.required {
-            let key = (tenant, &term.selector, term.topology_key.as_str());
-            let here = domain(name, node, &term.topology_key);
-            let met = self.with_counts(key, |counts| {
-                // The first of a group that selects itself may go anywhere.
-                (counts.total == 0 && term.selector.matches(&job.spec.labels))
-                    || here.is_some_and(|d| counts.get(d) > 0)
-            });
-            if !met {
+        for (term, index) in constraints
+            .job_affinity
+            .required
+            .iter()
+            .zip(&view.required_affinity)
+        {
+            // The first of a group that selects itself may go anywhere.
+            let first = term.selector.matches(&job.spec.labels)
+                && self.counts.borrow()[*index].2.total == 0;
+            if !first && self.count_at(*index, i) == 0 {
                 return Some(Conflict::AffinityUnmet {
                     selector: &term.selector,
                     key: &term.topology_key,
                 });
             }
         }
-        for term in &constraints.job_anti_affinity.required {
-            let key = (tenant, &term.selector, term.topology_key.as_str());
-            let Some(here) = domain(name, node, &term.topology_key) else {
-                continue;
-            };
-            if self.with_counts(key, |counts| counts.get(here) > 0) {
+        for (term, index) in constraints
+            .job_anti_affinity
+            .required
+            .iter()
+            .zip(&view.required_anti_affinity)
+        {
+            if self.count_at(*index, i) > 0 {
                 return Some(Conflict::AntiAffinity {
                     selector: &term.selector,
                     key: &term.topology_key,
                 });
             }
         }
-        for (key, domain_held) in &view.repelled_from {
-            if domain(name, node, key) == Some(*domain_held) {
-                return Some(Conflict::Repelled { key });
-            }
+        if let Some(key) = self.repelled_here(view, i) {
+            return Some(Conflict::Repelled { key });
         }
-        for (spread, (fewest, _)) in constraints.topology_spread.iter().zip(&view.spread_bounds) {
+        for (spread, (index, fewest, _)) in constraints.topology_spread.iter().zip(&view.spread) {
             if spread.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
                 continue;
             }
-            let Some(here) = domain(name, node, &spread.topology_key) else {
+            if self.domain_at(self.counts.borrow()[*index].1, i).is_none() {
                 return Some(Conflict::NoDomain {
                     key: &spread.topology_key,
                 });
-            };
-            if self.skew_after(job, spread, here, *fewest) > spread.max_skew {
+            }
+            let own = u32::from(spread.selector.matches(&job.spec.labels));
+            let skew = (self.count_at(*index, i) + own).saturating_sub(*fewest);
+            if skew > spread.max_skew {
                 return Some(Conflict::Skew {
                     key: &spread.topology_key,
                     max_skew: spread.max_skew,
@@ -305,59 +608,45 @@ impl<'a> Neighbours<'a> {
         None
     }
 
-    /// The spread's skew if `job` went to domain `here`.
-    fn skew_after(&self, job: &'a Job, spread: &'a TopologySpread, here: &str, fewest: u32) -> u32 {
-        let key = (
-            job.tenant.as_str(),
-            &spread.selector,
-            spread.topology_key.as_str(),
-        );
-        let own = u32::from(spread.selector.matches(&job.spec.labels));
-        self.with_counts(key, |counts| counts.get(here) + own)
-            .saturating_sub(fewest)
-    }
-
-    /// The job's preferences about other jobs on `node`: (weight met, weight
-    /// stated). Preferred affinity is met where a selected job is in the
-    /// domain, preferred anti-affinity where none is, and a spread that may
-    /// be broken in proportion to how uncrowded the domain is.
-    pub fn preference(
-        &self,
-        job: &'a Job,
-        view: &JobView<'a>,
-        name: &'a str,
-        node: &'a Node,
-    ) -> (u64, u64) {
-        let tenant = job.tenant.as_str();
+    /// The job's preferences about other jobs on ready node `i`: (weight
+    /// met, weight stated). Preferred affinity is met where a selected job
+    /// is in the domain, preferred anti-affinity where none is, and a spread
+    /// that may be broken in proportion to how uncrowded the domain is.
+    pub fn preference(&self, job: &'a Job, view: &JobView<'a>, i: usize) -> (u64, u64) {
         let constraints = &job.spec.constraints;
         let (mut met, mut stated) = (0u64, 0u64);
-        let occupied = |selector: &'a JobSelector, key: &'a str| {
-            domain(name, node, key)
-                .is_some_and(|d| self.with_counts((tenant, selector, key), |c| c.get(d) > 0))
-        };
-        for term in &constraints.job_affinity.preferred {
+        for (term, index) in constraints
+            .job_affinity
+            .preferred
+            .iter()
+            .zip(&view.preferred_affinity)
+        {
             stated += u64::from(term.weight);
-            if occupied(&term.selector, &term.topology_key) {
+            if self.count_at(*index, i) > 0 {
                 met += u64::from(term.weight);
             }
         }
-        for term in &constraints.job_anti_affinity.preferred {
+        for (term, index) in constraints
+            .job_anti_affinity
+            .preferred
+            .iter()
+            .zip(&view.preferred_anti_affinity)
+        {
             stated += u64::from(term.weight);
-            if !occupied(&term.selector, &term.topology_key) {
+            if self.count_at(*index, i) == 0 {
                 met += u64::from(term.weight);
             }
         }
-        for (spread, (fewest, most)) in constraints.topology_spread.iter().zip(&view.spread_bounds)
+        for (spread, (index, fewest, most)) in constraints.topology_spread.iter().zip(&view.spread)
         {
             if spread.when_unsatisfiable != WhenUnsatisfiable::ScheduleAnyway {
                 continue;
             }
             stated += SOFT_SPREAD_WEIGHT;
-            let Some(here) = domain(name, node, &spread.topology_key) else {
+            if self.domain_at(self.counts.borrow()[*index].1, i).is_none() {
                 continue;
-            };
-            let key = (tenant, &spread.selector, spread.topology_key.as_str());
-            let count = self.with_counts(key, |c| c.get(here));
+            }
+            let count = self.count_at(*index, i);
             met += if most > fewest {
                 SOFT_SPREAD_WEIGHT * u64::from(most.saturating_sub(count))
                     / u64::from(most - fewest)
@@ -368,19 +657,23 @@ impl<'a> Neighbours<'a> {
         (met, stated)
     }
 
-    /// Records a binding of this round, keeping remembered counts current.
-    pub fn note_bound(&mut self, job: &'a Job, name: &'a str, node: &'a Node) {
-        self.bound.push((job, name, node));
-        if !job.spec.constraints.job_anti_affinity.required.is_empty() {
-            self.bound_repellers.push((job, name, node));
+    /// Records a binding of this round onto ready node `i`, keeping every
+    /// count current.
+    pub fn note_bound(&mut self, job: &'a Job, i: usize) {
+        self.bound.push((job, i));
+        let tenant = job.tenant.as_str();
+        if !job.spec.constraints.job_anti_affinity.required.is_empty()
+            && let Some(mut groups) = self.repellers.get_mut().remove(tenant)
+        {
+            self.add_repeller(&mut groups, job, |key| self.domain_of(key, i));
+            self.repellers.get_mut().insert(tenant, groups);
         }
-        for ((tenant, selector, key), counts) in self.counts.get_mut().iter_mut() {
-            if *tenant == job.tenant && selector.matches(&job.spec.labels) {
-                counts.total += 1;
-                if let Some(domain) = domain(name, node, key) {
-                    *counts.per_domain.entry(domain).or_default() += 1;
-                }
+        let mut counts = std::mem::take(self.counts.get_mut());
+        for ((counted_tenant, selector, _), domains, counts) in counts.iter_mut() {
+            if *counted_tenant == tenant && selector.matches(&job.spec.labels) {
+                counts.add(self.domain_at(*domains, i), 1);
             }
         }
+        *self.counts.get_mut() = counts;
     }
 }

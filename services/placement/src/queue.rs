@@ -10,7 +10,6 @@
 use rota_projections::{CellState, Job};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, btree_map};
-use std::iter::Peekable;
 
 /// The largest factor.
 pub const FACTOR_MAX: u64 = 1000;
@@ -55,7 +54,9 @@ pub fn priority(state: &CellState, job: &Job) -> Priority {
 
 /// One group's jobs not yet taken from the queue.
 struct Cursor<'a> {
-    jobs: Peekable<btree_map::Iter<'a, u64, String>>,
+    /// The group's first job not yet taken, entered among the heads.
+    head: Option<(&'a String, &'a Job)>,
+    jobs: btree_map::Iter<'a, u64, String>,
 }
 
 /// Pending jobs in queue order: an iterator over `(id, job)`.
@@ -74,7 +75,8 @@ impl<'a> Queue<'a> {
                 .pending
                 .groups()
                 .map(|(_, jobs)| Cursor {
-                    jobs: jobs.iter().peekable(),
+                    head: None,
+                    jobs: jobs.iter(),
                 })
                 .collect(),
             heads: BTreeSet::new(),
@@ -88,10 +90,12 @@ impl<'a> Queue<'a> {
     /// Enters cursor `index`'s next job among the heads, if it has one.
     fn push_head(&mut self, index: usize) {
         let cursor = &mut self.cursors[index];
-        if let Some((admitted, id)) = cursor.jobs.peek() {
-            let score = priority(self.state, &self.state.jobs[*id]).total;
-            self.heads.insert((Reverse(score), **admitted, index));
-        }
+        cursor.head = cursor.jobs.next().map(|(admitted, id)| {
+            let job = &self.state.jobs[id];
+            let score = priority(self.state, job).total;
+            self.heads.insert((Reverse(score), *admitted, index));
+            (id, job)
+        });
     }
 }
 
@@ -100,9 +104,9 @@ impl<'a> Iterator for Queue<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let (_, _, index) = self.heads.pop_first()?;
-        let (_, id) = self.cursors[index].jobs.next().expect("a head was peeked");
+        let head = self.cursors[index].head.take().expect("a head was entered");
         self.push_head(index);
-        Some((id, &self.state.jobs[id]))
+        Some(head)
     }
 }
 

@@ -12,12 +12,18 @@
 //!   bound.
 //!
 //! Jobs that no ready node could ever take (too large, or refused by every
-//! node's filters) are passed over rather than blocking the queue.
+//! node's filters) are passed over rather than blocking the queue. So are,
+//! under EASY, jobs that cannot be given a reservation because where other
+//! jobs run keeps them off every node that could take them (affinity,
+//! anti-affinity, spread): the next waiting job becomes the head, up to
+//! [`crate::EASY_RESERVATION_ATTEMPTS_MAX`] times a round; after that the
+//! round backfills without a reservation.
 //! Reservations count GPUs as thousandths summed over a node's devices.
 
 use crate::capacity::{Choice, FreeCapacity};
+use crate::filter_memory::FilterMemory;
 use crate::timeline::{Timeline, aggregate};
-use crate::{CONSERVATIVE_RESERVATIONS_MAX, ROUND_JOBS_SCANNED_MAX};
+use crate::{CONSERVATIVE_RESERVATIONS_MAX, EASY_RESERVATION_ATTEMPTS_MAX, ROUND_JOBS_SCANNED_MAX};
 use rota_events::{Backfill, Body, JobBound, Resources};
 use rota_projections::{CellState, Draft, Job};
 use std::collections::BTreeMap;
@@ -30,11 +36,16 @@ pub struct Reservation {
     pub start_ms: u64,
 }
 
-/// The bindings of one round, at most `room` of them.
-pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
+/// The bindings of one round, at most `room` of them, with what the round
+/// learnt about node filters (from `memory`, what earlier rounds learnt).
+pub fn bindings(
+    state: &CellState,
+    room: usize,
+    memory: FilterMemory,
+) -> (Vec<Draft>, FilterMemory) {
     let mut round = Round {
         state,
-        free: FreeCapacity::of(state),
+        free: FreeCapacity::with_memory(state, memory),
         drafts: Vec::new(),
         room,
     };
@@ -45,7 +56,7 @@ pub fn bindings(state: &CellState, room: usize) -> Vec<Draft> {
             round.conservative();
         }
     }
-    round.drafts
+    (round.drafts, round.free.into_memory())
 }
 
 /// The reservation EASY would give the first job that cannot start now, in
@@ -164,6 +175,7 @@ impl<'a> Round<'a> {
     fn easy(&mut self) {
         // The head's reservation: node, start, and what it leaves over there.
         let mut reserved: Option<(&'a str, u64, Resources)> = None;
+        let mut attempts = 0;
         for (id, job) in queue(self.state) {
             if self.full() {
                 return;
@@ -171,7 +183,10 @@ impl<'a> Round<'a> {
             let Some((reserved_node, start, left)) = reserved.as_mut() else {
                 match self.free.choose(id, job, None) {
                     Some(choice) => self.bind(id, job, choice),
-                    None if self.free.could_ever_fit(job) => {
+                    None if attempts < EASY_RESERVATION_ATTEMPTS_MAX
+                        && self.free.could_ever_fit(job) =>
+                    {
+                        attempts += 1;
                         reserved = reserve_earliest(self.state, &self.free, job);
                     }
                     None => {}

@@ -349,7 +349,8 @@ fn terms_see_only_the_jobs_own_tenant() {
 /// Over random clusters and workloads: no two jobs of a tenant share a
 /// domain where either's required anti-affinity selects the other, every
 /// required affinity is met where the job landed (or it was the first of
-/// its group), and no binding is void.
+/// its group), no binding is void, and a placement core that remembers
+/// filter results across rounds decides exactly as a fresh one.
 #[test]
 fn required_terms_hold_in_every_round_of_random_workloads() {
     use rota_projections::SeededRng;
@@ -387,6 +388,35 @@ fn required_terms_hold_in_every_round_of_random_workloads() {
                 };
                 driver.job_for(tenant, spec);
             }
+            if rng.below(8) == 0 {
+                // Nodes come and go, which the filter memory must notice.
+                let node = format!("n{}", rng.below(12));
+                if driver.core.state().nodes.contains_key(&node) {
+                    driver.push(Event::new(
+                        format!("drain-{step}"),
+                        "default",
+                        Body::NodeDrained(NodeDrained {
+                            node,
+                            reason: "test".into(),
+                        }),
+                    ));
+                } else {
+                    driver.node_with(NodeRegistered {
+                        node,
+                        capacity: r(4000, 16, 0),
+                        labels: app("web"),
+                        ..Default::default()
+                    });
+                }
+            }
+            let mut fresh = rota_placement::Placement::new("default");
+            *fresh.state_mut() = driver.core.state().clone();
+            let remembered = driver.core.decide(1);
+            assert_eq!(
+                fresh.decide(1),
+                remembered,
+                "seed {seed}: what placement remembers changed a decision"
+            );
             driver.round();
             let state = driver.core.state();
             assert_eq!(state.counters.void_bindings, 0, "seed {seed}");
