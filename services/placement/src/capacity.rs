@@ -24,10 +24,6 @@ pub const SCORED_NODES_MAX: usize = 16;
 /// Most request shapes one round remembers as fitting nowhere.
 pub const UNFIT_SHAPES_MAX: usize = 64;
 
-/// Most (filter class, topology key, request) sets of eligible spread
-/// domains one round remembers.
-pub const ELIGIBLE_DOMAIN_SETS_MAX: usize = 256;
-
 /// Where a job's filter results are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FilterClass {
@@ -50,11 +46,6 @@ impl FilterClass {
         }
     }
 }
-
-/// The numbered domains under one topology key of the nodes that pass one
-/// filter class and are large enough for one request:
-/// ((class, key, request), domains).
-type EligibleDomains<'a> = ((FilterClass, &'a str, Resources), Vec<u32>);
 
 /// A node chosen for a job, with the GPU devices it gets there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +81,6 @@ pub struct FreeCapacity<'a> {
     pub bound_this_round: BTreeMap<&'a str, Vec<(u64, Resources)>>,
     /// Where the jobs are, for filters and scores that depend on them.
     neighbours: Neighbours<'a>,
-    /// Per (filter class, topology key): the domains of the nodes that pass
-    /// the class's filters, in order.
-    eligible_domains: std::cell::RefCell<Vec<EligibleDomains<'a>>>,
 }
 
 /// A node's whole capacity as a summary: every device free.
@@ -158,7 +146,6 @@ impl<'a> FreeCapacity<'a> {
                 ready.iter().map(|(_, node)| *node).collect(),
                 numbering,
             ),
-            eligible_domains: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -168,14 +155,10 @@ impl<'a> FreeCapacity<'a> {
     /// would otherwise hold the spread's minimum down for good.
     fn eligible_domains(&self, job: &'a Job, class: FilterClass, key: &'a str) -> Vec<u32> {
         let request = job.spec.resources;
-        let memo_key = (class, key, request);
-        if let Some((_, domains)) = self
-            .eligible_domains
-            .borrow()
-            .iter()
-            .find(|(known, _)| *known == memo_key)
+        if let Some(Some(domains)) =
+            self.with_facts(class, |facts| facts.eligible_domains(key, &request))
         {
-            return domains.clone();
+            return domains;
         }
         let mut domains: Vec<u32> = (0..self.names.len())
             .filter(|i| {
@@ -185,10 +168,9 @@ impl<'a> FreeCapacity<'a> {
             .collect();
         domains.sort_unstable();
         domains.dedup();
-        let mut memo = self.eligible_domains.borrow_mut();
-        if class != FilterClass::Unremembered && memo.len() < ELIGIBLE_DOMAIN_SETS_MAX {
-            memo.push((memo_key, domains.clone()));
-        }
+        self.with_facts(class, |facts| {
+            facts.note_eligible_domains(key, &request, domains.clone())
+        });
         domains
     }
 
@@ -295,13 +277,12 @@ impl<'a> FreeCapacity<'a> {
     /// every node but those with refusing taints, without looking further.
     fn passes_filters(&self, i: usize, job: &'a Job, class: FilterClass) -> bool {
         match class {
-            FilterClass::TaintsOnly => {
-                !self.hard_tainted[i] || refusal(job, self.nodes[i]).is_none()
-            }
+            FilterClass::TaintsOnly if !self.hard_tainted[i] => true,
             FilterClass::Unremembered => refusal(job, self.nodes[i]).is_none(),
-            FilterClass::Remembered(row) => {
+            FilterClass::TaintsOnly | FilterClass::Remembered(_) => {
+                let row = class.memory_row().expect("remembered");
                 let mut memory = self.memory.borrow_mut();
-                let known = &mut memory.facts(Some(row)).results[i];
+                let known = &mut memory.facts(row).results[i];
                 if *known == UNKNOWN {
                     *known = if refusal(job, self.nodes[i]).is_none() {
                         PASSES

@@ -21,6 +21,10 @@ pub const FILTER_MEMO_CLASSES_MAX: usize = 64;
 /// empty.
 pub const NEVER_FIT_SHAPES_MAX: usize = 64;
 
+/// Most (topology key, request) sets of eligible spread domains remembered
+/// per class.
+pub const ELIGIBLE_DOMAIN_SETS_MAX: usize = 64;
+
 /// A node's remembered answer for one class.
 pub const UNKNOWN: u8 = 0;
 pub const PASSES: u8 = 1;
@@ -69,6 +73,9 @@ pub struct ClassFacts {
     /// Requests no passing node could take even empty; a request at least
     /// as large cannot either.
     pub never_fit: Vec<Resources>,
+    /// Per (topology key, request): the numbered domains of the passing
+    /// nodes large enough for the request, where a spread counts.
+    eligible: Vec<(String, Resources, Vec<u32>)>,
 }
 
 impl ClassFacts {
@@ -77,6 +84,21 @@ impl ClassFacts {
             results: vec![UNKNOWN; nodes],
             largest: None,
             never_fit: Vec::new(),
+            eligible: Vec::new(),
+        }
+    }
+
+    /// The eligible spread domains under `key` for `request`, if known.
+    pub fn eligible_domains(&self, key: &str, request: &Resources) -> Option<Vec<u32>> {
+        self.eligible
+            .iter()
+            .find(|(known, shape, _)| known == key && shape == request)
+            .map(|(_, _, domains)| domains.clone())
+    }
+
+    pub fn note_eligible_domains(&mut self, key: &str, request: &Resources, domains: Vec<u32>) {
+        if self.eligible.len() < ELIGIBLE_DOMAIN_SETS_MAX {
+            self.eligible.push((key.to_string(), *request, domains));
         }
     }
 

@@ -19,7 +19,7 @@ use rota_events::{
 };
 use rota_projections::{CellState, Job, Node};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The weight of a spread constraint that may be broken (`schedule_anyway`)
@@ -105,7 +105,7 @@ struct DomainCounts<'a> {
     /// only for the domains a decision asks about.
     kept: Option<&'a BTreeMap<String, u32>>,
     /// Counts the fold does not keep, and this round's bindings, by number.
-    per_domain: Vec<u32>,
+    per_domain: BTreeMap<u32, u32>,
     total: u32,
 }
 
@@ -120,13 +120,13 @@ impl DomainCounts<'_> {
             .and_then(|kept| kept.get(name))
             .copied()
             .unwrap_or(0);
-        kept + self.per_domain[d as usize]
+        kept + self.per_domain.get(&d).copied().unwrap_or(0)
     }
 
     fn add(&mut self, domain: Option<u32>, jobs: u32) {
         self.total += jobs;
         if let Some(d) = domain {
-            self.per_domain[d as usize] += jobs;
+            *self.per_domain.entry(d).or_default() += jobs;
         }
     }
 }
@@ -142,7 +142,8 @@ struct RepellerGroup<'a> {
     key: &'a str,
     /// The index of the key's numbered domains.
     domains: usize,
-    held: Vec<bool>,
+    /// The numbered domains holding such a job.
+    held: BTreeSet<u32>,
 }
 
 /// A tenant's repeller groups, found by the first label of their selector.
@@ -255,11 +256,6 @@ impl<'a> Neighbours<'a> {
         domains.keys.len() - 1
     }
 
-    /// How many domains the numbering at `index` has.
-    fn domain_count(&self, index: usize) -> usize {
-        self.domains.borrow().keys[index].numbers.len()
-    }
-
     /// The number of ready node `i`'s domain under `key`.
     pub fn domain_of(&self, key: &'a str, i: usize) -> Option<u32> {
         let index = self.number_domains(key);
@@ -311,7 +307,7 @@ impl<'a> Neighbours<'a> {
         let domains = self.number_domains(topology_key);
         let mut counts = DomainCounts {
             kept: None,
-            per_domain: vec![0; self.domain_count(domains)],
+            per_domain: BTreeMap::new(),
             total: 0,
         };
         // A selector of exactly one label over node, zone or rack: the fold
@@ -424,12 +420,11 @@ impl<'a> Neighbours<'a> {
                 Some(group) => group,
                 None => {
                     let domains = self.number_domains(key);
-                    let count = self.domain_count(domains);
                     repellers.groups.push(RepellerGroup {
                         selector: &term.selector,
                         key,
                         domains,
-                        held: vec![false; count],
+                        held: BTreeSet::new(),
                     });
                     let group = repellers.groups.len() - 1;
                     match first_label {
@@ -439,7 +434,7 @@ impl<'a> Neighbours<'a> {
                     group
                 }
             };
-            repellers.groups[group].held[d as usize] = true;
+            repellers.groups[group].held.insert(d);
         }
     }
 
@@ -546,7 +541,7 @@ impl<'a> Neighbours<'a> {
         view.repelled_by.iter().find_map(|g| {
             let group = &groups[*g];
             self.domain_at(group.domains, i)
-                .is_some_and(|d| group.held[d as usize])
+                .is_some_and(|d| group.held.contains(&d))
                 .then_some(group.key)
         })
     }
