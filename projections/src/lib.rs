@@ -26,6 +26,6 @@ pub use labels::{LabelIndex, LabelledJobs};
 pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
 };
-pub use pending::{PendingQueue, QueueGroup};
+pub use pending::{PendingJob, PendingQueue, QueueGroup};
 pub use queues::{CancelRequest, Queues, RejectionToWrite};
 pub use rng::SeededRng;

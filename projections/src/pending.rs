@@ -30,10 +30,19 @@ impl QueueGroup {
     }
 }
 
-/// Pending jobs by group, each group in admission order.
+/// One pending job as its group keeps it: its id, and its submission time
+/// (which its age factor is computed from) so that ordering needs no job
+/// lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingJob {
+    pub id: String,
+    pub submitted_ms: u64,
+}
+
+/// Pending jobs by group, each group by admission sequence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingQueue {
-    groups: BTreeMap<QueueGroup, BTreeMap<u64, String>>,
+    groups: BTreeMap<QueueGroup, BTreeMap<u64, PendingJob>>,
     len: usize,
 }
 
@@ -41,11 +50,13 @@ impl PendingQueue {
     /// Adds `job` (admitted, with id `id`).
     pub fn insert(&mut self, id: &str, job: &Job) {
         let admitted = job.admitted_seq.expect("pending jobs were admitted");
-        let previous = self
-            .groups
-            .entry(QueueGroup::of(job))
-            .or_default()
-            .insert(admitted, id.to_string());
+        let previous = self.groups.entry(QueueGroup::of(job)).or_default().insert(
+            admitted,
+            PendingJob {
+                id: id.to_string(),
+                submitted_ms: job.submitted_ms,
+            },
+        );
         assert!(previous.is_none(), "job {id} was already pending");
         self.len += 1;
     }
@@ -76,13 +87,21 @@ impl PendingQueue {
         self.len == 0
     }
 
+    /// How many groups have pending jobs.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
     /// The groups in key order, each with its jobs by admission sequence.
-    pub fn groups(&self) -> impl Iterator<Item = (&QueueGroup, &BTreeMap<u64, String>)> {
+    pub fn groups(&self) -> impl Iterator<Item = (&QueueGroup, &BTreeMap<u64, PendingJob>)> {
         self.groups.iter()
     }
 
     /// Every pending job id, by group then admission (not queue order).
     pub fn ids(&self) -> impl Iterator<Item = &String> {
-        self.groups.values().flat_map(BTreeMap::values)
+        self.groups
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|pending| &pending.id)
     }
 }

@@ -5,11 +5,13 @@
 //! (`QueueGroup`: job priority, priority class, tenant), each in admission
 //! order. Within a group the older job never scores lower (age only grows),
 //! so the queue is a merge of the groups: each step takes the
-//! highest-scoring group head, ties to the earlier admission.
+//! highest-scoring group head, ties to the earlier admission. A round
+//! computes each group's shared factors once and each head's age as it
+//! comes up, so ordering costs a heap of group heads, not a sort of jobs.
 
-use rota_projections::{CellState, Job};
+use rota_projections::{CellState, Job, PendingJob, QueueGroup};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, btree_map};
+use std::collections::{BinaryHeap, btree_map};
 
 /// The largest factor.
 pub const FACTOR_MAX: u64 = 1000;
@@ -27,86 +29,114 @@ pub struct Priority {
     pub total: u64,
 }
 
-/// The multifactor priority of `job` now.
-pub fn priority(state: &CellState, job: &Job) -> Priority {
+/// The factors every job of a group shares, and their weighted sum.
+#[derive(Debug, Clone, Copy)]
+struct GroupFactors {
+    priority_factor: u64,
+    class_factor: u64,
+    fair_share_factor: u64,
+    weighted: u64,
+}
+
+fn group_factors(state: &CellState, group: &QueueGroup) -> GroupFactors {
     let policy = &state.policy;
     let weights = &policy.queue;
-    let priority_factor = (i64::from(job.spec.priority).clamp(-1000, 1000) + 1000) as u64 / 2;
-    let class_factor = u64::from(policy.class_value(job.spec.priority_class.as_deref()));
-    let age_max_ms = weights.age_max_s.saturating_mul(1000).max(1);
-    let age_ms = state
-        .now_ms
-        .saturating_sub(job.submitted_ms)
-        .min(age_max_ms);
-    let age_factor = (u128::from(age_ms) * u128::from(FACTOR_MAX) / u128::from(age_max_ms)) as u64;
+    let priority_factor = (group.level.clamp(-1000, 1000).saturating_neg() + 1000) as u64 / 2;
+    let class_factor = u64::from(policy.class_value(group.class.as_deref()));
     let fair_share_factor = FAIR_SHARE_NEUTRAL;
-    Priority {
+    GroupFactors {
         priority_factor,
         class_factor,
-        age_factor,
         fair_share_factor,
-        total: u64::from(weights.priority) * priority_factor
+        weighted: u64::from(weights.priority) * priority_factor
             + u64::from(weights.class) * class_factor
-            + u64::from(weights.age) * age_factor
             + u64::from(weights.fair_share) * fair_share_factor,
+    }
+}
+
+/// The age factor of a job submitted at `submitted_ms`, now.
+fn age_factor(state: &CellState, submitted_ms: u64) -> u64 {
+    let age_max_ms = state.policy.queue.age_max_s.saturating_mul(1000).max(1);
+    let age_ms = state.now_ms.saturating_sub(submitted_ms).min(age_max_ms);
+    (u128::from(age_ms) * u128::from(FACTOR_MAX) / u128::from(age_max_ms)) as u64
+}
+
+fn total(state: &CellState, factors: &GroupFactors, age_factor: u64) -> u64 {
+    factors.weighted + u64::from(state.policy.queue.age) * age_factor
+}
+
+/// The multifactor priority of `job` now.
+pub fn priority(state: &CellState, job: &Job) -> Priority {
+    let factors = group_factors(state, &QueueGroup::of(job));
+    let age_factor = age_factor(state, job.submitted_ms);
+    Priority {
+        priority_factor: factors.priority_factor,
+        class_factor: factors.class_factor,
+        age_factor,
+        fair_share_factor: factors.fair_share_factor,
+        total: total(state, &factors, age_factor),
     }
 }
 
 /// One group's jobs not yet taken from the queue.
 struct Cursor<'a> {
+    factors: GroupFactors,
     /// The group's first job not yet taken, entered among the heads.
-    head: Option<(&'a String, &'a Job)>,
-    jobs: btree_map::Iter<'a, u64, String>,
+    head: Option<&'a PendingJob>,
+    jobs: btree_map::Iter<'a, u64, PendingJob>,
 }
 
 /// Pending jobs in queue order: an iterator over `(id, job)`.
 pub struct Queue<'a> {
     state: &'a CellState,
     cursors: Vec<Cursor<'a>>,
-    /// Each non-empty group's head: (score, admission sequence, cursor).
-    heads: BTreeSet<(Reverse<u64>, u64, usize)>,
+    /// Each non-empty group's head: (score, earlier admission first, cursor).
+    heads: BinaryHeap<(u64, Reverse<u64>, usize)>,
 }
 
 impl<'a> Queue<'a> {
     pub fn of(state: &'a CellState) -> Queue<'a> {
-        let mut queue = Queue {
-            state,
-            cursors: state
-                .pending
-                .groups()
-                .map(|(_, jobs)| Cursor {
-                    head: None,
-                    jobs: jobs.iter(),
-                })
-                .collect(),
-            heads: BTreeSet::new(),
-        };
-        for index in 0..queue.cursors.len() {
-            queue.push_head(index);
+        let mut cursors = Vec::with_capacity(state.pending.group_count());
+        let mut heads = Vec::with_capacity(cursors.capacity());
+        for (group, jobs) in state.pending.groups() {
+            let mut cursor = Cursor {
+                factors: group_factors(state, group),
+                head: None,
+                jobs: jobs.iter(),
+            };
+            if let Some((score, admitted)) = advance(state, &mut cursor) {
+                heads.push((score, admitted, cursors.len()));
+            }
+            cursors.push(cursor);
         }
-        queue
+        Queue {
+            state,
+            cursors,
+            heads: BinaryHeap::from(heads),
+        }
     }
+}
 
-    /// Enters cursor `index`'s next job among the heads, if it has one.
-    fn push_head(&mut self, index: usize) {
-        let cursor = &mut self.cursors[index];
-        cursor.head = cursor.jobs.next().map(|(admitted, id)| {
-            let job = &self.state.jobs[id];
-            let score = priority(self.state, job).total;
-            self.heads.insert((Reverse(score), *admitted, index));
-            (id, job)
-        });
-    }
+/// Moves a cursor to its group's next job, returning that job's (score,
+/// admission) if there is one.
+fn advance<'a>(state: &CellState, cursor: &mut Cursor<'a>) -> Option<(u64, Reverse<u64>)> {
+    let (admitted, pending) = cursor.jobs.next()?;
+    cursor.head = Some(pending);
+    let age = age_factor(state, pending.submitted_ms);
+    Some((total(state, &cursor.factors, age), Reverse(*admitted)))
 }
 
 impl<'a> Iterator for Queue<'a> {
     type Item = (&'a String, &'a Job);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (_, _, index) = self.heads.pop_first()?;
-        let head = self.cursors[index].head.take().expect("a head was entered");
-        self.push_head(index);
-        Some(head)
+        let (_, _, index) = self.heads.pop()?;
+        let cursor = &mut self.cursors[index];
+        let taken = cursor.head.take().expect("a head was entered");
+        if let Some((score, admitted)) = advance(self.state, cursor) {
+            self.heads.push((score, admitted, index));
+        }
+        Some((&taken.id, &self.state.jobs[&taken.id]))
     }
 }
 
