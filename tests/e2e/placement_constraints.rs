@@ -226,5 +226,38 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
         rota_placement::explain(&state, "web-4").unwrap().summary(),
         "0/3 nodes fit: 3 job anti-affinity app=web per node"
     );
+
+    // A sidecar must share a node with a web replica; the web replicas'
+    // anti-affinity selects only web jobs, so it does not repel it.
+    let sidecar = Body::JobSubmitted(JobSubmitted {
+        job: "sidecar".into(),
+        resources: cpu(100),
+        labels: BTreeMap::from([("app".into(), "sidecar".into())]),
+        constraints: Constraints {
+            node_selector: BTreeMap::from([("zone".into(), "z2".into())]),
+            job_affinity: JobAffinity {
+                required: vec![JobAffinityTerm {
+                    selector: JobSelector {
+                        match_labels: BTreeMap::from([("app".into(), "web".into())]),
+                        ..Default::default()
+                    },
+                    topology_key: TOPOLOGY_NODE.into(),
+                }],
+                preferred: vec![],
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    bed.submit(&[Event::new("sidecar", CELL, sidecar).with_tenant("web-team")])
+        .await;
+    let state = bed
+        .wait_for("the sidecar bound", |s| {
+            s.jobs
+                .get("sidecar")
+                .is_some_and(|j| j.state == JobState::Bound)
+        })
+        .await;
+    assert_eq!(state.jobs["sidecar"].node.as_deref(), Some("gpu-t4"));
     assert_replay_clean(&bed.entries().await);
 }
