@@ -88,7 +88,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    for service in ["admission", "placement"] {
+    for service in ["admission", "placement", "fairshare"] {
         let core = rota_replay::standard_core(&target.cell, service).context("known service")?;
         let config = ServiceConfig::new(format!("{service}-demo"));
         let (log, shutdown) = (log.clone(), shutdown.clone());

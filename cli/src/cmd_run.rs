@@ -12,15 +12,16 @@ use tokio::task::JoinSet;
 
 /// Run a service of the cell until SIGINT or SIGTERM.
 ///
-/// Services: admission, placement, clock, or all. Several instances of a
-/// service may run; one holds the lease and decides, the others stand by.
+/// Services: admission, placement, fairshare, clock, or all. Several
+/// instances of a service may run; one holds the lease and decides, the
+/// others stand by.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  rota run all\n  rota run placement --state-dir /var/lib/rota --instance placement-b"
 )]
 pub struct RunArgs {
-    /// admission, placement, clock or all.
-    #[arg(value_parser = ["admission", "placement", "clock", "all"])]
+    /// admission, placement, fairshare, clock or all.
+    #[arg(value_parser = ["admission", "placement", "fairshare", "clock", "all"])]
     pub service: String,
     /// Directory for snapshots (sled); without it, a restart folds the log from the start.
     #[arg(long)]
@@ -41,7 +42,7 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let services: Vec<&str> = match args.service.as_str() {
-        "all" => vec!["admission", "placement", "clock"],
+        "all" => vec!["admission", "placement", "fairshare", "clock"],
         one => vec![one],
     };
     let instance = args

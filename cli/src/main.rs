@@ -7,9 +7,11 @@ mod cmd_nodes;
 mod cmd_policy;
 mod cmd_replay;
 mod cmd_run;
+mod cmd_shares;
 mod cmd_simulate;
 mod cmd_status;
 mod cmd_submit;
+mod cmd_tenants;
 mod cmd_watch;
 mod render;
 mod summary;
@@ -71,6 +73,10 @@ enum Command {
     /// The cell's placement policy.
     #[command(subcommand)]
     Policy(cmd_policy::PolicyCommand),
+    /// The cell's tenant tree and fair-share policy.
+    #[command(subcommand)]
+    Tenants(cmd_tenants::TenantsCommand),
+    Shares(cmd_shares::SharesArgs),
     /// Replay the log: re-derive and verify every recorded decision.
     #[command(subcommand)]
     Replay(cmd_replay::ReplayCommand),
@@ -104,6 +110,8 @@ fn main() -> std::process::ExitCode {
             Command::Simulate(args) => cmd_simulate::simulate(args),
             Command::Replay(command) => cmd_replay::replay(&target, command).await,
             Command::Policy(command) => cmd_policy::policy(&target, command).await,
+            Command::Tenants(command) => cmd_tenants::tenants(&target, command).await,
+            Command::Shares(args) => cmd_shares::shares(&target, args).await,
         }
     });
     match result {

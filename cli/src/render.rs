@@ -43,7 +43,11 @@ fn details(event: &Event) -> String {
         Body::JobCancelRequested(b) => b.reason.clone().unwrap_or_default(),
         Body::JobAdmitted(_) => String::new(),
         Body::JobRejected(b) => b.reason.clone(),
-        Body::JobBound(b) => format!("node={}", b.node),
+        Body::JobBound(b) => format!(
+            "node={}{}",
+            b.node,
+            if b.reclaimable { " reclaimable" } else { "" }
+        ),
         Body::JobStarted(b) => format!(
             "node={}{}",
             b.node,
@@ -87,6 +91,13 @@ fn details(event: &Event) -> String {
             b.placement.backfill.as_str(),
             b.placement.default_estimate_s
         ),
+        Body::TenantsSet(b) => format!(
+            "fair_share={} half_life_s={} top-level tenants={}",
+            b.config.fair_share.mode.as_str(),
+            b.config.fair_share.half_life_s,
+            b.config.tenants.len()
+        ),
+        Body::FairShareUpdated(b) => format!("factors for {} tenants", b.factors.len()),
     };
     let round = event
         .round

@@ -4,6 +4,7 @@
 
 use crate::constraints::{Constraints, Taint, Topology};
 use crate::policy::PolicySet;
+use crate::tenants::{FairShareUpdated, TenantsSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -199,6 +200,10 @@ pub struct JobBound {
     /// shares.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpu_devices: Vec<u32>,
+    /// The job runs on quota its tenant borrowed from siblings: that
+    /// capacity may be reclaimed for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaimable: bool,
 }
 
 /// A node agent started the job's process.
@@ -363,10 +368,12 @@ pub enum Body {
     InputRejected(InputRejected),
     JobTimedOut(JobTimedOut),
     PolicySet(PolicySet),
+    TenantsSet(TenantsSet),
+    FairShareUpdated(FairShareUpdated),
 }
 
 /// Every event type name, in documentation order.
-pub const TYPE_NAMES: [&str; 16] = [
+pub const TYPE_NAMES: [&str; 18] = [
     "job.submitted",
     "job.cancel_requested",
     "job.admitted",
@@ -383,6 +390,8 @@ pub const TYPE_NAMES: [&str; 16] = [
     "clock.tick",
     "input.rejected",
     "policy.set",
+    "tenants.set",
+    "fairshare.updated",
 ];
 
 impl Body {
@@ -405,6 +414,8 @@ impl Body {
             Body::InputRejected(_) => "input.rejected",
             Body::JobTimedOut(_) => "job.timed_out",
             Body::PolicySet(_) => "policy.set",
+            Body::TenantsSet(_) => "tenants.set",
+            Body::FairShareUpdated(_) => "fairshare.updated",
         }
     }
 
@@ -461,7 +472,8 @@ pub fn writer_of(type_name: &str) -> Writer {
             Writer::Service("admission")
         }
         "job.bound" | "job.timed_out" => Writer::Service("placement"),
-        "policy.set" => Writer::Operator,
+        "policy.set" | "tenants.set" => Writer::Operator,
+        "fairshare.updated" => Writer::Service("fairshare"),
         "job.started" | "job.finished" | "node.registered" | "node.drained" => Writer::Agent,
         "node.lost" | "clock.tick" => Writer::Clock,
         _ => Writer::AnyService,

@@ -143,6 +143,8 @@ pub fn encode_as(event: &Event, encoding: Encoding) -> Vec<u8> {
         Body::InputRejected(b) => wire!(b),
         Body::JobTimedOut(b) => wire!(b),
         Body::PolicySet(b) => wire!(b),
+        Body::TenantsSet(b) => wire!(b),
+        Body::FairShareUpdated(b) => wire!(b),
     }
 }
 
@@ -234,6 +236,8 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "input.rejected" => typed!(body::InputRejected, InputRejected),
         "job.timed_out" => typed!(body::JobTimedOut, JobTimedOut),
         "policy.set" => typed!(crate::policy::PolicySet, PolicySet),
+        "tenants.set" => typed!(crate::tenants::TenantsSet, TenantsSet),
+        "fairshare.updated" => typed!(crate::tenants::FairShareUpdated, FairShareUpdated),
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,

@@ -16,6 +16,7 @@ mod limits;
 mod names;
 mod policy;
 mod subject;
+mod tenants;
 
 pub use body::{
     Body, ClockTick, InputRejected, JobAdmitted, JobBound, JobCancelRequested, JobCancelled,
@@ -41,3 +42,4 @@ pub use subject::{
     ParsedSubject, Subject, liveness_node_subject, liveness_service_subject, stream_name,
     stream_subjects,
 };
+pub use tenants::*;

@@ -11,6 +11,8 @@
 //! rota.<cell>.lease.<service>                      lease.claimed
 //! rota.<cell>.clock.tick                           clock.tick
 //! rota.<cell>.policy.set                           policy.set
+//! rota.<cell>.tenants.set                          tenants.set
+//! rota.<cell>.fairshare.updated                    fairshare.updated
 //! rota.<cell>.input.rejected[.<tenant>]            input.rejected
 //! ```
 
@@ -40,6 +42,8 @@ impl fmt::Display for Subject<'_> {
             (Body::LeaseClaimed(b), _) => write!(f, "rota.{cell}.lease.{}", b.service),
             (Body::ClockTick(_), _) => write!(f, "rota.{cell}.clock.tick"),
             (Body::PolicySet(_), _) => write!(f, "rota.{cell}.policy.set"),
+            (Body::TenantsSet(_), _) => write!(f, "rota.{cell}.tenants.set"),
+            (Body::FairShareUpdated(_), _) => write!(f, "rota.{cell}.fairshare.updated"),
             (Body::InputRejected(_), _) => match &event.tenant {
                 Some(tenant) => write!(f, "rota.{cell}.input.rejected.{tenant}"),
                 None => write!(f, "rota.{cell}.input.rejected"),
@@ -98,10 +102,19 @@ pub fn stream_name(cell: &str) -> String {
 /// The subjects a cell's stream captures. Liveness subjects are deliberately
 /// not among them: heartbeats are not logged.
 pub fn stream_subjects(cell: &str) -> Vec<String> {
-    ["job", "node", "lease", "clock", "input", "policy"]
-        .iter()
-        .map(|family| format!("rota.{cell}.{family}.>"))
-        .collect()
+    [
+        "job",
+        "node",
+        "lease",
+        "clock",
+        "input",
+        "policy",
+        "tenants",
+        "fairshare",
+    ]
+    .iter()
+    .map(|family| format!("rota.{cell}.{family}.>"))
+    .collect()
 }
 
 /// Core NATS subject on which a node's agent says it is alive.

@@ -1,5 +1,6 @@
 //! The cell's state as a fold over its log.
 
+use crate::accounts::Accounts;
 use crate::entry::LogEntry;
 use crate::job::{Job, JobState};
 use crate::labels::LabelIndex;
@@ -72,6 +73,8 @@ pub struct CellState {
     /// The jobs on nodes by tenant and label, counted per domain: where job
     /// selectors look.
     pub labels: LabelIndex,
+    /// Tenants: the tree and fair-share policy, usage, holdings, factors.
+    pub accounts: Accounts,
     /// The sequence of the last event that changed which nodes are ready or
     /// what a node is (registration, drain, loss): what node filters see.
     pub nodes_changed_seq: u64,
@@ -95,6 +98,7 @@ impl CellState {
             repellers: BTreeMap::new(),
             labels: LabelIndex::default(),
             nodes_changed_seq: 0,
+            accounts: Accounts::default(),
         }
     }
 
@@ -205,6 +209,24 @@ impl CellState {
                 }
             }
             Body::ClockTick(_) => {}
+            Body::TenantsSet(set) => match set.config.validate() {
+                Ok(()) => {
+                    let holding: Vec<&Job> = self
+                        .holding
+                        .values()
+                        .flatten()
+                        .map(|id| &self.jobs[id])
+                        .collect();
+                    self.accounts.configure(&set.config, self.now_ms, &holding);
+                }
+                Err(problem) => {
+                    let detail = format!("tenants.set refused: {problem}");
+                    self.note_invalid(entry, None, detail);
+                }
+            },
+            Body::FairShareUpdated(update) => {
+                self.accounts.on_factors(&update.factors, self.now_ms)
+            }
             Body::PolicySet(set) => match set.placement.validate() {
                 Ok(()) => self.policy = set.placement.clone(),
                 Err(problem) => {
@@ -255,6 +277,7 @@ impl CellState {
             first_bound_ms: None,
             bound_ms: None,
             timed_out: false,
+            reclaimable: false,
             bindings: 0,
             finished_ms: None,
             outcome: None,
@@ -282,6 +305,7 @@ impl CellState {
                 job.state = JobState::Pending;
                 job.admitted_seq = Some(applied_seq);
                 self.pending.insert(job_id, job);
+                self.accounts.on_pending(job);
             }
             Some(reason) => {
                 job.state = JobState::Rejected;
@@ -314,6 +338,7 @@ impl CellState {
             }
             JobState::Pending => {
                 self.pending.remove(job_id, job);
+                self.accounts.on_not_pending(job);
                 job.state = JobState::Cancelled;
             }
             JobState::Bound | JobState::Running => job.state = JobState::Cancelling,
@@ -408,6 +433,9 @@ impl CellState {
         }
         let job = self.jobs.get_mut(&bound.job).expect("checked above");
         self.pending.remove(&bound.job, job);
+        self.accounts.on_not_pending(job);
+        self.accounts.on_holding(job, now);
+        job.reclaimable = bound.reclaimable;
         job.state = JobState::Bound;
         job.node = Some(bound.node.clone());
         job.bindings += 1;
@@ -490,6 +518,7 @@ impl CellState {
                 job.state = JobState::Pending;
                 job.bound_ms = None;
                 self.pending.insert(&job_id, job);
+                self.accounts.on_pending(job);
                 self.counters.requeued_jobs += 1;
             }
         }
@@ -506,6 +535,7 @@ impl CellState {
         if let Some(deadline) = deadline_ms(job) {
             self.deadlines.remove(&(deadline, job_id.to_string()));
         }
+        self.accounts.on_released(job, self.now_ms);
         let node_id = job.node.take().expect("release of a job on no node");
         let devices = std::mem::take(&mut job.gpu_devices);
         let node = self

@@ -76,6 +76,8 @@ pub struct Job {
     pub bound_ms: Option<u64>,
     /// Placement stopped the job at its wall-clock limit.
     pub timed_out: bool,
+    /// Its current binding runs on quota its tenant borrowed.
+    pub reclaimable: bool,
     pub bindings: u32,
     pub finished_ms: Option<u64>,
     pub outcome: Option<Outcome>,

@@ -8,6 +8,7 @@
 //! for every reader (DESIGN.md sections 3 and 4). A service core
 //! ([`ServiceCore`]) is this fold plus a `decide` function.
 
+pub mod accounts;
 mod cell;
 mod core;
 mod entry;

@@ -20,6 +20,7 @@ pub fn standard_core(cell: &str, service: &str) -> Option<Box<dyn ServiceCore>> 
     match service {
         rota_admission::SERVICE => Some(Box::new(rota_admission::Admission::new(cell))),
         rota_placement::SERVICE => Some(Box::new(rota_placement::Placement::new(cell))),
+        rota_fairshare::SERVICE => Some(Box::new(rota_fairshare::FairShare::new(cell))),
         _ => None,
     }
 }

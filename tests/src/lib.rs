@@ -50,6 +50,16 @@ impl TestBed {
         &self.server.url
     }
 
+    /// Runs the named decision services in this process.
+    pub fn run_named(&mut self, services: &[&str]) {
+        for service in services {
+            let core = rota_replay::standard_core(CELL, service).expect("known service");
+            let mut config = ServiceConfig::new(format!("{service}-test"));
+            config.lease_timeout = Duration::from_millis(500);
+            self.run_core(core, config);
+        }
+    }
+
     /// Runs a service core in this process, as instance `instance`.
     pub fn run_core(
         &mut self,
@@ -64,14 +74,10 @@ impl TestBed {
         });
     }
 
-    /// Runs admission and placement (and the clock, if asked) in this process.
+    /// Runs admission, placement and fair share (and the clock, if asked) in
+    /// this process.
     pub fn run_services(&mut self, with_clock: bool) {
-        for service in ["admission", "placement"] {
-            let core = rota_replay::standard_core(CELL, service).expect("known service");
-            let mut config = ServiceConfig::new(format!("{service}-test"));
-            config.lease_timeout = Duration::from_millis(500);
-            self.run_core(core, config);
-        }
+        self.run_named(&["admission", "placement", "fairshare"]);
         if with_clock {
             let (log, shutdown) = (self.log.clone(), self.shutdown.clone());
             self.tasks.spawn(async move {

@@ -8,9 +8,11 @@
 
 mod constraints;
 mod limits;
+mod tenancy;
 mod validate;
 
 pub use limits::*;
+use tenancy::TenantGate;
 pub use validate::{Refusal, validate};
 
 use rota_events::{
@@ -76,10 +78,11 @@ fn drafts(state: &CellState) -> Vec<Draft> {
     // Decisions earlier in this round change what later ones see: a job
     // admitted here can be cancelled here, but not cancelled twice.
     let mut decided: BTreeMap<&str, JobState> = BTreeMap::new();
+    let mut gate = TenantGate::of(state);
     backlog
         .into_iter()
         .map(|(_, work)| match work {
-            Work::Submission(job) => decide_submission(state, job, &mut decided),
+            Work::Submission(job) => decide_submission(state, job, &mut decided, &mut gate),
             Work::Cancel(seq) => decide_cancel(state, seq, &mut decided),
             Work::Rejection(seq) => {
                 let rejection = &queues.rejections[&seq];
@@ -102,11 +105,21 @@ fn decide_submission<'a>(
     state: &'a CellState,
     job_id: &'a str,
     decided: &mut BTreeMap<&'a str, JobState>,
+    gate: &mut TenantGate<'a>,
 ) -> Draft {
     let job = &state.jobs[job_id];
-    let body = match validate(&job.spec, &state.policy) {
+    let checked =
+        validate(&job.spec, &state.policy).and_then(|()| match gate.refusal(&job.tenant, job) {
+            Some(reason) => Err(Refusal {
+                field: "tenant".to_string(),
+                reason,
+            }),
+            None => Ok(()),
+        });
+    let body = match checked {
         Ok(()) => {
             decided.insert(job_id, JobState::Pending);
+            gate.note_admitted(&job.tenant);
             Body::JobAdmitted(JobAdmitted {
                 job: job_id.to_string(),
             })

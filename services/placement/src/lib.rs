@@ -18,6 +18,7 @@ pub mod neighbours;
 pub mod queue;
 pub mod schedule;
 pub mod score;
+pub mod tenancy;
 pub mod timeline;
 pub mod walltime;
 

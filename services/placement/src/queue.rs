@@ -9,9 +9,11 @@
 //! computes each group's shared factors once and each head's age as it
 //! comes up, so ordering costs a heap of group heads, not a sort of jobs.
 
+use crate::tenancy::Tenancy;
+use rota_projections::accounts::quota::Verdict;
 use rota_projections::{CellState, Job, PendingJob, QueueGroup};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, btree_map};
+use std::collections::{BTreeMap, BinaryHeap, btree_map};
 
 /// The largest factor.
 pub const FACTOR_MAX: u64 = 1000;
@@ -38,12 +40,12 @@ struct GroupFactors {
     weighted: u64,
 }
 
-fn group_factors(state: &CellState, group: &QueueGroup) -> GroupFactors {
+fn group_factors(state: &CellState, tenancy: &Tenancy, group: &QueueGroup) -> GroupFactors {
     let policy = &state.policy;
     let weights = &policy.queue;
     let priority_factor = (group.level.clamp(-1000, 1000).saturating_neg() + 1000) as u64 / 2;
     let class_factor = u64::from(policy.class_value(group.class.as_deref()));
-    let fair_share_factor = FAIR_SHARE_NEUTRAL;
+    let fair_share_factor = tenancy.fair_share_factor(&group.tenant);
     GroupFactors {
         priority_factor,
         class_factor,
@@ -67,7 +69,7 @@ fn total(state: &CellState, factors: &GroupFactors, age_factor: u64) -> u64 {
 
 /// The multifactor priority of `job` now.
 pub fn priority(state: &CellState, job: &Job) -> Priority {
-    let factors = group_factors(state, &QueueGroup::of(job));
+    let factors = group_factors(state, &Tenancy::of(state), &QueueGroup::of(job));
     let age_factor = age_factor(state, job.submitted_ms);
     Priority {
         priority_factor: factors.priority_factor,
@@ -80,39 +82,90 @@ pub fn priority(state: &CellState, job: &Job) -> Priority {
 
 /// One group's jobs not yet taken from the queue.
 struct Cursor<'a> {
+    group: &'a QueueGroup,
     factors: GroupFactors,
-    /// The group's first job not yet taken, entered among the heads.
-    head: Option<&'a PendingJob>,
+    /// Bumped when the group's factors change mid-round, so that heap
+    /// entries scored before are recognised as stale.
+    version: u32,
+    /// The group's first job not yet taken (admission sequence, job),
+    /// entered among the heads.
+    head: Option<(u64, &'a PendingJob)>,
     jobs: btree_map::Iter<'a, u64, PendingJob>,
 }
 
-/// Pending jobs in queue order: an iterator over `(id, job)`.
+/// A group head in the heap: (score, earlier admission first, cursor,
+/// cursor version).
+type Head = (u64, Reverse<u64>, usize, u32);
+
+/// Pending jobs in queue order: an iterator over `(id, job)`. Under DRF,
+/// [`Queue::note_bound`] re-scores the bound job's tenant for the jobs that
+/// follow.
 pub struct Queue<'a> {
     state: &'a CellState,
+    tenancy: Tenancy<'a>,
     cursors: Vec<Cursor<'a>>,
-    /// Each non-empty group's head: (score, earlier admission first, cursor).
-    heads: BinaryHeap<(u64, Reverse<u64>, usize)>,
+    heads: BinaryHeap<Head>,
+    /// Each tenant's cursors, when factors follow bindings.
+    by_tenant: BTreeMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> Queue<'a> {
     pub fn of(state: &'a CellState) -> Queue<'a> {
+        let tenancy = Tenancy::of(state);
         let mut cursors = Vec::with_capacity(state.pending.group_count());
         let mut heads = Vec::with_capacity(cursors.capacity());
+        let mut by_tenant: BTreeMap<&'a str, Vec<usize>> = BTreeMap::new();
         for (group, jobs) in state.pending.groups() {
             let mut cursor = Cursor {
-                factors: group_factors(state, group),
+                group,
+                factors: group_factors(state, &tenancy, group),
+                version: 0,
                 head: None,
                 jobs: jobs.iter(),
             };
             if let Some((score, admitted)) = advance(state, &mut cursor) {
-                heads.push((score, admitted, cursors.len()));
+                heads.push((score, admitted, cursors.len(), 0));
+            }
+            if tenancy.factors_follow_bindings() {
+                by_tenant
+                    .entry(group.tenant.as_str())
+                    .or_default()
+                    .push(cursors.len());
             }
             cursors.push(cursor);
         }
         Queue {
             state,
+            tenancy,
             cursors,
             heads: BinaryHeap::from(heads),
+            by_tenant,
+        }
+    }
+
+    /// Whether `job`'s tenant may start it now, given this round's
+    /// bindings so far.
+    pub fn verdict(&self, job: &Job) -> Verdict {
+        self.tenancy.verdict(job)
+    }
+
+    /// Counts a binding of this round: its tenant's quota holdings, and
+    /// under DRF its factor, which re-scores the tenant's waiting jobs.
+    pub fn note_bound(&mut self, job: &Job) {
+        self.tenancy.note_bound(job);
+        let Some(cursors) = self.by_tenant.get(job.tenant.as_str()) else {
+            return;
+        };
+        for index in cursors {
+            let cursor = &mut self.cursors[*index];
+            cursor.factors = group_factors(self.state, &self.tenancy, cursor.group);
+            cursor.version += 1;
+            if let Some((admitted, pending)) = cursor.head {
+                let age = age_factor(self.state, pending.submitted_ms);
+                let score = total(self.state, &cursor.factors, age);
+                self.heads
+                    .push((score, Reverse(admitted), *index, cursor.version));
+            }
         }
     }
 }
@@ -121,7 +174,7 @@ impl<'a> Queue<'a> {
 /// admission) if there is one.
 fn advance<'a>(state: &CellState, cursor: &mut Cursor<'a>) -> Option<(u64, Reverse<u64>)> {
     let (admitted, pending) = cursor.jobs.next()?;
-    cursor.head = Some(pending);
+    cursor.head = Some((*admitted, pending));
     let age = age_factor(state, pending.submitted_ms);
     Some((total(state, &cursor.factors, age), Reverse(*admitted)))
 }
@@ -130,13 +183,18 @@ impl<'a> Iterator for Queue<'a> {
     type Item = (&'a String, &'a Job);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (_, _, index) = self.heads.pop()?;
-        let cursor = &mut self.cursors[index];
-        let taken = cursor.head.take().expect("a head was entered");
-        if let Some((score, admitted)) = advance(self.state, cursor) {
-            self.heads.push((score, admitted, index));
+        loop {
+            let (_, _, index, version) = self.heads.pop()?;
+            let cursor = &mut self.cursors[index];
+            if version != cursor.version {
+                continue;
+            }
+            let (_, taken) = cursor.head.take().expect("a head was entered");
+            if let Some((score, admitted)) = advance(self.state, cursor) {
+                self.heads.push((score, admitted, index, cursor.version));
+            }
+            return Some((&taken.id, &self.state.jobs[&taken.id]));
         }
-        Some((&taken.id, &self.state.jobs[&taken.id]))
     }
 }
 

@@ -22,9 +22,11 @@
 
 use crate::capacity::{Choice, FreeCapacity};
 use crate::filter_memory::FilterMemory;
+use crate::queue::Queue;
 use crate::timeline::{Timeline, aggregate};
 use crate::{CONSERVATIVE_RESERVATIONS_MAX, EASY_RESERVATION_ATTEMPTS_MAX, ROUND_JOBS_SCANNED_MAX};
 use rota_events::{Backfill, Body, JobBound, Resources};
+use rota_projections::accounts::quota::Verdict;
 use rota_projections::{CellState, Draft, Job};
 use std::collections::BTreeMap;
 
@@ -43,12 +45,7 @@ pub fn bindings(
     room: usize,
     memory: FilterMemory,
 ) -> (Vec<Draft>, FilterMemory) {
-    let mut round = Round {
-        state,
-        free: FreeCapacity::with_memory(state, memory),
-        drafts: Vec::new(),
-        room,
-    };
+    let mut round = Round::new(state, FreeCapacity::with_memory(state, memory), room);
     match state.policy.backfill {
         Backfill::Fcfs => round.fcfs(),
         Backfill::Easy => round.easy(),
@@ -63,10 +60,14 @@ pub fn bindings(
 /// the state as it is (for explanations and for checking that backfill never
 /// delays it).
 pub fn head_reservation(state: &CellState) -> Option<Reservation> {
-    let free = FreeCapacity::of(state);
-    let (id, job) = queue(state)
-        .find(|(id, job)| free.choose(id, job, None).is_none() && free.could_ever_fit(job))?;
-    let (node, start_ms, _) = reserve_earliest(state, &free, job)?;
+    let mut round = Round::new(state, FreeCapacity::of(state), 0);
+    let (id, job) = loop {
+        let (id, job, _) = round.next_job()?;
+        if round.free.choose(id, job, None).is_none() && round.free.could_ever_fit(job) {
+            break (id, job);
+        }
+    };
+    let (node, start_ms, _) = reserve_earliest(state, &round.free, job)?;
     Some(Reservation {
         job: id.clone(),
         node: node.to_string(),
@@ -81,20 +82,9 @@ pub fn reservations(state: &CellState) -> Vec<Reservation> {
     match state.policy.backfill {
         Backfill::Fcfs | Backfill::Easy => head_reservation(state).into_iter().collect(),
         Backfill::Conservative => {
-            let mut round = Round {
-                state,
-                free: FreeCapacity::of(state),
-                drafts: Vec::new(),
-                room: usize::MAX,
-            };
-            round.conservative()
+            Round::new(state, FreeCapacity::of(state), usize::MAX).conservative()
         }
     }
-}
-
-/// Pending jobs in queue order, as far as a round looks.
-fn queue(state: &CellState) -> impl Iterator<Item = (&String, &Job)> {
-    crate::queue::ordered(state).take(ROUND_JOBS_SCANNED_MAX)
 }
 
 /// A node's timeline for reservations, with this round's bindings there.
@@ -129,11 +119,40 @@ fn reserve_earliest<'a>(
 struct Round<'a> {
     state: &'a CellState,
     free: FreeCapacity<'a>,
+    queue: Queue<'a>,
+    /// Pending jobs taken from the queue so far.
+    scanned: usize,
     drafts: Vec<Draft>,
     room: usize,
 }
 
 impl<'a> Round<'a> {
+    fn new(state: &'a CellState, free: FreeCapacity<'a>, room: usize) -> Round<'a> {
+        Round {
+            state,
+            free,
+            queue: Queue::of(state),
+            scanned: 0,
+            drafts: Vec::new(),
+            room,
+        }
+    }
+
+    /// The next pending job in queue order that its tenant's quotas and
+    /// limits let start, as far as a round looks, with whether it would
+    /// borrow quota. Held jobs are passed over: they cannot start whatever
+    /// the nodes have, so they neither start nor block others.
+    fn next_job(&mut self) -> Option<(&'a String, &'a Job, bool)> {
+        while self.scanned < ROUND_JOBS_SCANNED_MAX {
+            let (id, job) = self.queue.next()?;
+            self.scanned += 1;
+            if let Verdict::Fits { borrowing } = self.queue.verdict(job) {
+                return Some((id, job, borrowing));
+            }
+        }
+        None
+    }
+
     fn full(&self) -> bool {
         self.drafts.len() >= self.room || self.free.is_empty()
     }
@@ -144,9 +163,10 @@ impl<'a> Round<'a> {
             .saturating_add(self.state.estimate_ms(job))
     }
 
-    fn bind(&mut self, id: &str, job: &'a Job, choice: Choice<'a>) {
+    fn bind(&mut self, id: &str, job: &'a Job, choice: Choice<'a>, borrowing: bool) {
         let end = self.end_ms(job);
         self.free.bind(&choice, job, end);
+        self.queue.note_bound(job);
         self.drafts.push(Draft {
             tenant: Some(job.tenant.clone()),
             causation_id: Some(job.submission_id.clone()),
@@ -155,17 +175,18 @@ impl<'a> Round<'a> {
                 node: choice.node.to_string(),
                 resources: job.spec.resources,
                 gpu_devices: choice.devices,
+                reclaimable: borrowing,
             }),
         });
     }
 
     fn fcfs(&mut self) {
-        for (id, job) in queue(self.state) {
+        while let Some((id, job, borrowing)) = self.next_job() {
             if self.full() {
                 return;
             }
             match self.free.choose(id, job, None) {
-                Some(choice) => self.bind(id, job, choice),
+                Some(choice) => self.bind(id, job, choice, borrowing),
                 None if self.free.could_ever_fit(job) => return,
                 None => continue,
             }
@@ -176,13 +197,13 @@ impl<'a> Round<'a> {
         // The head's reservation: node, start, and what it leaves over there.
         let mut reserved: Option<(&'a str, u64, Resources)> = None;
         let mut attempts = 0;
-        for (id, job) in queue(self.state) {
+        while let Some((id, job, borrowing)) = self.next_job() {
             if self.full() {
                 return;
             }
             let Some((reserved_node, start, left)) = reserved.as_mut() else {
                 match self.free.choose(id, job, None) {
-                    Some(choice) => self.bind(id, job, choice),
+                    Some(choice) => self.bind(id, job, choice, borrowing),
                     None if attempts < EASY_RESERVATION_ATTEMPTS_MAX
                         && self.free.could_ever_fit(job) =>
                     {
@@ -203,7 +224,7 @@ impl<'a> Round<'a> {
                 if choice.node == *reserved_node && !ends_in_time {
                     *left = left.minus(&request);
                 }
-                self.bind(id, job, choice);
+                self.bind(id, job, choice, borrowing);
             }
         }
     }
@@ -218,7 +239,7 @@ impl<'a> Round<'a> {
             .collect();
         let now = self.state.now_ms;
         let mut reserved = Vec::new();
-        for (id, job) in queue(self.state) {
+        while let Some((id, job, borrowing)) = self.next_job() {
             if self.full() || reserved.len() >= CONSERVATIVE_RESERVATIONS_MAX {
                 break;
             }
@@ -249,7 +270,7 @@ impl<'a> Round<'a> {
                 .expect("from the map")
                 .reserve(start, end, &request);
             match starts_now {
-                Some(choice) => self.bind(id, job, choice),
+                Some(choice) => self.bind(id, job, choice, borrowing),
                 None => reserved.push(Reservation {
                     job: id.clone(),
                     node: node.to_string(),

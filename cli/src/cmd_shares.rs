@@ -1,0 +1,232 @@
+//! `rota shares`: the tenant tree as Slurm's `sshare` shows it, folded from
+//! the log at its head or at any earlier sequence.
+
+use crate::Target;
+use rota_events::{ResourceAmounts, TenantLimits};
+use rota_projections::CellState;
+use rota_projections::accounts::fairness::{
+    self, classic, dominant_share, effective_usage, fair_tree, subtree_allocated, subtree_usage,
+};
+use rota_projections::accounts::quota::{Holdings, borrowed};
+use rota_projections::accounts::ready_capacity;
+use rota_projections::accounts::tree::ROOT;
+use rota_shell::CellLog;
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// Show every tenant's shares, usage, fair-share factor, dominant share and
+/// quota, as of the log's head or of sequence `--at`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  rota shares\n  rota shares --at 12000 --json")]
+pub struct SharesArgs {
+    /// Fold the log only up to this sequence (inclusive).
+    #[arg(long)]
+    pub at: Option<u64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One tenant's line.
+#[derive(Debug, Serialize)]
+pub struct ShareRow {
+    pub tenant: String,
+    /// Below the root: 1 for top-level tenants.
+    pub depth: usize,
+    pub parent: Option<String>,
+    pub raw_shares: u32,
+    pub norm_shares: f64,
+    /// Decayed weighted resource-seconds of the tenant and its subtree.
+    pub raw_usage: f64,
+    pub norm_usage: f64,
+    pub effective_usage: f64,
+    /// The factor placement uses now: the last published one (leaves).
+    pub fair_share: Option<u32>,
+    /// The factor the policy's mode gives now (leaves).
+    pub fair_share_now: Option<u32>,
+    pub classic_factor: f64,
+    pub fair_tree_factor: Option<f64>,
+    /// The largest fraction of the cell's capacity held in any resource.
+    pub drf_share: f64,
+    pub running_jobs: u32,
+    pub pending_jobs: u32,
+    pub allocated: ResourceAmounts,
+    pub guaranteed: Option<ResourceAmounts>,
+    pub max: Option<ResourceAmounts>,
+    /// What it holds beyond its guarantee: reclaimable by its cohort.
+    pub borrowed: Option<ResourceAmounts>,
+    pub limits: TenantLimits,
+}
+
+/// The rows of `state`'s tenant tree, depth first.
+pub fn rows(state: &CellState) -> Vec<ShareRow> {
+    let accounts = &state.accounts;
+    let tree = &accounts.tree;
+    let usage = subtree_usage(accounts, state.now_ms);
+    let norm_shares = tree.normalized_shares();
+    let effective = effective_usage(tree, &usage);
+    let classic_factors = classic(tree, &usage);
+    let fair_tree_factors = fair_tree(tree, &usage);
+    let allocated = subtree_allocated(accounts);
+    let capacity = ready_capacity(state);
+    let now_factors = fairness::leaf_factors(accounts, state.now_ms, &capacity);
+    let own_counts = |count: fn(&rota_projections::accounts::TenantAccount) -> u32| -> Vec<u32> {
+        tree.nodes
+            .iter()
+            .map(|node| accounts.tenants.get(&node.name).map_or(0, count))
+            .collect()
+    };
+    let running = tree.subtree_sums(&own_counts(|a| a.running_jobs), |a, b| a + b);
+    let pending = tree.subtree_sums(&own_counts(|a| a.pending_jobs), |a, b| a + b);
+    let holdings = Holdings {
+        allocated: allocated.clone(),
+        running: running.clone(),
+    };
+    let mut order = Vec::new();
+    let mut stack: Vec<usize> = tree.nodes[ROOT].children.iter().rev().copied().collect();
+    while let Some(node) = stack.pop() {
+        order.push(node);
+        stack.extend(tree.nodes[node].children.iter().rev());
+    }
+    order
+        .into_iter()
+        .map(|i| {
+            let node = &tree.nodes[i];
+            let leaf = node.is_leaf();
+            ShareRow {
+                tenant: node.name.clone(),
+                depth: tree.depth(i),
+                parent: node
+                    .parent
+                    .filter(|p| *p != ROOT)
+                    .map(|p| tree.nodes[p].name.clone()),
+                raw_shares: node.shares,
+                norm_shares: norm_shares[i],
+                raw_usage: usage[i],
+                norm_usage: if usage[ROOT] > 0.0 {
+                    usage[i] / usage[ROOT]
+                } else {
+                    0.0
+                },
+                effective_usage: effective[i],
+                fair_share: leaf
+                    .then(|| accounts.factors.get(&node.name).copied())
+                    .flatten(),
+                fair_share_now: leaf.then(|| now_factors.get(&node.name).copied()).flatten(),
+                classic_factor: classic_factors[i],
+                fair_tree_factor: leaf.then_some(fair_tree_factors[i]),
+                drf_share: dominant_share(&allocated[i], &capacity),
+                running_jobs: running[i],
+                pending_jobs: pending[i],
+                allocated: allocated[i],
+                guaranteed: node.quota.map(|q| q.guaranteed),
+                max: node.quota.and_then(|q| q.max),
+                borrowed: node.quota.map(|_| borrowed(tree, &holdings, i)),
+                limits: node.limits,
+            }
+        })
+        .collect()
+}
+
+pub async fn shares(target: &Target, args: SharesArgs) -> anyhow::Result<ExitCode> {
+    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let entries = log.read_all().await?;
+    let head = entries.last().map_or(0, |e| e.seq);
+    if let Some(at) = args.at
+        && at > head
+    {
+        anyhow::bail!("--at {at} is past the log's head, sequence {head}; give 1 to {head}");
+    }
+    let mut state = CellState::new(&target.cell);
+    for entry in entries
+        .iter()
+        .take_while(|e| args.at.is_none_or(|at| e.seq <= at))
+    {
+        state.apply(entry);
+    }
+    let rows = rows(&state);
+    if args.json {
+        let report = serde_json::json!({
+            "cell": target.cell,
+            "at_seq": state.applied_seq,
+            "at_ms": state.now_ms,
+            "mode": state.accounts.config.fair_share.mode.as_str(),
+            "half_life_s": state.accounts.config.fair_share.half_life_s,
+            "tenants": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_table(&state, &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(state: &CellState, rows: &[ShareRow]) {
+    let policy = &state.accounts.config.fair_share;
+    println!(
+        "cell {} at sequence {}: fair share {}, usage half-life {} s",
+        state.cell,
+        state.applied_seq,
+        policy.mode.as_str(),
+        policy.half_life_s
+    );
+    println!(
+        "{:<24} {:>9} {:>10} {:>12} {:>10} {:>10} {:>9} {:>8} {:>7} {:>7}",
+        "Tenant",
+        "RawShares",
+        "NormShares",
+        "RawUsage",
+        "NormUsage",
+        "EffectvUsg",
+        "FairShare",
+        "DRFShare",
+        "Running",
+        "Pending"
+    );
+    for row in rows {
+        let name = format!("{}{}", " ".repeat(row.depth.saturating_sub(1)), row.tenant);
+        let factor = row
+            .fair_share
+            .map_or(String::new(), |f| format!("{:.3}", f64::from(f) / 1000.0));
+        println!(
+            "{:<24} {:>9} {:>10.6} {:>12.0} {:>10.6} {:>10.6} {:>9} {:>8.4} {:>7} {:>7}",
+            name,
+            row.raw_shares,
+            row.norm_shares,
+            row.raw_usage,
+            row.norm_usage,
+            row.effective_usage,
+            factor,
+            row.drf_share,
+            row.running_jobs,
+            row.pending_jobs
+        );
+    }
+    let quotas: Vec<&ShareRow> = rows.iter().filter(|r| r.guaranteed.is_some()).collect();
+    if quotas.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<24} {:<13} {:>16} {:>16} {:>16} {:>22}",
+        "Quota", "resource", "used", "guaranteed", "max", "borrowed (reclaimable)"
+    );
+    for row in quotas {
+        let guaranteed = row.guaranteed.unwrap_or_default();
+        let borrowed = row.borrowed.unwrap_or_default();
+        for (r, (resource, used)) in row.allocated.named().iter().enumerate() {
+            let max = row
+                .max
+                .map_or("-".to_string(), |m| m.named()[r].1.to_string());
+            println!(
+                "{:<24} {:<13} {:>16} {:>16} {:>16} {:>22}",
+                row.tenant,
+                resource,
+                used,
+                guaranteed.named()[r].1,
+                max,
+                borrowed.named()[r].1
+            );
+        }
+    }
+}
