@@ -69,6 +69,9 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
     if job.state != JobState::Pending {
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(held) = &explanation.held {
+        println!("held: {held}");
+    }
     println!("placement: {}", explanation.summary());
     let in_s = |t: u64| t.saturating_sub(state.now_ms) as f64 / 1000.0;
     if explanation.larger_than_every_node {

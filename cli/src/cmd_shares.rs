@@ -2,7 +2,7 @@
 //! the log at its head or at any earlier sequence.
 
 use crate::Target;
-use rota_events::{ResourceAmounts, TenantLimits};
+use rota_events::{ResourceAmounts, ResourceLimits, TenantLimits};
 use rota_projections::CellState;
 use rota_projections::accounts::fairness::{
     self, classic, dominant_share, effective_usage, fair_tree, subtree_allocated, subtree_usage,
@@ -51,8 +51,8 @@ pub struct ShareRow {
     pub running_jobs: u32,
     pub pending_jobs: u32,
     pub allocated: ResourceAmounts,
-    pub guaranteed: Option<ResourceAmounts>,
-    pub max: Option<ResourceAmounts>,
+    pub guaranteed: Option<ResourceLimits>,
+    pub max: Option<ResourceLimits>,
     /// What it holds beyond its guarantee: reclaimable by its cohort.
     pub borrowed: Option<ResourceAmounts>,
     pub limits: TenantLimits,
@@ -120,7 +120,7 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
                 pending_jobs: pending[i],
                 allocated: allocated[i],
                 guaranteed: node.quota.map(|q| q.guaranteed),
-                max: node.quota.and_then(|q| q.max),
+                max: node.quota.map(|q| q.max),
                 borrowed: node.quota.map(|_| borrowed(tree, &holdings, i)),
                 limits: node.limits,
             }
@@ -214,17 +214,22 @@ fn print_table(state: &CellState, rows: &[ShareRow]) {
     for row in quotas {
         let guaranteed = row.guaranteed.unwrap_or_default();
         let borrowed = row.borrowed.unwrap_or_default();
+        let limit = |amounts: Option<ResourceLimits>, r: usize| {
+            amounts
+                .and_then(|a| a.named()[r].1)
+                .map_or("-".to_string(), |v| v.to_string())
+        };
         for (r, (resource, used)) in row.allocated.named().iter().enumerate() {
-            let max = row
-                .max
-                .map_or("-".to_string(), |m| m.named()[r].1.to_string());
+            if guaranteed.named()[r].1.is_none() {
+                continue;
+            }
             println!(
                 "{:<24} {:<13} {:>16} {:>16} {:>16} {:>22}",
                 row.tenant,
                 resource,
                 used,
-                guaranteed.named()[r].1,
-                max,
+                limit(row.guaranteed, r),
+                limit(row.max, r),
                 borrowed.named()[r].1
             );
         }

@@ -67,21 +67,47 @@ impl ResourceAmounts {
     }
 }
 
+/// Amounts a quota or limit sets, per resource; a resource left out is not
+/// limited by it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResourceLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_milli: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_milli: Option<u64>,
+}
+
+impl ResourceLimits {
+    /// The three amounts with their names, in the order of
+    /// [`ResourceAmounts::named`].
+    pub fn named(&self) -> [(&'static str, Option<u64>); 3] {
+        [
+            ("cpu_milli", self.cpu_milli),
+            ("memory_bytes", self.memory_bytes),
+            ("gpu_milli", self.gpu_milli),
+        ]
+    }
+}
+
 /// A tenant's quota (Kueue's cohort semantics among siblings that have
 /// one): `guaranteed` is always available to it; beyond that it may borrow
 /// siblings' idle guaranteed quota up to `max`, and lends at most
 /// `lending_limit` of its own idle quota.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
-    pub guaranteed: ResourceAmounts,
-    /// The most it may use, borrowing included; absent: no ceiling but what
-    /// siblings can lend.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<ResourceAmounts>,
-    /// The most of its idle guaranteed quota siblings may borrow; absent:
-    /// all of it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lending_limit: Option<ResourceAmounts>,
+    /// The resources it names are limited by this quota; others are not.
+    pub guaranteed: ResourceLimits,
+    /// The most it may use, borrowing included; a resource left out: no
+    /// ceiling but what siblings can lend.
+    #[serde(default)]
+    pub max: ResourceLimits,
+    /// The most of its idle guaranteed quota siblings may borrow; a
+    /// resource left out: all of it.
+    #[serde(default)]
+    pub lending_limit: ResourceLimits,
 }
 
 /// Hard limits on a tenant and everything below it.
@@ -94,8 +120,8 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pending_jobs: Option<u32>,
     /// Resources held at once; jobs that would exceed it wait (held).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_resources: Option<ResourceAmounts>,
+    #[serde(default)]
+    pub max_resources: ResourceLimits,
 }
 
 impl TenantLimits {
@@ -335,22 +361,27 @@ fn validate_node<'a>(
 
 fn validate_quota(tenant: &str, quota: &Quota) -> Result<(), String> {
     let guaranteed = quota.guaranteed.named();
-    if let Some(max) = &quota.max {
-        for ((name, g), (_, m)) in guaranteed.iter().zip(max.named()) {
-            if m < *g {
+    for ((name, g), ((_, m), (_, l))) in guaranteed
+        .iter()
+        .zip(quota.max.named().into_iter().zip(quota.lending_limit.named()))
+    {
+        match (g, m, l) {
+            (None, Some(_), _) | (None, _, Some(_)) => {
+                return Err(format!(
+                    "tenant {tenant:?}: the quota sets a max or lending limit for {name} but guarantees none; set quota.guaranteed.{name} (0 if need be)"
+                ));
+            }
+            (Some(g), Some(m), _) if m < *g => {
                 return Err(format!(
                     "tenant {tenant:?}: quota.max.{name} is {m}, below quota.guaranteed.{name} {g}; max must be at least the guarantee"
                 ));
             }
-        }
-    }
-    if let Some(lending) = &quota.lending_limit {
-        for ((name, g), (_, l)) in guaranteed.iter().zip(lending.named()) {
-            if l > *g {
+            (Some(g), _, Some(l)) if l > *g => {
                 return Err(format!(
                     "tenant {tenant:?}: quota.lending_limit.{name} is {l}, above quota.guaranteed.{name} {g}; a tenant lends at most what it is guaranteed"
                 ));
             }
+            _ => {}
         }
     }
     Ok(())

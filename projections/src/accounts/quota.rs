@@ -11,7 +11,7 @@
 //! preempted): it is never overcommitted.
 
 use super::tree::TenantTree;
-use rota_events::{Quota, ResourceAmounts};
+use rota_events::{Quota, ResourceAmounts, ResourceLimits};
 
 /// What each tree node's subtree holds and runs, as one round sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +39,14 @@ pub enum Verdict {
     Held(String),
 }
 
-/// What a quota member keeps for itself: its guarantee less what it lends.
-fn own(quota: &Quota) -> ResourceAmounts {
-    let lendable = quota.lending_limit.unwrap_or(quota.guaranteed);
-    quota.guaranteed.minus(&lendable)
-}
-
-/// The lendable part of a member's guarantee.
-fn lendable(quota: &Quota) -> ResourceAmounts {
-    quota.guaranteed.minus(&own(quota))
+/// A quota's terms for one resource (by its index in
+/// `ResourceAmounts::named`), if it limits that resource: (guaranteed,
+/// max, what it lends).
+fn terms(quota: &Quota, r: usize) -> Option<(u64, Option<u64>, u64)> {
+    let guaranteed = quota.guaranteed.named()[r].1?;
+    let max = quota.max.named()[r].1;
+    let lends = quota.lending_limit.named()[r].1.unwrap_or(guaranteed).min(guaranteed);
+    Some((guaranteed, max, lends))
 }
 
 /// May tenant node `node` start a job holding `request`, given `holdings`?
@@ -69,50 +68,44 @@ pub fn check(
                 tenant.name, holdings.running[i]
             ));
         }
-        if let Some(max) = &tenant.limits.max_resources
-            && let Some(reason) = over(held, request, max)
-        {
-            return Verdict::Held(format!("tenant {}'s max_resources: {reason}", tenant.name));
+        if let Some(reason) = over(held, request, &tenant.limits.max_resources) {
+            return Verdict::Held(format!(
+                "tenant {}'s max_resources: {reason}",
+                tenant.name
+            ));
         }
         let Some(quota) = &tenant.quota else {
             continue;
         };
-        if let Some(max) = &quota.max
-            && let Some(reason) = over(held, request, max)
-        {
+        if let Some(reason) = over(held, request, &quota.max) {
             return Verdict::Held(format!("tenant {}'s maximum quota: {reason}", tenant.name));
         }
         if let Some(reason) = pool_short(tree, holdings, i, request) {
             return Verdict::Held(format!("tenant {}'s quota: {reason}", tenant.name));
         }
-        let after = held.plus(request);
-        borrowing |= after
-            .named()
-            .iter()
-            .zip(quota.guaranteed.named())
-            .any(|((_, used), (_, guaranteed))| *used > guaranteed);
+        let after = held.plus(request).named();
+        borrowing |= (0..after.len()).any(|r| terms(quota, r).is_some_and(|(g, _, _)| after[r].1 > g));
     }
     Verdict::Fits { borrowing }
 }
 
-/// Why `held` plus `request` exceeds `max` in some resource, if it does.
-fn over(
-    held: &ResourceAmounts,
-    request: &ResourceAmounts,
-    max: &ResourceAmounts,
-) -> Option<String> {
+/// Why `held` plus `request` exceeds `limits` in a resource it limits, if it
+/// does.
+fn over(held: &ResourceAmounts, request: &ResourceAmounts, limits: &ResourceLimits) -> Option<String> {
     held.named()
         .iter()
         .zip(request.named())
-        .zip(max.named())
-        .find(|(((_, held), (_, asked)), (_, max))| held.saturating_add(*asked) > *max)
-        .map(|(((name, held), (_, asked)), (_, max))| {
-            format!("{name} {held} in use + {asked} asked exceeds {max}")
+        .zip(limits.named())
+        .find_map(|(((name, held), (_, asked)), (_, max))| {
+            let max = max?;
+            (held.saturating_add(asked) > max)
+                .then(|| format!("{name} {held} in use + {asked} asked exceeds {max}"))
         })
 }
 
 /// Why the cohort of tenant node `i` cannot cover `request` beyond what
-/// `i` keeps for itself, if it cannot.
+/// `i` keeps for itself, if it cannot. The cohort, per resource, is `i`'s
+/// siblings whose quotas limit that resource.
 fn pool_short(
     tree: &TenantTree,
     holdings: &Holdings,
@@ -120,32 +113,29 @@ fn pool_short(
     request: &ResourceAmounts,
 ) -> Option<String> {
     let parent = tree.nodes[i].parent?;
-    let members: Vec<(usize, &Quota)> = tree.nodes[parent]
-        .children
-        .iter()
-        .filter_map(|m| tree.nodes[*m].quota.as_ref().map(|q| (*m, q)))
-        .collect();
     let quota = tree.nodes[i].quota.as_ref()?;
-    let keep = own(quota);
-    let held = holdings.allocated[i];
+    let held = holdings.allocated[i].named();
     for (r, (name, asked)) in request.named().iter().enumerate() {
-        let pool: u64 = members.iter().map(|(_, q)| lendable(q).named()[r].1).sum();
-        let drawn: u64 = members
-            .iter()
-            .map(|(m, q)| {
-                holdings.allocated[*m].named()[r]
-                    .1
-                    .saturating_sub(own(q).named()[r].1)
-            })
-            .sum();
-        let own_r = keep.named()[r].1;
-        let held_r = held.named()[r].1;
-        let before = held_r.saturating_sub(own_r);
-        let after = held_r.saturating_add(*asked).saturating_sub(own_r);
+        let Some((guaranteed, _, lends)) = terms(quota, r) else {
+            continue;
+        };
+        let (mut pool, mut drawn) = (0u64, 0u64);
+        for member in &tree.nodes[parent].children {
+            let Some(terms) = tree.nodes[*member].quota.as_ref().and_then(|q| terms(q, r)) else {
+                continue;
+            };
+            let (member_guaranteed, _, member_lends) = terms;
+            let keeps = member_guaranteed - member_lends;
+            pool += member_lends;
+            drawn += holdings.allocated[*member].named()[r].1.saturating_sub(keeps);
+        }
+        let keeps = guaranteed - lends;
+        let before = held[r].1.saturating_sub(keeps);
+        let after = held[r].1.saturating_add(*asked).saturating_sub(keeps);
         if drawn - before + after > pool {
-            let guaranteed = quota.guaranteed.named()[r].1;
             return Some(format!(
-                "{name} {held_r} in use + {asked} asked; it is guaranteed {guaranteed} and its cohort's pool of {pool} has {} free",
+                "{name} {} in use + {asked} asked; it is guaranteed {guaranteed} and its cohort's pool of {pool} has {} free",
+                held[r].1,
                 pool.saturating_sub(drawn)
             ));
         }
@@ -160,42 +150,47 @@ pub fn never_fits(tree: &TenantTree, node: usize, request: &ResourceAmounts) -> 
     let none = ResourceAmounts::default();
     for i in tree.ancestry(node) {
         let tenant = &tree.nodes[i];
-        if let Some(max) = &tenant.limits.max_resources
-            && let Some(reason) = over(&none, request, max)
-        {
+        if let Some(reason) = over(&none, request, &tenant.limits.max_resources) {
             return Some(format!("tenant {}'s max_resources: {reason}", tenant.name));
         }
         let Some(quota) = &tenant.quota else {
             continue;
         };
-        let reachable = match &quota.max {
-            Some(max) => *max,
-            None => {
-                let parent = tenant.parent.expect("tenants have parents");
-                let others: ResourceAmounts = tree.nodes[parent]
-                    .children
-                    .iter()
-                    .filter(|m| **m != i)
-                    .filter_map(|m| tree.nodes[*m].quota.as_ref())
-                    .fold(ResourceAmounts::default(), |sum, q| sum.plus(&lendable(q)));
-                quota.guaranteed.plus(&others)
+        let parent = tenant.parent.expect("tenants have parents");
+        for (r, (name, asked)) in request.named().iter().enumerate() {
+            let Some((guaranteed, max, _)) = terms(quota, r) else {
+                continue;
+            };
+            let others: u64 = tree.nodes[parent]
+                .children
+                .iter()
+                .filter(|m| **m != i)
+                .filter_map(|m| tree.nodes[*m].quota.as_ref().and_then(|q| terms(q, r)))
+                .map(|(_, _, lends)| lends)
+                .sum();
+            let reachable = max.unwrap_or(u64::MAX).min(guaranteed.saturating_add(others));
+            if *asked > reachable {
+                return Some(format!(
+                    "tenant {}'s quota can never cover it: {name} {asked} asked exceeds the {reachable} it can reach (guaranteed {guaranteed}, plus what its cohort lends, up to its max)",
+                    tenant.name
+                ));
             }
-        };
-        if let Some(reason) = over(&none, request, &reachable) {
-            return Some(format!(
-                "tenant {}'s quota can never cover it: {reason}",
-                tenant.name
-            ));
         }
     }
     None
 }
 
-/// What tenant node `i` borrows now: what it holds beyond its guarantee,
-/// reclaimable by its cohort.
+/// What tenant node `i` borrows now: what it holds beyond its guarantee in
+/// each resource its quota limits, reclaimable by its cohort.
 pub fn borrowed(tree: &TenantTree, holdings: &Holdings, i: usize) -> ResourceAmounts {
-    match &tree.nodes[i].quota {
-        Some(quota) => holdings.allocated[i].minus(&quota.guaranteed),
-        None => ResourceAmounts::default(),
+    let Some(quota) = &tree.nodes[i].quota else {
+        return ResourceAmounts::default();
+    };
+    let held = holdings.allocated[i].named();
+    let beyond = |r: usize| terms(quota, r).map_or(0, |(g, _, _)| held[r].1.saturating_sub(g));
+    ResourceAmounts {
+        cpu_milli: beyond(0),
+        memory_bytes: beyond(1),
+        gpu_milli: beyond(2),
     }
 }

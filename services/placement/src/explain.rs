@@ -5,6 +5,8 @@
 use crate::capacity::FreeCapacity;
 use crate::filter::refusal;
 use crate::schedule::{Reservation, reservations};
+use crate::tenancy::Tenancy;
+use rota_projections::accounts::quota::Verdict;
 use rota_projections::{CellState, JobState, NodeState};
 use std::collections::BTreeMap;
 
@@ -32,6 +34,9 @@ pub struct Explanation {
     /// For a job that fits somewhere but waits: the reservation it must not
     /// delay, or the job it queues behind.
     pub held_back_by: Option<Reservation>,
+    /// For a pending job its tenant's quotas or limits keep waiting: which,
+    /// with the values.
+    pub held: Option<String>,
 }
 
 impl Explanation {
@@ -113,7 +118,12 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
     let held_back_by = (job.state == JobState::Pending && fitting > 0 && reservation.is_none())
         .then(|| planned.into_iter().find(|r| r.job != job_id))
         .flatten();
+    let held = match (job.state, Tenancy::of(state).verdict(job)) {
+        (JobState::Pending, Verdict::Held(reason)) => Some(reason),
+        _ => None,
+    };
     Some(Explanation {
+        held,
         job: job_id.to_string(),
         state: job.state,
         queue_position,

@@ -65,6 +65,14 @@ impl Driver {
         ));
     }
 
+    pub fn tenants(&mut self, config: TenantConfig) {
+        self.push(Event::new(
+            format!("tenants{}", self.seq),
+            "default",
+            Body::TenantsSet(TenantsSet { config }),
+        ));
+    }
+
     pub fn node(&mut self, name: &str, capacity: Resources) {
         self.node_with(NodeRegistered {
             node: name.into(),
