@@ -2,7 +2,9 @@
 
 use anyhow::{Context, bail};
 use rota_events::{Backfill, PlacementPolicy};
-use rota_simulator::{Machine, gpu_trace, measure, measure_gpu, simulate as run_simulation, swf};
+use rota_simulator::{
+    Machine, SimOptions, gpu_trace, measure, measure_gpu, simulate as run_simulation, swf,
+};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,13 +37,25 @@ pub struct SimulateArgs {
     /// Processors of the machine (default: the trace header's MaxProcs).
     #[arg(long)]
     pub procs: Option<u64>,
+    /// A tenants file (as for `rota tenants set`): the fair-share service
+    /// then runs in the simulation and its factors order the queue.
+    /// Without it every tenant's factor is neutral.
+    #[arg(long)]
+    pub tenants: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let policy = policy(&args.policy);
+    let options = SimOptions {
+        tenants: args
+            .tenants
+            .as_deref()
+            .map(crate::cmd_tenants::read_tenants_file)
+            .transpose()?,
+        ..SimOptions::new(policy(&args.policy))
+    };
     let Some(swf_path) = &args.swf else {
         let nodes = args
             .gpu_nodes
@@ -51,7 +65,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             .gpu_pods
             .as_ref()
             .context("--gpu-pods is required with --gpu-nodes")?;
-        return simulate_gpu(nodes, pods, policy, &args);
+        return simulate_gpu(nodes, pods, &options, &args);
     };
     let text = read_trace(swf_path)?;
     let trace = swf::parse(&text);
@@ -65,7 +79,7 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         bail!("--procs is 0; the machine needs at least one processor");
     }
     let started = Instant::now();
-    let outcome = run_simulation(&Machine::processors(procs), &trace.jobs, policy, false);
+    let outcome = run_simulation(&Machine::processors(procs), &trace.jobs, &options);
     let wall_s = started.elapsed().as_secs_f64();
     let metrics = measure(&outcome.state, procs * 1000);
     if args.json {
@@ -136,7 +150,7 @@ fn policy(name: &str) -> PlacementPolicy {
 fn simulate_gpu(
     nodes: &PathBuf,
     pods: &PathBuf,
-    policy: PlacementPolicy,
+    options: &SimOptions,
     args: &SimulateArgs,
 ) -> anyhow::Result<ExitCode> {
     let machine = Machine {
@@ -144,7 +158,7 @@ fn simulate_gpu(
     };
     let (jobs, skipped) = gpu_trace::parse_pods(&read_trace(pods)?);
     let started = Instant::now();
-    let outcome = run_simulation(&machine, &jobs, policy, false);
+    let outcome = run_simulation(&machine, &jobs, options);
     let wall_s = started.elapsed().as_secs_f64();
     let gpu_total_milli = u64::from(machine.total().gpus) * 1000;
     let metrics = measure_gpu(&outcome.state, gpu_total_milli);

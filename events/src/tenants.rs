@@ -361,10 +361,13 @@ fn validate_node<'a>(
 
 fn validate_quota(tenant: &str, quota: &Quota) -> Result<(), String> {
     let guaranteed = quota.guaranteed.named();
-    for ((name, g), ((_, m), (_, l))) in guaranteed
-        .iter()
-        .zip(quota.max.named().into_iter().zip(quota.lending_limit.named()))
-    {
+    for ((name, g), ((_, m), (_, l))) in guaranteed.iter().zip(
+        quota
+            .max
+            .named()
+            .into_iter()
+            .zip(quota.lending_limit.named()),
+    ) {
         match (g, m, l) {
             (None, Some(_), _) | (None, _, Some(_)) => {
                 return Err(format!(

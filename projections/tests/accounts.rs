@@ -31,7 +31,11 @@ fn account(name: &str, shares: u32, children: Vec<TenantNode>) -> TenantNode {
 }
 
 fn tenants_set(config: TenantConfig) -> Event {
-    Event::new("tenants", "default", Body::TenantsSet(TenantsSet { config }))
+    Event::new(
+        "tenants",
+        "default",
+        Body::TenantsSet(TenantsSet { config }),
+    )
 }
 
 fn half_life_config(half_life_s: u64) -> TenantConfig {
@@ -88,11 +92,17 @@ fn usage_halves_after_one_half_life_of_logged_time() {
     // One half-life later, with nothing running, exactly half is left.
     let later = account.usage_at(end_ms + HOUR_MS, 3600);
     assert_eq!(later, (at_end as f64 / 2.0).round() as u64);
-    assert_eq!(account.usage_at(end_ms + 2 * HOUR_MS, 3600), (at_end as f64 / 4.0).round() as u64);
+    assert_eq!(
+        account.usage_at(end_ms + 2 * HOUR_MS, 3600),
+        (at_end as f64 / 4.0).round() as u64
+    );
     // Two cores for two hours, decaying as it accrues with h = 1 h:
     // 2 units/s * 3600 s / ln 2 * (1 - 2^-2).
     let expected = 2000.0 * 3600.0 / std::f64::consts::LN_2 * 0.75;
-    assert!((at_end as f64 - expected).abs() <= 1.0, "{at_end} vs {expected}");
+    assert!(
+        (at_end as f64 - expected).abs() <= 1.0,
+        "{at_end} vs {expected}"
+    );
 }
 
 #[test]
@@ -106,7 +116,10 @@ fn a_changed_half_life_applies_from_its_event_on() {
     log.push(tenants_set(later));
     let state = log.fold();
     assert_eq!(state.accounts.config.fair_share.half_life_s, 60);
-    assert_eq!(state.accounts.config.fair_share.mode, FairShareMode::FairTree);
+    assert_eq!(
+        state.accounts.config.fair_share.mode,
+        FairShareMode::FairTree
+    );
 }
 
 #[test]
@@ -172,10 +185,7 @@ fn fair_tree_ranks_accounts_before_their_users() {
     ]);
     // Physics used less than biology, so both its users rank above both of
     // biology's, even though dave used nothing.
-    let usage = usage_of(
-        &tree,
-        &[("alice", 30.0), ("bob", 10.0), ("carol", 60.0)],
-    );
+    let usage = usage_of(&tree, &[("alice", 30.0), ("bob", 10.0), ("carol", 60.0)]);
     let factors = fair_tree(&tree, &usage);
     let f = |name: &str| factors[tree.index(name).unwrap()];
     assert_eq!(

@@ -3,8 +3,10 @@
 use rota_admission::AdmissionRules;
 use rota_events::{
     Body, ClockTick, Event, JobFinished, JobSubmitted, LeaseClaimed, NodeRegistered, Outcome,
-    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, Resources,
+    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, ResourceAmounts, Resources, TenantConfig,
+    TenantsSet,
 };
+use rota_fairshare::FairShareRules;
 use rota_placement::Scheduler;
 use rota_projections::{CellState, Decider, LogEntry, seal_round};
 use std::collections::BTreeMap;
@@ -71,6 +73,40 @@ impl Machine {
     }
 }
 
+/// How a simulation runs.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub policy: PlacementPolicy,
+    /// The tenant tree and fair-share policy; with it the fair-share
+    /// service decides too, and its factors order the queue.
+    pub tenants: Option<TenantConfig>,
+    /// Record each head job's first EASY reservation, for checking that
+    /// backfill never delays it.
+    pub track_reservations: bool,
+    /// Sample what each tenant holds and waits for this often, in trace
+    /// milliseconds.
+    pub sample_every_ms: Option<u64>,
+}
+
+impl SimOptions {
+    pub fn new(policy: PlacementPolicy) -> SimOptions {
+        SimOptions {
+            policy,
+            tenants: None,
+            track_reservations: false,
+            sample_every_ms: None,
+        }
+    }
+}
+
+/// What each tenant held and how many of its jobs waited at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSample {
+    pub time_ms: u64,
+    pub allocated: BTreeMap<String, ResourceAmounts>,
+    pub pending: BTreeMap<String, u32>,
+}
+
 /// What a simulation produced: the final folded state (every job's submit,
 /// start and end times are in it) and counts.
 #[derive(Debug, Clone)]
@@ -83,17 +119,13 @@ pub struct SimOutcome {
     /// For each job that was ever the waiting head under EASY, the first
     /// start time it was promised (when reservations are tracked).
     pub first_reservation_ms: BTreeMap<String, u64>,
+    /// Tenant samples, when asked for.
+    pub samples: Vec<TenantSample>,
 }
 
 /// Simulates `jobs` (in any order; they arrive by `submit_ms`) on `machine`
-/// under `policy`. With `track_reservations`, records each head job's first
-/// EASY reservation, for checking that backfill never delays it.
-pub fn simulate(
-    machine: &Machine,
-    jobs: &[SimJob],
-    policy: PlacementPolicy,
-    track_reservations: bool,
-) -> SimOutcome {
+/// as `options` say.
+pub fn simulate(machine: &Machine, jobs: &[SimJob], options: &SimOptions) -> SimOutcome {
     let mut order: Vec<&SimJob> = jobs.iter().collect();
     order.sort_by_key(|job| job.submit_ms);
     let start_ms = order.first().map_or(0, |job| job.submit_ms);
@@ -109,9 +141,12 @@ pub fn simulate(
             .collect(),
         outcome_rounds: (0, 0),
         first_reservation_ms: BTreeMap::new(),
-        track_reservations,
+        track_reservations: options.track_reservations,
+        fair_share: options.tenants.is_some(),
     };
-    sim.setup(machine, policy, start_ms);
+    sim.setup(machine, options, start_ms);
+    let mut samples = Vec::new();
+    let mut next_sample_ms = start_ms;
     let mut next = 0;
     loop {
         let candidates = [
@@ -122,6 +157,13 @@ pub fn simulate(
         let Some(now) = candidates.into_iter().flatten().min() else {
             break;
         };
+        // The state before `now`'s events held since the last event.
+        if let Some(every_ms) = options.sample_every_ms {
+            while next_sample_ms <= now {
+                samples.push(sample(&sim.state, next_sample_ms));
+                next_sample_ms += every_ms.max(1);
+            }
+        }
         let before = sim.seq;
         while let Some(entry) = sim.finishes.first_entry().filter(|e| e.key().0 == now) {
             let (job, node) = entry.remove();
@@ -150,7 +192,23 @@ pub fn simulate(
         admission_rounds: sim.outcome_rounds.0,
         placement_rounds: sim.outcome_rounds.1,
         first_reservation_ms: sim.first_reservation_ms,
+        samples,
         state: sim.state,
+    }
+}
+
+fn sample(state: &CellState, time_ms: u64) -> TenantSample {
+    let tenants = &state.accounts.tenants;
+    TenantSample {
+        time_ms,
+        allocated: tenants
+            .iter()
+            .map(|(name, account)| (name.clone(), account.allocated))
+            .collect(),
+        pending: tenants
+            .iter()
+            .map(|(name, account)| (name.clone(), account.pending_jobs))
+            .collect(),
     }
 }
 
@@ -185,6 +243,8 @@ struct Sim {
     outcome_rounds: (u64, u64),
     first_reservation_ms: BTreeMap<String, u64>,
     track_reservations: bool,
+    /// The fair-share service decides too.
+    fair_share: bool,
 }
 
 impl Sim {
@@ -199,8 +259,8 @@ impl Sim {
         self.state.apply(&entry);
     }
 
-    fn setup(&mut self, machine: &Machine, policy: PlacementPolicy, start_ms: u64) {
-        for service in ["admission", "placement"] {
+    fn setup(&mut self, machine: &Machine, options: &SimOptions, start_ms: u64) {
+        for service in ["admission", "placement", "fairshare"] {
             let claim = Body::LeaseClaimed(LeaseClaimed {
                 service: service.to_string(),
                 epoch: 1,
@@ -211,8 +271,16 @@ impl Sim {
                 start_ms,
             );
         }
-        let policy = Body::PolicySet(PolicySet { placement: policy });
+        let policy = Body::PolicySet(PolicySet {
+            placement: options.policy.clone(),
+        });
         self.push(Event::new("policy", SIM_CELL, policy), start_ms);
+        if let Some(config) = &options.tenants {
+            let tenants = Body::TenantsSet(TenantsSet {
+                config: config.clone(),
+            });
+            self.push(Event::new("tenants", SIM_CELL, tenants), start_ms);
+        }
         for node in &machine.nodes {
             let id = format!("node-{}", node.node);
             self.push(
@@ -256,6 +324,12 @@ impl Sim {
             }
             for event in admitted {
                 self.push(event, now);
+            }
+            if self.fair_share {
+                let factors = FairShareRules.drafts(&self.state);
+                for event in seal_round(&self.state, "fairshare", 1, factors) {
+                    self.push(event, now);
+                }
             }
             let drafts = self.scheduler.drafts(&self.state);
             let placed = seal_round(&self.state, "placement", 1, drafts);

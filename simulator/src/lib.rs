@@ -1,5 +1,6 @@
-//! The offline simulator: the same admission and placement cores that run
-//! live, driven in virtual time with no NATS, over real cluster traces.
+//! The offline simulator: the same admission, placement and fair-share
+//! cores that run live, driven in virtual time with no NATS, over real
+//! cluster traces.
 //!
 //! The driver ([`driver::simulate`]) keeps one log in memory: it appends each
 //! submission at its arrival time, lets admission and placement decide rounds
@@ -18,5 +19,5 @@ pub mod gpu_trace;
 pub mod metrics;
 pub mod swf;
 
-pub use driver::{Machine, SimJob, SimOutcome, simulate};
+pub use driver::{Machine, SimJob, SimOptions, SimOutcome, TenantSample, simulate};
 pub use metrics::{GpuMetrics, Metrics, measure, measure_gpu};

@@ -6,7 +6,7 @@
 
 use rota_events::{Backfill, PlacementPolicy, Resources};
 use rota_projections::SeededRng;
-use rota_simulator::{Machine, SimJob, measure, simulate, swf};
+use rota_simulator::{Machine, SimJob, SimOptions, measure, simulate, swf};
 
 fn cpus(n: u64) -> Resources {
     Resources {
@@ -60,7 +60,14 @@ fn easy_never_starts_the_reserved_job_later_than_promised() {
     let mut checked = 0;
     for seed in 1..=150 {
         let (machine, jobs) = random_workload(seed);
-        let outcome = simulate(&machine, &jobs, policy(Backfill::Easy), true);
+        let outcome = simulate(
+            &machine,
+            &jobs,
+            &SimOptions {
+                track_reservations: true,
+                ..SimOptions::new(policy(Backfill::Easy))
+            },
+        );
         assert_eq!(outcome.state.counters.void_bindings, 0, "seed {seed}");
         for (job, promised) in &outcome.first_reservation_ms {
             let started = outcome.state.jobs[job]
@@ -81,7 +88,11 @@ fn fcfs_starts_jobs_in_arrival_order_and_easy_is_no_worse() {
     let text = include_str!("data/lublin_first_2000.swf");
     let trace = swf::parse(text);
     let machine = Machine::processors(trace.max_procs.unwrap());
-    let fcfs = simulate(&machine, &trace.jobs, policy(Backfill::Fcfs), false);
+    let fcfs = simulate(
+        &machine,
+        &trace.jobs,
+        &SimOptions::new(policy(Backfill::Fcfs)),
+    );
     let mut starts: Vec<(u64, u64, &str)> = trace
         .jobs
         .iter()
@@ -101,7 +112,12 @@ fn fcfs_starts_jobs_in_arrival_order_and_easy_is_no_worse() {
     let capacity = trace.max_procs.unwrap() * 1000;
     let fcfs_metrics = measure(&fcfs.state, capacity);
     let easy = measure(
-        &simulate(&machine, &trace.jobs, policy(Backfill::Easy), false).state,
+        &simulate(
+            &machine,
+            &trace.jobs,
+            &SimOptions::new(policy(Backfill::Easy)),
+        )
+        .state,
         capacity,
     );
     assert_eq!(fcfs_metrics.jobs_finished, 2000);
@@ -118,7 +134,7 @@ fn no_policy_over_commits_or_proposes_a_void_binding() {
     for backfill in [Backfill::Fcfs, Backfill::Easy, Backfill::Conservative] {
         for seed in 1..=60 {
             let (machine, jobs) = random_workload(seed);
-            let outcome = simulate(&machine, &jobs, policy(backfill), false);
+            let outcome = simulate(&machine, &jobs, &SimOptions::new(policy(backfill)));
             let state = &outcome.state;
             assert_eq!(state.counters.void_bindings, 0, "{backfill:?} seed {seed}");
             let metrics = measure(state, 1);
@@ -158,7 +174,7 @@ fn conservative_and_easy_beat_fcfs_on_a_real_trace_slice() {
     let machine = Machine::processors(trace.max_procs.unwrap());
     let wait = |backfill| {
         measure(
-            &simulate(&machine, &trace.jobs, policy(backfill), false).state,
+            &simulate(&machine, &trace.jobs, &SimOptions::new(policy(backfill))).state,
             capacity,
         )
         .mean_wait_s
@@ -171,7 +187,7 @@ fn conservative_and_easy_beat_fcfs_on_a_real_trace_slice() {
 #[test]
 fn the_fold_keeps_no_deadline_of_a_job_that_ended() {
     let (machine, jobs) = random_workload(7);
-    let outcome = simulate(&machine, &jobs, policy(Backfill::Easy), false);
+    let outcome = simulate(&machine, &jobs, &SimOptions::new(policy(Backfill::Easy)));
     assert!(
         outcome.state.jobs.values().any(|j| j.timed_out),
         "the workload exercises limits"

@@ -186,7 +186,9 @@ async fn usage_changes_which_job_starts_next() {
     ));
     bed.submit(&[task("heavy", "h0", 1000, 1, 1500)]).await;
     bed.wait_for("h0 running", |s| {
-        s.jobs.get("h0").is_some_and(|j| j.state == JobState::Running)
+        s.jobs
+            .get("h0")
+            .is_some_and(|j| j.state == JobState::Running)
     })
     .await;
     bed.submit(&[
@@ -272,7 +274,9 @@ async fn a_tenant_over_its_maximum_quota_is_held_then_runs() {
     let explained = rota(bed.url(), &["explain", held[0]]);
     let text = String::from_utf8_lossy(&explained.stdout);
     assert!(
-        text.contains("held: tenant red's maximum quota: cpu_milli 6000 in use + 1000 asked exceeds 6000"),
+        text.contains(
+            "held: tenant red's maximum quota: cpu_milli 6000 in use + 1000 asked exceeds 6000"
+        ),
         "{text}"
     );
 
@@ -284,7 +288,13 @@ async fn a_tenant_over_its_maximum_quota_is_held_then_runs() {
     let shares = rota(bed.url(), &["shares"]);
     let text = String::from_utf8_lossy(&shares.stdout);
     assert!(shares.status.success(), "{text}");
-    for needle in ["lab", " red", " blue", "borrowed (reclaimable)", "FairShare"] {
+    for needle in [
+        "lab",
+        " red",
+        " blue",
+        "borrowed (reclaimable)",
+        "FairShare",
+    ] {
         assert!(text.contains(needle), "shares lacks {needle:?}:\n{text}");
     }
     let at = borrowing_seq.to_string();

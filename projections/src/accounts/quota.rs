@@ -45,7 +45,10 @@ pub enum Verdict {
 fn terms(quota: &Quota, r: usize) -> Option<(u64, Option<u64>, u64)> {
     let guaranteed = quota.guaranteed.named()[r].1?;
     let max = quota.max.named()[r].1;
-    let lends = quota.lending_limit.named()[r].1.unwrap_or(guaranteed).min(guaranteed);
+    let lends = quota.lending_limit.named()[r]
+        .1
+        .unwrap_or(guaranteed)
+        .min(guaranteed);
     Some((guaranteed, max, lends))
 }
 
@@ -69,10 +72,7 @@ pub fn check(
             ));
         }
         if let Some(reason) = over(held, request, &tenant.limits.max_resources) {
-            return Verdict::Held(format!(
-                "tenant {}'s max_resources: {reason}",
-                tenant.name
-            ));
+            return Verdict::Held(format!("tenant {}'s max_resources: {reason}", tenant.name));
         }
         let Some(quota) = &tenant.quota else {
             continue;
@@ -84,14 +84,19 @@ pub fn check(
             return Verdict::Held(format!("tenant {}'s quota: {reason}", tenant.name));
         }
         let after = held.plus(request).named();
-        borrowing |= (0..after.len()).any(|r| terms(quota, r).is_some_and(|(g, _, _)| after[r].1 > g));
+        borrowing |=
+            (0..after.len()).any(|r| terms(quota, r).is_some_and(|(g, _, _)| after[r].1 > g));
     }
     Verdict::Fits { borrowing }
 }
 
 /// Why `held` plus `request` exceeds `limits` in a resource it limits, if it
 /// does.
-fn over(held: &ResourceAmounts, request: &ResourceAmounts, limits: &ResourceLimits) -> Option<String> {
+fn over(
+    held: &ResourceAmounts,
+    request: &ResourceAmounts,
+    limits: &ResourceLimits,
+) -> Option<String> {
     held.named()
         .iter()
         .zip(request.named())
@@ -127,7 +132,9 @@ fn pool_short(
             let (member_guaranteed, _, member_lends) = terms;
             let keeps = member_guaranteed - member_lends;
             pool += member_lends;
-            drawn += holdings.allocated[*member].named()[r].1.saturating_sub(keeps);
+            drawn += holdings.allocated[*member].named()[r]
+                .1
+                .saturating_sub(keeps);
         }
         let keeps = guaranteed - lends;
         let before = held[r].1.saturating_sub(keeps);
@@ -168,7 +175,9 @@ pub fn never_fits(tree: &TenantTree, node: usize, request: &ResourceAmounts) -> 
                 .filter_map(|m| tree.nodes[*m].quota.as_ref().and_then(|q| terms(q, r)))
                 .map(|(_, _, lends)| lends)
                 .sum();
-            let reachable = max.unwrap_or(u64::MAX).min(guaranteed.saturating_add(others));
+            let reachable = max
+                .unwrap_or(u64::MAX)
+                .min(guaranteed.saturating_add(others));
             if *asked > reachable {
                 return Some(format!(
                     "tenant {}'s quota can never cover it: {name} {asked} asked exceeds the {reachable} it can reach (guaranteed {guaranteed}, plus what its cohort lends, up to its max)",

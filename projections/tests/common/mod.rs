@@ -131,4 +131,3 @@ pub fn bound(job: &str, node: &str, cpu_milli: u64) -> Body {
         ..Default::default()
     })
 }
-

@@ -104,7 +104,10 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
         cell.round(0),
         [("a".to_string(), 1000), ("b".to_string(), 1000)]
     );
-    assert!(cell.round(0).is_empty(), "the same factors are not published twice");
+    assert!(
+        cell.round(0).is_empty(),
+        "the same factors are not published twice"
+    );
     // Tenant a runs a job: its factor falls as its usage grows.
     cell.push_at(
         Event::new(
@@ -139,7 +142,12 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
         .with_tenant("a"),
         0,
     );
-    cell.decision("admission", Body::JobAdmitted(JobAdmitted { job: "j".into() }), "a", 0);
+    cell.decision(
+        "admission",
+        Body::JobAdmitted(JobAdmitted { job: "j".into() }),
+        "a",
+        0,
+    );
     cell.decision(
         "placement",
         Body::JobBound(JobBound {
@@ -159,13 +167,21 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
     // 2^(-1/0.5) = 250, a significant change, published at once; b's is
     // unchanged and not repeated.
     cell.push_at(
-        Event::new("tick1", "default", Body::ClockTick(ClockTick { after_seq: 1 })),
+        Event::new(
+            "tick1",
+            "default",
+            Body::ClockTick(ClockTick { after_seq: 1 }),
+        ),
         10_000,
     );
     assert_eq!(cell.round(10_000), [("a".to_string(), 250)]);
     // A quiet spell shorter than the interval publishes nothing.
     cell.push_at(
-        Event::new("tick2", "default", Body::ClockTick(ClockTick { after_seq: 2 })),
+        Event::new(
+            "tick2",
+            "default",
+            Body::ClockTick(ClockTick { after_seq: 2 }),
+        ),
         40_000,
     );
     assert!(cell.round(40_000).is_empty());

@@ -190,10 +190,9 @@ fn quotas_borrow_lend_and_hold() {
     let state = driver.core.state();
     let waiting = rota_placement::explain(state, "blue-2").unwrap();
     assert!(
-        waiting
-            .held
-            .as_deref()
-            .is_some_and(|h| h.starts_with("tenant blue's quota: cpu_milli 2000 in use + 1000 asked")),
+        waiting.held.as_deref().is_some_and(
+            |h| h.starts_with("tenant blue's quota: cpu_milli 2000 in use + 1000 asked")
+        ),
         "{:?}",
         waiting.held
     );
