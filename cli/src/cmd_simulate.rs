@@ -101,6 +101,13 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         println!("trace            {}", swf_path.display());
         println!("policy           {} on {procs} processors", args.policy);
+        if let Some(config) = &options.tenants {
+            println!(
+                "fair share       {} ({} top-level tenants)",
+                config.fair_share.mode.as_str(),
+                config.tenants.len()
+            );
+        }
         println!(
             "jobs             {} simulated, {} skipped ({} without run time, {} without processors, {} malformed)",
             trace.jobs.len(),

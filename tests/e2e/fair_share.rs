@@ -223,24 +223,50 @@ async fn usage_changes_which_job_starts_next() {
 async fn a_tenant_over_its_maximum_quota_is_held_then_runs() {
     let mut bed = TestBed::start().await;
     bed.run_services(false);
-    let cpus = |n: u64| ResourceLimits {
-        cpu_milli: Some(n * 1000),
-        ..Default::default()
-    };
-    let team = |name: &str, max: Option<u64>| TenantNode {
-        quota: Some(Quota {
-            guaranteed: cpus(4),
-            max: max.map(cpus).unwrap_or_default(),
-            lending_limit: ResourceLimits::default(),
-        }),
-        ..leaf(name)
-    };
-    let lab = TenantNode {
-        children: vec![team("red", Some(6)), team("blue", None)],
-        ..leaf("lab")
-    };
-    bed.submit(&[tenants(FairShareMode::Classic, vec![lab])])
-        .await;
+    // The tree comes from a file, through the CLI.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "fair_share: {mode: classic, half_life_s: 3600}
+tenants:
+  - name: lab
+    children:
+      - name: red
+        quota:
+          guaranteed: {cpu_milli: 4000}
+          max: {cpu_milli: 6000}
+      - name: blue
+        quota: {guaranteed: {cpu_milli: 4000}}
+",
+    )
+    .unwrap();
+    let set = rota(
+        bed.url(),
+        &["tenants", "set", "--file", file.path().to_str().unwrap()],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        bad.path(),
+        "tenants: [{name: red, quota: {guaranteed: {cpu_milli: 4000}, max: {cpu_milli: 2000}}}]\n",
+    )
+    .unwrap();
+    let refused = rota(
+        bed.url(),
+        &["tenants", "set", "--file", bad.path().to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(
+            "quota.max.cpu_milli is 2000, below quota.guaranteed.cpu_milli 4000; max must be at least the guarantee"
+        ),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let jobs: Vec<Event> = (0..8)
         .map(|i| task("red", &format!("red-{i}"), 1000, 1, 1500))
         .collect();

@@ -150,14 +150,25 @@ fn pool_short(
     None
 }
 
+/// Why `request` alone exceeds `limits` in a resource it limits, if it does.
+fn exceeds(request: &ResourceAmounts, limits: &ResourceLimits) -> Option<String> {
+    request
+        .named()
+        .iter()
+        .zip(limits.named())
+        .find_map(|((name, asked), (_, max))| {
+            let max = max?;
+            (*asked > max).then(|| format!("{name} {asked} asked exceeds {max}"))
+        })
+}
+
 /// Why a job asking `request` could never start for tenant node `node`,
 /// whatever else runs: it exceeds a maximum quota or `max_resources`, or a
 /// quota's guarantee plus everything its cohort could lend.
 pub fn never_fits(tree: &TenantTree, node: usize, request: &ResourceAmounts) -> Option<String> {
-    let none = ResourceAmounts::default();
     for i in tree.ancestry(node) {
         let tenant = &tree.nodes[i];
-        if let Some(reason) = over(&none, request, &tenant.limits.max_resources) {
+        if let Some(reason) = exceeds(request, &tenant.limits.max_resources) {
             return Some(format!("tenant {}'s max_resources: {reason}", tenant.name));
         }
         let Some(quota) = &tenant.quota else {

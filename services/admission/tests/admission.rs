@@ -230,3 +230,92 @@ fn every_refusal_names_the_value_and_what_is_accepted() {
     }
     assert!(validate(&spec("j"), &PlacementPolicy::default()).is_ok());
 }
+
+fn tenant_node(name: &str, children: Vec<TenantNode>, limits: TenantLimits) -> TenantNode {
+    TenantNode {
+        name: name.into(),
+        shares: 1,
+        quota: None,
+        limits,
+        children,
+    }
+}
+
+/// The reason of each rejection in a round, by job.
+fn rejections(round: &[Event]) -> BTreeMap<String, String> {
+    round
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::JobRejected(r) => Some((r.job.clone(), r.reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_tenant_tree_decides_who_may_submit_and_how_much_may_wait() {
+    let lab = tenant_node(
+        "lab",
+        vec![
+            tenant_node(
+                "acme",
+                vec![],
+                TenantLimits {
+                    max_pending_jobs: Some(2),
+                    ..Default::default()
+                },
+            ),
+            tenant_node(
+                "capped",
+                vec![],
+                TenantLimits {
+                    max_resources: ResourceLimits {
+                        cpu_milli: Some(500),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            ),
+        ],
+        TenantLimits::default(),
+    );
+    let config = TenantConfig {
+        unknown_tenants: UnknownTenants {
+            admit: false,
+            shares: 1,
+        },
+        tenants: vec![lab],
+        ..Default::default()
+    };
+    let as_tenant = |job: &str, tenant: &str| {
+        Event::new(job, "default", Body::JobSubmitted(spec(job))).with_tenant(tenant)
+    };
+    let core = fold(vec![
+        Event::new("t", "default", Body::TenantsSet(TenantsSet { config })),
+        submitted(spec("a1")),
+        submitted(spec("a2")),
+        submitted(spec("a3")),
+        as_tenant("stranger-job", "stranger"),
+        as_tenant("lab-job", "lab"),
+        as_tenant("big", "capped"),
+    ]);
+    let round = core.decide(1);
+    let refused = rejections(&round);
+    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert_eq!(
+        refused["a3"],
+        "tenant acme has 2 jobs waiting, its max_pending_jobs; submit again when some have started"
+    );
+    assert_eq!(
+        refused["stranger-job"],
+        "tenant \"stranger\" is not in the tenant tree and this cell refuses unknown tenants; tenants that may submit: acme, capped"
+    );
+    assert_eq!(
+        refused["lab-job"],
+        "tenant \"lab\" is an account with sub-tenants; submit as one of them: acme, capped"
+    );
+    assert_eq!(
+        refused["big"],
+        "the job could never run: tenant capped's max_resources: cpu_milli 1000 asked exceeds 500"
+    );
+}
