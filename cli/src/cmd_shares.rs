@@ -69,7 +69,10 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
     let fair_tree_factors = fair_tree(tree, &usage);
     let allocated = subtree_allocated(accounts);
     let capacity = ready_capacity(state);
-    let now_factors = fairness::leaf_factors(accounts, state.now_ms, &capacity);
+    let now_factors: std::collections::BTreeMap<usize, u32> =
+        fairness::leaf_factors(accounts, state.now_ms, &capacity)
+            .into_iter()
+            .collect();
     let own_counts = |count: fn(&rota_projections::accounts::TenantAccount) -> u32| -> Vec<u32> {
         tree.nodes
             .iter()
@@ -112,7 +115,7 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
                 fair_share: leaf
                     .then(|| accounts.factors.get(&node.name).copied())
                     .flatten(),
-                fair_share_now: leaf.then(|| now_factors.get(&node.name).copied()).flatten(),
+                fair_share_now: leaf.then(|| now_factors.get(&i).copied()).flatten(),
                 classic_factor: classic_factors[i],
                 fair_tree_factor: leaf.then_some(fair_tree_factors[i]),
                 drf_share: dominant_share(&allocated[i], &capacity),

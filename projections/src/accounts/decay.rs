@@ -9,6 +9,18 @@
 /// `ln 2`, for the integral of a decaying rate.
 const LN_2: f64 = std::f64::consts::LN_2;
 
+/// `1 / k!` for k = 0 to 13: the series of `e^y` to the term that no
+/// longer changes an `f64` for `|y|` up to `ln 2 / 2`.
+const INVERSE_FACTORIALS: [f64; 14] = {
+    let mut terms = [1.0; 14];
+    let mut k = 1;
+    while k < 14 {
+        terms[k] = terms[k - 1] / k as f64;
+        k += 1;
+    }
+    terms
+};
+
 /// `2^x` for `x` at most 0, from basic arithmetic only. Below `2^-1022`
 /// the result is 0.
 pub fn exp2_nonpositive(x: f64) -> f64 {
@@ -16,18 +28,19 @@ pub fn exp2_nonpositive(x: f64) -> f64 {
     if x < -1022.0 {
         return 0.0;
     }
-    let whole = x.floor();
-    let fraction = x - whole; // in [0, 1)
-    // 2^f = e^(f ln 2), by its series: 18 terms are exact to the last bit
-    // for f ln 2 below 0.7.
+    // x = whole + fraction with the fraction in [-1/2, 1/2].
+    let whole = (x + 0.5).floor();
+    let fraction = x - whole;
     let y = fraction * LN_2;
-    let mut term = 1.0;
-    let mut sum = 1.0;
-    for k in 1..=18 {
-        term = term * y / f64::from(k);
-        sum += term;
+    // e^y by Horner's rule over the series.
+    let mut sum = 0.0;
+    for coefficient in INVERSE_FACTORIALS.iter().rev() {
+        sum = sum * y + coefficient;
     }
     let exponent = whole as i64 + 1023;
+    if exponent <= 0 {
+        return 0.0;
+    }
     sum * f64::from_bits((exponent as u64) << 52)
 }
 

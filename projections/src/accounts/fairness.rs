@@ -7,7 +7,6 @@ use super::Accounts;
 use super::decay::exp2_nonpositive;
 use super::tree::{ROOT, TenantTree};
 use rota_events::{FairShareMode, ResourceAmounts};
-use std::collections::BTreeMap;
 
 /// The largest factor.
 pub const FACTOR_MAX: u32 = 1000;
@@ -160,12 +159,13 @@ pub fn drf_factor(allocated: &ResourceAmounts, capacity: &ResourceAmounts, entit
 }
 
 /// Every tenant's (leaf's) factor under the policy's mode, at `now_ms`,
-/// for a cell of `capacity`: what the fair-share service publishes.
+/// for a cell of `capacity`, as (tree node, factor): what the fair-share
+/// service publishes.
 pub fn leaf_factors(
     accounts: &Accounts,
     now_ms: u64,
     capacity: &ResourceAmounts,
-) -> BTreeMap<String, u32> {
+) -> Vec<(usize, u32)> {
     let tree = &accounts.tree;
     let per_node: Vec<f64> = match accounts.config.fair_share.mode {
         FairShareMode::Classic => classic(tree, &subtree_usage(accounts, now_ms)),
@@ -179,7 +179,7 @@ pub fn leaf_factors(
         }
     };
     tree.leaves()
-        .map(|leaf| (tree.nodes[leaf].name.clone(), to_factor(per_node[leaf])))
+        .map(|leaf| (leaf, to_factor(per_node[leaf])))
         .collect()
 }
 

@@ -191,31 +191,37 @@ impl Accounts {
         self.factors_published_ms = Some(now_ms);
     }
 
+    /// Each tree node's account, if it has one: a merge of the tree's names
+    /// and the accounts', both in name order.
+    pub fn accounts_by_node(&self) -> Vec<Option<&TenantAccount>> {
+        let mut by_node = vec![None; self.tree.nodes.len()];
+        let mut accounts = self.tenants.iter().peekable();
+        for (name, node) in &self.tree.by_name {
+            while accounts.peek().is_some_and(|(account, _)| *account < name) {
+                accounts.next();
+            }
+            if let Some((_, account)) = accounts.peek().filter(|(account, _)| *account == name) {
+                by_node[*node] = Some(*account);
+            }
+        }
+        by_node
+    }
+
     /// Each tree node's own decayed usage at `now_ms` (leaves' accounts;
     /// zero for nodes without one), in thousandths of a unit.
     pub fn own_usage_milli(&self, now_ms: u64) -> Vec<u64> {
         let half_life_s = self.half_life_s();
-        self.tree
-            .nodes
-            .iter()
-            .map(|node| {
-                self.tenants
-                    .get(&node.name)
-                    .map_or(0, |account| account.usage_at(now_ms, half_life_s))
-            })
+        self.accounts_by_node()
+            .into_iter()
+            .map(|account| account.map_or(0, |a| a.usage_at(now_ms, half_life_s)))
             .collect()
     }
 
     /// Each tree node's own allocation (its account's; zero without one).
     pub fn own_allocated(&self) -> Vec<ResourceAmounts> {
-        self.tree
-            .nodes
-            .iter()
-            .map(|node| {
-                self.tenants
-                    .get(&node.name)
-                    .map_or(ResourceAmounts::default(), |account| account.allocated)
-            })
+        self.accounts_by_node()
+            .into_iter()
+            .map(|account| account.map_or(ResourceAmounts::default(), |a| a.allocated))
             .collect()
     }
 }

@@ -66,28 +66,44 @@ impl Decider for FairShareRules {
 pub fn factors_to_publish(state: &CellState) -> BTreeMap<String, u32> {
     let accounts = &state.accounts;
     let policy = &accounts.config.fair_share;
-    let current = leaf_factors(accounts, state.now_ms, &ready_capacity(state));
-    let changed: BTreeMap<String, u32> = current
-        .into_iter()
-        .filter(|(tenant, factor)| accounts.factors.get(tenant) != Some(factor))
-        .collect();
-    let significant = changed.iter().any(|(tenant, factor)| {
-        let published = accounts
-            .factors
-            .get(tenant)
-            .copied()
-            .unwrap_or(FACTOR_NEUTRAL);
-        published.abs_diff(*factor) >= policy.significant_change
+    let tree = &accounts.tree;
+    let mut current: Vec<Option<u32>> = vec![None; tree.nodes.len()];
+    for (leaf, factor) in leaf_factors(accounts, state.now_ms, &ready_capacity(state)) {
+        current[leaf] = Some(factor);
+    }
+    // Tenants in name order, merged with the published factors (also in
+    // name order), to compare without a lookup per tenant.
+    let mut published = accounts.factors.iter().peekable();
+    let mut changed: Vec<(&String, u32, Option<u32>)> = Vec::new();
+    for (tenant, node) in &tree.by_name {
+        let Some(factor) = current[*node] else {
+            continue;
+        };
+        while published.peek().is_some_and(|(name, _)| *name < tenant) {
+            published.next();
+        }
+        let before = published
+            .peek()
+            .filter(|(name, _)| *name == tenant)
+            .map(|(_, factor)| **factor);
+        if before != Some(factor) {
+            changed.push((tenant, factor, before));
+        }
+    }
+    let significant = changed.iter().any(|(_, factor, published)| {
+        published.unwrap_or(FACTOR_NEUTRAL).abs_diff(*factor) >= policy.significant_change
     });
     let interval_ms = policy.update_interval_s.saturating_mul(1000);
     let due = accounts
         .factors_published_ms
         .is_none_or(|published| state.now_ms.saturating_sub(published) >= interval_ms);
-    if significant || due {
-        changed
-    } else {
-        BTreeMap::new()
+    if !significant && !due {
+        return BTreeMap::new();
     }
+    changed
+        .into_iter()
+        .map(|(tenant, factor, _)| (tenant.clone(), factor))
+        .collect()
 }
 
 /// The fair-share core: the shared fold and [`FairShareRules`].
