@@ -150,6 +150,20 @@ fn one_share() -> u32 {
     1
 }
 
+impl TenantNode {
+    /// A tenant with `shares` and nothing else: no quota, limits or
+    /// children.
+    pub fn leaf(name: &str, shares: u32) -> TenantNode {
+        TenantNode {
+            name: name.to_string(),
+            shares,
+            quota: None,
+            limits: TenantLimits::default(),
+            children: Vec::new(),
+        }
+    }
+}
+
 /// How the fair-share factor is computed.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

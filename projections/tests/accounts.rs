@@ -13,20 +13,10 @@ use rota_projections::accounts::{amounts, usage_rate_milli};
 
 const HOUR_MS: u64 = 3600 * 1000;
 
-fn leaf(name: &str, shares: u32) -> TenantNode {
-    TenantNode {
-        name: name.into(),
-        shares,
-        quota: None,
-        limits: TenantLimits::default(),
-        children: vec![],
-    }
-}
-
 fn account(name: &str, shares: u32, children: Vec<TenantNode>) -> TenantNode {
     TenantNode {
         children,
-        ..leaf(name, shares)
+        ..TenantNode::leaf(name, shares)
     }
 }
 
@@ -44,7 +34,7 @@ fn half_life_config(half_life_s: u64) -> TenantConfig {
             half_life_s,
             ..Default::default()
         },
-        tenants: vec![leaf("acme", 1)],
+        tenants: vec![TenantNode::leaf("acme", 1)],
         ..Default::default()
     }
 }
@@ -58,16 +48,13 @@ fn usage_halves_after_one_half_life_of_logged_time() {
     log.decision("admission", 1, admitted("j1"), Some("acme"));
     // The job holds 2 cores from its binding at 10 s until it ends at 2 h.
     let bind_ms = 10_000;
-    let mut bound_event = Event::new("b", "default", bound("j1", "n1", 2000));
-    bound_event.tenant = Some("acme".into());
-    bound_event.round = Some(RoundTag {
-        service: "placement".into(),
-        epoch: 1,
-        basis: 7,
-        index: 0,
-        size: 1,
-    });
-    log.push_at(bound_event, bind_ms);
+    log.decision_at(
+        "placement",
+        1,
+        bound("j1", "n1", 2000),
+        Some("acme"),
+        bind_ms,
+    );
     let end_ms = bind_ms + 2 * HOUR_MS;
     let finished = Event::new(
         "f",
@@ -127,7 +114,10 @@ fn a_bad_tree_is_refused_and_the_previous_one_kept() {
     let mut log = Log::new();
     log.push(tenants_set(half_life_config(3600)));
     let mut twice = half_life_config(3600);
-    twice.tenants = vec![account("org", 1, vec![leaf("dup", 1)]), leaf("dup", 1)];
+    twice.tenants = vec![
+        account("org", 1, vec![TenantNode::leaf("dup", 1)]),
+        TenantNode::leaf("dup", 1),
+    ];
     log.push(tenants_set(twice));
     let state = log.fold();
     assert_eq!(state.accounts.tree.nodes.len(), 2, "root and acme");
@@ -159,8 +149,12 @@ fn usage_of(tree: &TenantTree, own: &[(&str, f64)]) -> Vec<f64> {
 fn classic_factors_rank_by_usage_against_shares_down_the_tree() {
     // physics (shares 1) with alice and bob; biology (shares 1) with carol.
     let tree = tree(vec![
-        account("physics", 1, vec![leaf("alice", 1), leaf("bob", 1)]),
-        account("biology", 1, vec![leaf("carol", 1)]),
+        account(
+            "physics",
+            1,
+            vec![TenantNode::leaf("alice", 1), TenantNode::leaf("bob", 1)],
+        ),
+        account("biology", 1, vec![TenantNode::leaf("carol", 1)]),
     ]);
     let usage = usage_of(&tree, &[("alice", 60.0), ("carol", 40.0)]);
     let factors = classic(&tree, &usage);
@@ -180,8 +174,16 @@ fn classic_factors_rank_by_usage_against_shares_down_the_tree() {
 #[test]
 fn fair_tree_ranks_accounts_before_their_users() {
     let tree = tree(vec![
-        account("physics", 1, vec![leaf("alice", 1), leaf("bob", 1)]),
-        account("biology", 1, vec![leaf("carol", 1), leaf("dave", 1)]),
+        account(
+            "physics",
+            1,
+            vec![TenantNode::leaf("alice", 1), TenantNode::leaf("bob", 1)],
+        ),
+        account(
+            "biology",
+            1,
+            vec![TenantNode::leaf("carol", 1), TenantNode::leaf("dave", 1)],
+        ),
     ]);
     // Physics used less than biology, so both its users rank above both of
     // biology's, even though dave used nothing.
@@ -219,13 +221,13 @@ fn a_job_no_quota_could_cover_is_named() {
         cpu_milli: Some(cpu),
         ..Default::default()
     };
-    let mut small = leaf("small", 1);
+    let mut small = TenantNode::leaf("small", 1);
     small.quota = Some(Quota {
         guaranteed: guaranteed(4000),
         max: ResourceLimits::default(),
         lending_limit: ResourceLimits::default(),
     });
-    let mut big = leaf("big", 1);
+    let mut big = TenantNode::leaf("big", 1);
     big.quota = Some(Quota {
         guaranteed: guaranteed(8000),
         max: ResourceLimits::default(),

@@ -21,16 +21,6 @@ const ARRIVAL_SPEEDUP: u64 = 20;
 const SAMPLE_EVERY_MS: u64 = 60_000;
 const TRACE: &str = "../../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz";
 
-fn leaf(name: &str, shares: u32) -> TenantNode {
-    TenantNode {
-        name: name.into(),
-        shares,
-        quota: None,
-        limits: TenantLimits::default(),
-        children: vec![],
-    }
-}
-
 /// The trace (parsed once for all tests): the machine and its first
 /// [`JOBS`] jobs no wider than [`WIDEST_JOB_CPU_MILLI`], arriving
 /// [`ARRIVAL_SPEEDUP`] times faster so that tenants stay backlogged.
@@ -110,7 +100,10 @@ fn run(machine: &Machine, jobs: &[SimJob], shares: (u32, u32)) -> (f64, f64, usi
                 mode: FairShareMode::Drf,
                 ..Default::default()
             },
-            tenants: vec![leaf("t0", shares.0), leaf("t1", shares.1)],
+            tenants: vec![
+                TenantNode::leaf("t0", shares.0),
+                TenantNode::leaf("t1", shares.1),
+            ],
             ..Default::default()
         }),
         sample_every_ms: Some(SAMPLE_EVERY_MS),

@@ -9,26 +9,11 @@ use rota_events::*;
 use rota_projections::{CellState, JobState, LogEntry};
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
 use rota_testkit::{CELL, TestBed, assert_replay_clean};
-use std::process::Command;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
 fn rota(url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(ROTA)
-        .args(args)
-        .args(["--nats", url])
-        .output()
-        .expect("rota runs")
-}
-
-fn leaf(name: &str) -> TenantNode {
-    TenantNode {
-        name: name.into(),
-        shares: 1,
-        quota: None,
-        limits: TenantLimits::default(),
-        children: vec![],
-    }
+    rota_testkit::run_rota(ROTA, url, args)
 }
 
 fn tenants(mode: FairShareMode, tenants: Vec<TenantNode>) -> Event {
@@ -120,8 +105,11 @@ fn after_each_placement_round(entries: &[LogEntry]) -> Vec<CellState> {
 async fn drf_runs_three_tasks_of_a_and_two_of_b_while_both_are_backlogged() {
     let mut bed = TestBed::start().await;
     bed.run_services(false);
-    bed.submit(&[tenants(FairShareMode::Drf, vec![leaf("a"), leaf("b")])])
-        .await;
+    bed.submit(&[tenants(
+        FairShareMode::Drf,
+        vec![TenantNode::leaf("a", 1), TenantNode::leaf("b", 1)],
+    )])
+    .await;
     let mut jobs = Vec::new();
     for i in 0..12 {
         jobs.push(task("a", &format!("a-{i:02}"), 1000, 4, 300));
@@ -175,7 +163,7 @@ async fn usage_changes_which_job_starts_next() {
     bed.run_services(false);
     bed.submit(&[tenants(
         FairShareMode::Classic,
-        vec![leaf("heavy"), leaf("light")],
+        vec![TenantNode::leaf("heavy", 1), TenantNode::leaf("light", 1)],
     )])
     .await;
     let fleet = tokio::spawn(run_nodes(

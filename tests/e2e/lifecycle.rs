@@ -11,11 +11,7 @@ use std::process::{Command, Stdio};
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
 fn rota(url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(ROTA)
-        .args(args)
-        .args(["--nats", url])
-        .output()
-        .expect("rota runs")
+    rota_testkit::run_rota(ROTA, url, args)
 }
 
 /// Submits a JSON spec through `rota submit -` and returns the job id.

@@ -26,6 +26,14 @@ fn job(id: &str, resources: Resources, constraints: Constraints) -> Event {
     Event::new(id, CELL, body).with_tenant("acme")
 }
 
+/// Jobs labelled `app=web`.
+fn web_jobs() -> JobSelector {
+    JobSelector {
+        match_labels: BTreeMap::from([("app".into(), "web".into())]),
+        ..Default::default()
+    }
+}
+
 fn cpu(cpu_milli: u64) -> Resources {
     Resources {
         cpu_milli,
@@ -181,10 +189,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
                 }],
                 job_anti_affinity: JobAffinity {
                     required: vec![JobAffinityTerm {
-                        selector: JobSelector {
-                            match_labels: BTreeMap::from([("app".into(), "web".into())]),
-                            ..Default::default()
-                        },
+                        selector: web_jobs(),
                         topology_key: TOPOLOGY_NODE.into(),
                     }],
                     preferred: vec![],
@@ -237,10 +242,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
             node_selector: BTreeMap::from([("zone".into(), "z2".into())]),
             job_affinity: JobAffinity {
                 required: vec![JobAffinityTerm {
-                    selector: JobSelector {
-                        match_labels: BTreeMap::from([("app".into(), "web".into())]),
-                        ..Default::default()
-                    },
+                    selector: web_jobs(),
                     topology_key: TOPOLOGY_NODE.into(),
                 }],
                 preferred: vec![],

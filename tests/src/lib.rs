@@ -289,6 +289,16 @@ impl Drop for RotaProcess {
     }
 }
 
+/// Runs the `rota` binary at `binary` with `args` against the NATS server
+/// at `url`, and waits for it.
+pub fn run_rota(binary: &str, url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary)
+        .args(args)
+        .args(["--nats", url])
+        .output()
+        .expect("rota runs")
+}
+
 /// The checkout's root directory.
 pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

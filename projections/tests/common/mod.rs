@@ -44,6 +44,19 @@ impl Log {
         body: Body,
         tenant: Option<&str>,
     ) -> &mut Log {
+        let time_ms = 1_000 * (self.entries.len() as u64 + 1);
+        self.decision_at(service, epoch, body, tenant, time_ms)
+    }
+
+    /// Appends a one-event round of `service` at log time `time_ms`.
+    pub fn decision_at(
+        &mut self,
+        service: &str,
+        epoch: u64,
+        body: Body,
+        tenant: Option<&str>,
+        time_ms: u64,
+    ) -> &mut Log {
         let basis = self.entries.len() as u64;
         let mut event = Event::new(format!("d{basis}"), "default", body);
         event.tenant = tenant.map(str::to_string);
@@ -54,7 +67,7 @@ impl Log {
             index: 0,
             size: 1,
         });
-        self.push(event)
+        self.push_at(event, time_ms)
     }
 
     pub fn fold(&self) -> CellState {

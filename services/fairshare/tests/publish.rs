@@ -71,16 +71,6 @@ impl Cell {
     }
 }
 
-fn leaf(name: &str) -> TenantNode {
-    TenantNode {
-        name: name.into(),
-        shares: 1,
-        quota: None,
-        limits: TenantLimits::default(),
-        children: vec![],
-    }
-}
-
 #[test]
 fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
     let mut cell = Cell::new();
@@ -91,7 +81,7 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
             significant_change: 100,
             ..Default::default()
         },
-        tenants: vec![leaf("a"), leaf("b")],
+        tenants: vec![TenantNode::leaf("a", 1), TenantNode::leaf("b", 1)],
         ..Default::default()
     };
     cell.push_at(

@@ -9,16 +9,6 @@ use rota_events::*;
 use rota_projections::ServiceCore;
 use std::collections::BTreeMap;
 
-fn tenant(name: &str, shares: u32) -> TenantNode {
-    TenantNode {
-        name: name.into(),
-        shares,
-        quota: None,
-        limits: TenantLimits::default(),
-        children: vec![],
-    }
-}
-
 fn config(mode: FairShareMode, tenants: Vec<TenantNode>) -> TenantConfig {
     TenantConfig {
         fair_share: FairSharePolicy {
@@ -60,7 +50,7 @@ fn drf_gives_the_papers_allocation_in_one_round() {
         let mut driver = Driver::new();
         driver.tenants(config(
             FairShareMode::Drf,
-            vec![tenant("a", 1), tenant("b", 1)],
+            vec![TenantNode::leaf("a", 1), TenantNode::leaf("b", 1)],
         ));
         driver.node("only", r(9000, 18, 0));
         let order: [&str; 2] = if a_first { ["a", "b"] } else { ["b", "a"] };
@@ -158,7 +148,7 @@ fn quotas_borrow_lend_and_hold() {
             max: max.map(cpus).unwrap_or_default(),
             lending_limit: ResourceLimits::default(),
         }),
-        ..tenant(name, 1)
+        ..TenantNode::leaf(name, 1)
     };
     let mut tenants = vec![team("red", Some(6)), team("blue", None)];
     tenants[1].limits.max_running_jobs = Some(3);

@@ -54,6 +54,19 @@ fn replica(id: &str, name: &str, constraints: Constraints) -> JobSubmitted {
     }
 }
 
+/// Spread `api` jobs over zones with a skew of at most 1.
+fn zone_spread(when_unsatisfiable: WhenUnsatisfiable) -> Constraints {
+    Constraints {
+        topology_spread: vec![TopologySpread {
+            topology_key: TOPOLOGY_ZONE.into(),
+            max_skew: 1,
+            selector: selects("api"),
+            when_unsatisfiable,
+        }],
+        ..Default::default()
+    }
+}
+
 fn node_of(driver: &Driver, job: &str) -> Option<String> {
     driver.core.state().jobs[job].node.clone()
 }
@@ -188,20 +201,11 @@ fn topology_spread_keeps_zones_within_the_skew() {
         strategy: Strategy::Binpack,
         ..Default::default()
     });
-    let spread = |when_unsatisfiable| Constraints {
-        topology_spread: vec![TopologySpread {
-            topology_key: TOPOLOGY_ZONE.into(),
-            max_skew: 1,
-            selector: selects("api"),
-            when_unsatisfiable,
-        }],
-        ..Default::default()
-    };
     for i in 0..6 {
         driver.job_with(replica(
             &format!("api-{i}"),
             "api",
-            spread(WhenUnsatisfiable::DoNotSchedule),
+            zone_spread(WhenUnsatisfiable::DoNotSchedule),
         ));
     }
     assert_eq!(driver.round().len(), 6);
@@ -224,7 +228,7 @@ fn topology_spread_keeps_zones_within_the_skew() {
     driver.job_with(replica(
         "api-6",
         "api",
-        spread(WhenUnsatisfiable::DoNotSchedule),
+        zone_spread(WhenUnsatisfiable::DoNotSchedule),
     ));
     assert_eq!(driver.round().len(), 1);
 }
@@ -244,20 +248,11 @@ fn a_spread_that_would_be_broken_holds_the_job_unless_it_may_be() {
             ..Default::default()
         });
     }
-    let spread = |when_unsatisfiable| Constraints {
-        topology_spread: vec![TopologySpread {
-            topology_key: TOPOLOGY_ZONE.into(),
-            max_skew: 1,
-            selector: selects("api"),
-            when_unsatisfiable,
-        }],
-        ..Default::default()
-    };
     for i in 0..4 {
         driver.job_with(replica(
             &format!("hard-{i}"),
             "api",
-            spread(WhenUnsatisfiable::DoNotSchedule),
+            zone_spread(WhenUnsatisfiable::DoNotSchedule),
         ));
     }
     // One per zone, a second in za (skew 1), then zb is full and a third in
@@ -271,7 +266,7 @@ fn a_spread_that_would_be_broken_holds_the_job_unless_it_may_be() {
     driver.job_with(replica(
         "soft",
         "api",
-        spread(WhenUnsatisfiable::ScheduleAnyway),
+        zone_spread(WhenUnsatisfiable::ScheduleAnyway),
     ));
     let bound = driver.round();
     assert!(
