@@ -5,9 +5,9 @@ use crate::Target;
 use rota_events::{ResourceAmounts, ResourceLimits, TenantLimits};
 use rota_projections::CellState;
 use rota_projections::accounts::fairness::{
-    self, classic, dominant_share, effective_usage, fair_tree, subtree_allocated, subtree_usage,
+    self, classic, dominant_share, effective_usage, fair_tree, subtree_usage,
 };
-use rota_projections::accounts::quota::{Holdings, borrowed};
+use rota_projections::accounts::quota::borrowed;
 use rota_projections::accounts::ready_capacity;
 use rota_projections::accounts::tree::ROOT;
 use rota_shell::CellLog;
@@ -67,24 +67,13 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
     let effective = effective_usage(tree, &usage);
     let classic_factors = classic(tree, &usage);
     let fair_tree_factors = fair_tree(tree, &usage);
-    let allocated = subtree_allocated(accounts);
     let capacity = ready_capacity(state);
     let now_factors: std::collections::BTreeMap<usize, u32> =
         fairness::leaf_factors(accounts, state.now_ms, &capacity)
             .into_iter()
             .collect();
-    let own_counts = |count: fn(&rota_projections::accounts::TenantAccount) -> u32| -> Vec<u32> {
-        tree.nodes
-            .iter()
-            .map(|node| accounts.tenants.get(&node.name).map_or(0, count))
-            .collect()
-    };
-    let running = tree.subtree_sums(&own_counts(|a| a.running_jobs), |a, b| a + b);
-    let pending = tree.subtree_sums(&own_counts(|a| a.pending_jobs), |a, b| a + b);
-    let holdings = Holdings {
-        allocated: allocated.clone(),
-        running: running.clone(),
-    };
+    let holdings = accounts.holdings();
+    let pending = accounts.subtree_pending();
     let mut order = Vec::new();
     let mut stack: Vec<usize> = tree.nodes[ROOT].children.iter().rev().copied().collect();
     while let Some(node) = stack.pop() {
@@ -118,10 +107,10 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
                 fair_share_now: leaf.then(|| now_factors.get(&i).copied()).flatten(),
                 classic_factor: classic_factors[i],
                 fair_tree_factor: leaf.then_some(fair_tree_factors[i]),
-                drf_share: dominant_share(&allocated[i], &capacity),
-                running_jobs: running[i],
+                drf_share: dominant_share(&holdings.allocated[i], &capacity),
+                running_jobs: holdings.running[i],
                 pending_jobs: pending[i],
-                allocated: allocated[i],
+                allocated: holdings.allocated[i],
                 guaranteed: node.quota.map(|q| q.guaranteed),
                 max: node.quota.map(|q| q.max),
                 borrowed: node.quota.map(|_| borrowed(tree, &holdings, i)),

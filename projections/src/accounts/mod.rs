@@ -18,6 +18,7 @@ use crate::cell::CellState;
 use crate::job::Job;
 use crate::node::NodeState;
 use decay::decayed_usage_milli;
+use quota::Holdings;
 use rota_events::{ResourceAmounts, Resources, TenantConfig, UsageWeights};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -215,6 +216,29 @@ impl Accounts {
             .into_iter()
             .map(|account| account.map_or(0, |a| a.usage_at(now_ms, half_life_s)))
             .collect()
+    }
+
+    /// Each tree node's own count of `count`, summed over its subtree.
+    fn subtree_counts(&self, count: fn(&TenantAccount) -> u32) -> Vec<u32> {
+        let own: Vec<u32> = self
+            .accounts_by_node()
+            .into_iter()
+            .map(|account| account.map_or(0, count))
+            .collect();
+        self.tree.subtree_sums(&own, |a, b| a + b)
+    }
+
+    /// What each tree node's subtree holds and how many of its jobs run.
+    pub fn holdings(&self) -> Holdings {
+        Holdings {
+            allocated: fairness::subtree_allocated(self),
+            running: self.subtree_counts(|account| account.running_jobs),
+        }
+    }
+
+    /// How many of each tree node's subtree's jobs wait.
+    pub fn subtree_pending(&self) -> Vec<u32> {
+        self.subtree_counts(|account| account.pending_jobs)
     }
 
     /// Each tree node's own allocation (its account's; zero without one).

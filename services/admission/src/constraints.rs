@@ -79,9 +79,16 @@ fn check_selector(field: &str, selector: &JobSelector) -> Result<(), Refusal> {
         selector.match_expressions.len(),
     )?;
     for (key, value) in &selector.match_labels {
-        check_text(&format!("{field}.match_labels"), "key", key)?;
+        let field = format!("{field}.match_labels");
+        check_text(&field, "key", key)?;
         if value.len() > JOB_LABEL_BYTES_MAX {
-            check_text(&format!("{field}.match_labels"), "value", value)?;
+            return refuse(
+                field.clone(),
+                format!(
+                    "{field} has a value of {} bytes; it may be at most {JOB_LABEL_BYTES_MAX}",
+                    value.len()
+                ),
+            );
         }
     }
     for (i, requirement) in selector.match_expressions.iter().enumerate() {

@@ -8,23 +8,29 @@ use rota_events::TenantLimits;
 use rota_projections::CellState;
 use rota_projections::accounts::quota::never_fits;
 use rota_projections::accounts::{amounts, tree::TenantTree};
-use std::collections::BTreeMap;
 
 /// Most tenant names a refusal lists.
 pub const NAMES_LISTED_MAX: usize = 20;
 
-/// Admission's view of tenants during one round: pending jobs per tree node,
-/// the fold's plus those admitted earlier in the round.
+/// Admission's view of tenants during one round.
 pub struct TenantGate<'a> {
     state: &'a CellState,
-    admitted_this_round: BTreeMap<&'a str, u32>,
+    /// Waiting jobs per tree node's subtree, when any tenant limits them,
+    /// kept current as the round admits.
+    pending: Option<Vec<u32>>,
 }
 
 impl<'a> TenantGate<'a> {
     pub fn of(state: &'a CellState) -> TenantGate<'a> {
+        let limited = state
+            .accounts
+            .tree
+            .nodes
+            .iter()
+            .any(|node| node.limits.max_pending_jobs.is_some());
         TenantGate {
             state,
-            admitted_this_round: BTreeMap::new(),
+            pending: limited.then(|| state.accounts.subtree_pending()),
         }
     }
 
@@ -62,6 +68,7 @@ impl<'a> TenantGate<'a> {
     /// Why one more pending job would break a `max_pending_jobs` on the way
     /// up the tree, if it would.
     fn pending_refusal(&self, tree: &TenantTree, node: usize) -> Option<String> {
+        let pending = self.pending.as_ref()?;
         for i in tree.ancestry(node) {
             let TenantLimits {
                 max_pending_jobs: Some(max),
@@ -70,7 +77,7 @@ impl<'a> TenantGate<'a> {
             else {
                 continue;
             };
-            let pending = self.pending_in(tree, i);
+            let pending = pending[i];
             if pending >= max {
                 return Some(format!(
                     "tenant {} has {pending} jobs waiting, its max_pending_jobs; submit again when some have started",
@@ -81,27 +88,15 @@ impl<'a> TenantGate<'a> {
         None
     }
 
-    /// Pending jobs of tree node `i`'s subtree, with this round's.
-    fn pending_in(&self, tree: &TenantTree, i: usize) -> u32 {
-        let mut total = 0;
-        let mut stack = vec![i];
-        while let Some(n) = stack.pop() {
-            let name = tree.nodes[n].name.as_str();
-            total += self
-                .state
-                .accounts
-                .tenants
-                .get(name)
-                .map_or(0, |a| a.pending_jobs);
-            total += self.admitted_this_round.get(name).copied().unwrap_or(0);
-            stack.extend(&tree.nodes[n].children);
-        }
-        total
-    }
-
     /// Counts a job of `tenant` admitted in this round.
-    pub fn note_admitted(&mut self, tenant: &'a str) {
-        *self.admitted_this_round.entry(tenant).or_default() += 1;
+    pub fn note_admitted(&mut self, tenant: &str) {
+        let tree = &self.state.accounts.tree;
+        let (Some(pending), Some(node)) = (self.pending.as_mut(), tree.index(tenant)) else {
+            return;
+        };
+        for i in tree.ancestry(node) {
+            pending[i] += 1;
+        }
     }
 }
 

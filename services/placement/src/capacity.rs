@@ -102,19 +102,14 @@ impl<'a> FreeCapacity<'a> {
     /// The round's view, with what earlier rounds learnt about filters
     /// (forgotten if the nodes changed since).
     pub fn with_memory(state: &'a CellState, memory: FilterMemory) -> FreeCapacity<'a> {
-        let ready_count = state
-            .nodes
-            .values()
-            .filter(|node| node.state == NodeState::Ready)
-            .count();
-        let mut memory = memory.valid_for(state.nodes_changed_seq, ready_count);
-        let numbering = std::mem::take(&mut memory.numbering);
         let ready: Vec<(&'a str, &'a Node)> = state
             .nodes
             .iter()
             .filter(|(_, node)| node.state == NodeState::Ready)
             .map(|(name, node)| (name.as_str(), node))
             .collect();
+        let mut memory = memory.valid_for(state.nodes_changed_seq, ready.len());
+        let numbering = std::mem::take(&mut memory.numbering);
         let free: Vec<Resources> = ready.iter().map(|(_, node)| node.free()).collect();
         let capacity: Vec<Resources> = ready
             .iter()

@@ -13,7 +13,7 @@ use crate::queue::FAIR_SHARE_NEUTRAL;
 use rota_events::{FairShareMode, ResourceAmounts};
 use rota_projections::accounts::fairness::drf_factor;
 use rota_projections::accounts::quota::{Holdings, Verdict, check};
-use rota_projections::accounts::{amounts, fairness, ready_capacity};
+use rota_projections::accounts::{amounts, ready_capacity};
 use rota_projections::{CellState, Job};
 
 /// The round's view of tenants.
@@ -45,22 +45,7 @@ impl<'a> Tenancy<'a> {
             .nodes
             .iter()
             .any(|node| node.quota.is_some() || !node.limits.is_empty());
-        let holdings = limited.then(|| {
-            let own_running: Vec<u32> = tree
-                .nodes
-                .iter()
-                .map(|node| {
-                    accounts
-                        .tenants
-                        .get(&node.name)
-                        .map_or(0, |account| account.running_jobs)
-                })
-                .collect();
-            Holdings {
-                allocated: fairness::subtree_allocated(accounts),
-                running: tree.subtree_sums(&own_running, |a, b| a + b),
-            }
-        });
+        let holdings = limited.then(|| accounts.holdings());
         Tenancy {
             state,
             drf,
