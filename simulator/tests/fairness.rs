@@ -27,7 +27,12 @@ const TRACE: &str = "../../shared/workloads/SDSC-BLUE-2000-4.2-cln.swf.gz";
 fn trace() -> &'static (Machine, Vec<SimJob>) {
     static TRACE_JOBS: OnceLock<(Machine, Vec<SimJob>)> = OnceLock::new();
     TRACE_JOBS.get_or_init(|| {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(TRACE);
+        // Cargo names the package's directory at run time; the path compiled
+        // in may be another checkout's when the build directory is shared.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let path = manifest_dir.join(TRACE);
         let file = std::fs::File::open(&path).expect("the trace is in ../shared/workloads");
         let mut text = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)

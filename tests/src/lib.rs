@@ -37,7 +37,7 @@ impl TestBed {
         let server = NatsServer::start().unwrap_or_else(|e| panic!("{e}"));
         let log = CellLog::connect(&server.url, CELL)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}; the server's log ends:\n{}", server.log_tail()));
         TestBed {
             log,
             shutdown: Shutdown::new(),
@@ -299,9 +299,14 @@ pub fn run_rota(binary: &str, url: &str, args: &[&str]) -> std::process::Output 
         .expect("rota runs")
 }
 
-/// The checkout's root directory.
+/// The checkout's root directory. Cargo names the package's directory at
+/// run time; the path compiled in is only a fallback, because a build
+/// directory shared between checkouts may hold a binary built in another.
 pub fn repo_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    manifest_dir
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()

@@ -1,7 +1,10 @@
 //! Finding and starting a local nats-server: the demo's embedded default and
 //! the test harness's throwaway server.
+//!
+//! The server picks its own free port (`-p -1`) and reports it in a ports
+//! file. Choosing a port here and handing it over would leave a gap in which
+//! another process, or another test's server, can take the same port.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +14,12 @@ pub const SERVER_START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The environment variable that names a nats-server binary to use.
 pub const SERVER_PATH_ENV: &str = "ROTA_NATS_SERVER";
+
+/// How much of the server's own log an error quotes, in lines.
+const SERVER_LOG_TAIL_LINES: usize = 20;
+
+/// How often the start-up wait looks for the ports file.
+const PORTS_FILE_POLL: Duration = Duration::from_millis(20);
 
 /// A nats-server process on a loopback port with a temporary store. Dropping
 /// it kills the process and removes the store, also when a test panics.
@@ -28,27 +37,32 @@ impl NatsServer {
         NatsServer::start_binary(&binary)
     }
 
-    /// Starts `binary` on a free loopback port with a temporary store.
+    /// Starts `binary` on a loopback port of its choosing, with a temporary
+    /// store, and waits until it listens.
     pub fn start_binary(binary: &Path) -> Result<NatsServer, String> {
         let store = tempfile::Builder::new()
             .prefix("rota-nats-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary store: {e}"))?;
-        let port = free_loopback_port()?;
         let child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+            .arg(store.path().join("jetstream"))
+            .arg("--ports_file_dir")
             .arg(store.path())
+            .arg("-l")
+            .arg(server_log_path(store.path()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let mut server = NatsServer {
             child,
-            url: format!("nats://127.0.0.1:{port}"),
-            port,
+            url: String::new(),
+            port: 0,
             store,
         };
-        server.wait_until_accepting()?;
+        server.url = server.wait_for_client_url()?;
+        server.port = port_of(&server.url)?;
         Ok(server)
     }
 
@@ -57,21 +71,32 @@ impl NatsServer {
         self.store.path()
     }
 
-    fn wait_until_accepting(&mut self) -> Result<(), String> {
+    /// The last lines of the server's own log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(server_log_path(self.store.path())).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(SERVER_LOG_TAIL_LINES)..].join("\n")
+    }
+
+    /// Waits for the ports file, which the server writes once it listens
+    /// for clients, and returns the client URL it names.
+    fn wait_for_client_url(&mut self) -> Result<String, String> {
         let deadline = Instant::now() + SERVER_START_TIMEOUT;
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("nats-server exited at start with {status}"));
+                return Err(format!(
+                    "nats-server exited at start with {status}; its log ends:\n{}",
+                    self.log_tail()
+                ));
             }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return Ok(());
+            if let Some(url) = ports_file_client_url(self.store.path()) {
+                return Ok(url);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(PORTS_FILE_POLL);
         }
         Err(format!(
-            "nats-server did not accept connections on port {} within {SERVER_START_TIMEOUT:?}",
-            self.port
+            "nats-server did not report a client port within {SERVER_START_TIMEOUT:?}; its log ends:\n{}",
+            self.log_tail()
         ))
     }
 }
@@ -83,14 +108,29 @@ impl Drop for NatsServer {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_loopback_port() -> Result<u16, String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("cannot find a free loopback port: {e}"))
+/// Where the server writes its own log, inside its store.
+fn server_log_path(store: &Path) -> PathBuf {
+    store.join("nats-server.log")
+}
+
+/// The first client URL in the ports file the server wrote into `dir`
+/// (named after its executable and pid), once that file is complete.
+fn ports_file_client_url(dir: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let ports_file = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "ports"))?;
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    ports["nats"][0].as_str().map(str::to_string)
+}
+
+/// The port of a client URL like "nats://127.0.0.1:4222".
+fn port_of(url: &str) -> Result<u16, String> {
+    url.rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .ok_or_else(|| format!("nats-server reported a client URL without a port: {url:?}"))
 }
 
 /// Finds a nats-server new enough for Rota: `$ROTA_NATS_SERVER`, then
@@ -144,4 +184,28 @@ fn server_version(binary: &Path) -> Option<String> {
     text.split_whitespace()
         .find(|word| word.starts_with('v') && word[1..].starts_with(|c: char| c.is_ascii_digit()))
         .map(|word| word.trim_start_matches('v').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_url_is_read_only_from_a_complete_ports_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(ports_file_client_url(dir.path()), None);
+        let file = dir.path().join("nats-server_42.ports");
+        std::fs::write(&file, r#"{"nats":["nats://127.0"#).unwrap();
+        assert_eq!(ports_file_client_url(dir.path()), None);
+        std::fs::write(&file, r#"{"nats":["nats://127.0.0.1:35909"]}"#).unwrap();
+        let url = ports_file_client_url(dir.path()).unwrap();
+        assert_eq!(url, "nats://127.0.0.1:35909");
+        assert_eq!(port_of(&url), Ok(35909));
+    }
+
+    #[test]
+    fn a_url_without_a_port_is_an_error_that_names_it() {
+        let error = port_of("nats://localhost").unwrap_err();
+        assert!(error.contains("\"nats://localhost\""), "{error}");
+    }
 }
