@@ -124,7 +124,7 @@ fn from_flags(args: PolicyArgs) -> anyhow::Result<PlacementPolicy> {
 fn read_policy_file(path: &std::path::Path) -> anyhow::Result<PlacementPolicy> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_yaml::from_str(&text)
+    crate::document::parse_strict(&text)
         .map_err(|e| anyhow::anyhow!("invalid policy in {}: {e}", path.display()))
 }
 

@@ -100,25 +100,21 @@ pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// One spec or a list of them, in JSON when it looks like JSON (so errors
-/// point at JSON syntax), else YAML. Errors name the job's place in a list.
+/// One spec or a list of them (see [`crate::document::parse`]). Errors name
+/// the job's place in a list.
 fn parse_specs(text: &str) -> anyhow::Result<Vec<Spec>> {
-    let trimmed = text.trim_start();
-    let document: serde_json::Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        serde_json::from_str(text)?
-    } else {
-        serde_yaml::from_str(text)?
-    };
-    match document {
+    match crate::document::parse(text)? {
         serde_json::Value::Array(items) => items
             .into_iter()
             .enumerate()
             .map(|(index, item)| {
-                serde_json::from_value(item)
+                crate::document::from_value_strict(item)
                     .with_context(|| format!("job {} of the list", index + 1))
             })
             .collect(),
-        serde_json::Value::Object(_) => Ok(vec![serde_json::from_value(document)?]),
+        document @ serde_json::Value::Object(_) => {
+            Ok(vec![crate::document::from_value_strict(document)?])
+        }
         _ => bail!("expected a job (a mapping) or a list of jobs"),
     }
 }

@@ -76,7 +76,7 @@ pub fn read_tenants_file(path: &Path) -> anyhow::Result<TenantConfig> {
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let config: TenantConfig = serde_yaml::from_str(&text)
+    let config: TenantConfig = crate::document::parse_strict(&text)
         .map_err(|e| anyhow::anyhow!("invalid tenants file {}: {e}", path.display()))?;
     config
         .validate()

@@ -13,6 +13,7 @@ mod cmd_status;
 mod cmd_submit;
 mod cmd_tenants;
 mod cmd_watch;
+mod document;
 mod render;
 mod summary;
 mod workload;

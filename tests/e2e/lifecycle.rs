@@ -16,6 +16,17 @@ fn rota(url: &str, args: &[&str]) -> std::process::Output {
 
 /// Submits a JSON spec through `rota submit -` and returns the job id.
 fn submit(url: &str, spec: &str) -> String {
+    let output = try_submit(url, spec);
+    assert!(
+        output.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Runs `rota submit -` on a JSON spec and returns what it did.
+fn try_submit(url: &str, spec: &str) -> std::process::Output {
     let mut child = Command::new(ROTA)
         .args(["submit", "-", "--nats", url])
         .stdin(Stdio::piped())
@@ -29,13 +40,7 @@ fn submit(url: &str, spec: &str) -> String {
         .unwrap()
         .write_all(spec.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "submit failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+    child.wait_with_output().unwrap()
 }
 
 fn spec(command: &str) -> String {
@@ -220,6 +225,29 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     }
     let unknown = rota(&url, &["status", "no-such-job"]);
     assert!(!unknown.status.success());
+
+    // A misspelt constraint is refused by its path, and nothing is logged,
+    // rather than the job running without the constraint.
+    let submissions = |entries: &[rota_projections::LogEntry]| {
+        entries
+            .iter()
+            .filter(|e| e.subject.ends_with(".submitted"))
+            .count()
+    };
+    let submitted_before = submissions(&bed.entries().await);
+    let misspelt = try_submit(
+        &url,
+        r#"{"tenant": "acme", "command": ["true"],
+            "resources": {"cpu_milli": 500, "memory_bytes": 268435456},
+            "constraints": {"tolerations": [{"key": "gpu", "efect": "no_schedule"}]}}"#,
+    );
+    let error = String::from_utf8_lossy(&misspelt.stderr);
+    assert!(!misspelt.status.success(), "{error}");
+    assert!(
+        error.contains("`constraints.tolerations.0.efect`"),
+        "{error}"
+    );
+    assert_eq!(submissions(&bed.entries().await), submitted_before);
 
     // Every decision in this log re-derives exactly.
     let verify = rota(&url, &["replay", "verify"]);
