@@ -388,31 +388,16 @@ impl<'a> FreeCapacity<'a> {
             Strategy::Spread => (fnv1a64(0, job_id.as_bytes()) % self.names.len() as u64) as usize,
             Strategy::Binpack | Strategy::Weighted => 0,
         };
-        let tree = &self.free;
-        let mut candidates: Vec<usize> = Vec::new();
-        let mut from = start;
-        while candidates.len() < SCORED_NODES_MAX {
-            match tree.next_fit_where(request, from, &feasible) {
-                Some(i) => {
-                    candidates.push(i);
-                    from = i + 1;
-                }
-                None => break,
-            }
-        }
-        from = 0;
-        while candidates.len() < SCORED_NODES_MAX {
-            match self
-                .free
-                .next_fit_where(request, from, &feasible)
-                .filter(|i| *i < start)
-            {
-                Some(i) => {
-                    candidates.push(i);
-                    from = i + 1;
-                }
-                None => break,
-            }
+        let mut candidates: Vec<usize> = Vec::with_capacity(SCORED_NODES_MAX);
+        let nodes = self.names.len();
+        for range in [start..nodes, 0..start] {
+            self.free.collect_fits_where(
+                request,
+                range,
+                SCORED_NODES_MAX,
+                &feasible,
+                &mut candidates,
+            );
         }
         if candidates.is_empty() {
             self.learn_class(class, job);

@@ -71,6 +71,59 @@ impl MaxTree {
         self.search(1, 0, self.leaves, request, from, accept)
     }
 
+    /// Appends to `found`, in index order, the indices in `[from, to)` whose
+    /// value covers `request` and that `accept` takes, until `found` holds
+    /// `limit`. One walk of the tree serves them all, where asking for each
+    /// in turn would descend from the root every time.
+    pub fn collect_fits_where(
+        &self,
+        request: &Resources,
+        range: std::ops::Range<usize>,
+        limit: usize,
+        accept: &dyn Fn(usize) -> bool,
+        found: &mut Vec<usize>,
+    ) {
+        let to = range.end.min(self.len);
+        if range.start < to && found.len() < limit {
+            let wanted = Wanted {
+                request,
+                from: range.start,
+                to,
+                limit,
+                accept,
+            };
+            self.collect(1, 0, self.leaves, &wanted, found);
+        }
+    }
+
+    /// Collects from tree node `i`, which covers leaves `[low, high)`.
+    fn collect(
+        &self,
+        i: usize,
+        low: usize,
+        high: usize,
+        wanted: &Wanted<'_>,
+        found: &mut Vec<usize>,
+    ) {
+        if found.len() >= wanted.limit
+            || high <= wanted.from
+            || low >= wanted.to
+            || !wanted.request.fits_within(&self.tree[i])
+        {
+            return;
+        }
+        if i >= self.leaves {
+            let index = i - self.leaves;
+            if (wanted.accept)(index) {
+                found.push(index);
+            }
+            return;
+        }
+        let middle = (low + high) / 2;
+        self.collect(2 * i, low, middle, wanted, found);
+        self.collect(2 * i + 1, middle, high, wanted, found);
+    }
+
     /// Searches tree node `i`, which covers leaves `[low, high)`, for the
     /// first leaf at or after `from`.
     fn search(
@@ -93,6 +146,15 @@ impl MaxTree {
         self.search(2 * i, low, middle, request, from, accept)
             .or_else(|| self.search(2 * i + 1, middle, high, request, from, accept))
     }
+}
+
+/// What [`MaxTree::collect_fits_where`] looks for.
+struct Wanted<'w> {
+    request: &'w Resources,
+    from: usize,
+    to: usize,
+    limit: usize,
+    accept: &'w dyn Fn(usize) -> bool,
 }
 
 #[cfg(test)]
@@ -128,6 +190,26 @@ mod tests {
                 linear[i] = left;
                 tree.set(i, left);
             }
+        }
+    }
+
+    #[test]
+    fn collecting_fits_finds_what_a_linear_scan_finds() {
+        let values: Vec<Resources> = (0..53)
+            .map(|i| r((i * 7919) % 50, (i % 5) as u32))
+            .collect();
+        let tree = MaxTree::new(&values);
+        let accept = |i: usize| i % 3 != 1;
+        for step in 0..120usize {
+            let request = r((step % 53) as u64, (step % 6) as u32);
+            let (from, to, limit) = (step % 40, 10 + step % 50, 1 + step % 7);
+            let expected: Vec<usize> = (from..to.min(values.len()))
+                .filter(|i| request.fits_within(&values[*i]) && accept(*i))
+                .take(limit)
+                .collect();
+            let mut found = Vec::new();
+            tree.collect_fits_where(&request, from..to, limit, &accept, &mut found);
+            assert_eq!(found, expected, "request {request:?} in {from}..{to}");
         }
     }
 }
