@@ -7,6 +7,7 @@ use crate::labels::LabelIndex;
 use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
 use crate::pending::PendingQueue;
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
+use crate::repellers::RepellerIndex;
 use rota_events::{
     Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
     ParsedSubject, PlacementPolicy, Resources, Writer,
@@ -68,8 +69,9 @@ pub struct CellState {
     /// by tenant.
     pub holding: BTreeMap<String, BTreeSet<String>>,
     /// The jobs on nodes with required anti-affinity to other jobs, by
-    /// tenant: they keep matching jobs of their tenant out of their domains.
-    pub repellers: BTreeMap<String, BTreeSet<String>>,
+    /// tenant and kind, per domain: they keep matching jobs of their tenant
+    /// out of their domains.
+    pub repellers: RepellerIndex,
     /// The jobs on nodes by tenant and label, counted per domain: where job
     /// selectors look.
     pub labels: LabelIndex,
@@ -95,7 +97,7 @@ impl CellState {
             policy: PlacementPolicy::default(),
             deadlines: BTreeSet::new(),
             holding: BTreeMap::new(),
-            repellers: BTreeMap::new(),
+            repellers: RepellerIndex::default(),
             labels: LabelIndex::default(),
             nodes_changed_seq: 0,
             accounts: Accounts::default(),
@@ -457,7 +459,6 @@ impl CellState {
         }
         node.jobs.insert(bound.job.clone());
         let job = &self.jobs[&bound.job];
-        let repels = !job.spec.constraints.job_anti_affinity.required.is_empty();
         let tenant = job.tenant.clone();
         let node = &self.nodes[&bound.node];
         self.labels.update(
@@ -468,12 +469,7 @@ impl CellState {
             node,
             true,
         );
-        if repels {
-            self.repellers
-                .entry(tenant.clone())
-                .or_default()
-                .insert(bound.job.clone());
-        }
+        self.repellers.add(&bound.job, job, &bound.node, node);
         self.holding
             .entry(tenant)
             .or_default()
@@ -568,12 +564,7 @@ impl CellState {
         }
         self.labels
             .update(&job.tenant, job_id, &job.spec.labels, &node_id, node, false);
-        if let Some(repellers) = self.repellers.get_mut(&job.tenant) {
-            repellers.remove(job_id);
-            if repellers.is_empty() {
-                self.repellers.remove(&job.tenant);
-            }
-        }
+        self.repellers.remove(job_id);
     }
 
     /// The job's state if it currently holds resources on `node`.

@@ -17,6 +17,7 @@ mod labels;
 mod node;
 mod pending;
 mod queues;
+mod repellers;
 mod rng;
 
 pub use cell::{CellState, Counters, Lease};
@@ -26,7 +27,9 @@ pub use job::{Job, JobState};
 pub use labels::{LabelIndex, LabelledJobs};
 pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
+    topology_domain,
 };
 pub use pending::{PendingJob, PendingQueue, QueueGroup};
 pub use queues::{CancelRequest, Queues, RejectionToWrite};
+pub use repellers::{RepellerIndex, RepellerKind};
 pub use rng::SeededRng;

@@ -39,6 +39,17 @@ pub struct Node {
     pub registered_seq: u64,
 }
 
+/// The domain of `node` (named `name`) under topology key `key`, if it has
+/// one: the node itself, its zone, its rack, or the value of a label.
+pub fn topology_domain<'n>(name: &'n str, node: &'n Node, key: &str) -> Option<&'n str> {
+    match key {
+        rota_events::TOPOLOGY_NODE => Some(name),
+        rota_events::TOPOLOGY_ZONE => node.topology.zone.as_deref(),
+        rota_events::TOPOLOGY_RACK => node.topology.rack.as_deref(),
+        _ => node.labels.get(key).map(String::as_str),
+    }
+}
+
 impl Node {
     /// A node as registered, holding nothing.
     pub fn registered(registered: &NodeRegistered, seq: u64) -> Node {

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use rota_events::*;
 use rota_projections::{CellState, JobState, LogEntry, NodeState};
+use std::collections::BTreeMap;
 
 /// Given a cell with leases, one node of 1000 millicores and job j1 admitted.
 fn given_pending_job() -> Log {
@@ -212,4 +213,81 @@ fn a_policy_out_of_range_is_refused_and_the_previous_one_kept() {
         rejection.detail,
         "policy.set refused: weights.cost is 500; a scorer weight must be 0 to 100"
     );
+}
+
+/// A job of `web` that keeps other `web` jobs off its node.
+fn web_replica(job: &str) -> Event {
+    let mut event = submit(job, 100);
+    if let Body::JobSubmitted(spec) = &mut event.body {
+        spec.labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
+        spec.constraints.job_anti_affinity.required = vec![JobAffinityTerm {
+            selector: JobSelector {
+                match_labels: spec.labels.clone(),
+                match_expressions: vec![],
+            },
+            topology_key: TOPOLOGY_NODE.into(),
+        }];
+    }
+    event
+}
+
+fn finished(job: &str, node: &str) -> Event {
+    Event::new(
+        format!("{job}-finished"),
+        "default",
+        Body::JobFinished(JobFinished {
+            job: job.into(),
+            node: node.into(),
+            outcome: Outcome::Succeeded,
+            exit_code: Some(0),
+            signal: None,
+            message: None,
+        }),
+    )
+    .with_tenant("acme")
+}
+
+#[test]
+fn holders_of_anti_affinity_are_counted_per_kind_and_domain_until_they_leave() {
+    let mut log = Log::new();
+    log.push(lease("admission", 1))
+        .push(lease("placement", 1))
+        .push(node("n1", 1000))
+        .push(node("n2", 1000));
+    for (job, event) in [
+        ("w1", web_replica("w1")),
+        ("w2", web_replica("w2")),
+        ("plain", submit("plain", 100)),
+    ] {
+        log.push(event)
+            .decision("admission", 1, admitted(job), Some("acme"));
+    }
+    for (job, node) in [("w1", "n1"), ("w2", "n2"), ("plain", "n1")] {
+        log.decision("placement", 1, bound(job, node, 100), Some("acme"));
+    }
+    let held = |state: &CellState| -> Vec<(String, Vec<(String, u32)>)> {
+        state
+            .repellers
+            .of_tenant("acme")
+            .map(|(kind, per_domain)| {
+                let domains = per_domain.iter().map(|(d, n)| (d.clone(), *n)).collect();
+                (kind.topology_key.clone(), domains)
+            })
+            .collect()
+    };
+    let state = log.fold();
+    assert_eq!(
+        held(&state),
+        vec![(
+            "node".to_string(),
+            vec![("n1".to_string(), 1), ("n2".to_string(), 1)]
+        )]
+    );
+    log.push(finished("w1", "n1"));
+    assert_eq!(
+        held(&log.fold()),
+        vec![("node".to_string(), vec![("n2".to_string(), 1)])]
+    );
+    log.push(finished("w2", "n2"));
+    assert!(held(&log.fold()).is_empty());
 }

@@ -17,6 +17,7 @@ use rota_events::{
     JobAffinityTerm, JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE,
     WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
+use rota_projections::RepellerKind;
 use rota_projections::{CellState, Job, Node};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,16 +27,7 @@ use std::fmt;
 /// among the job's preferences: that of the heaviest preference.
 pub const SOFT_SPREAD_WEIGHT: u64 = 100;
 
-/// The domain of `node` (named `name`) under topology key `key`, if it has
-/// one: the node itself, its zone, its rack, or the value of a label.
-pub fn domain<'n>(name: &'n str, node: &'n Node, key: &str) -> Option<&'n str> {
-    match key {
-        TOPOLOGY_NODE => Some(name),
-        TOPOLOGY_ZONE => node.topology.zone.as_deref(),
-        TOPOLOGY_RACK => node.topology.rack.as_deref(),
-        _ => node.labels.get(key).map(String::as_str),
-    }
-}
+pub use rota_projections::topology_domain as domain;
 
 /// Why a job's terms turn a node down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +146,38 @@ struct TenantRepellers<'a> {
     by_label: BTreeMap<(&'a str, &'a str), Vec<usize>>,
     /// Groups whose selector names no label: every job is a candidate.
     unlabelled: Vec<usize>,
+}
+
+impl<'a> TenantRepellers<'a> {
+    /// Adds a group, indexed by its selector's first label; returns its
+    /// index.
+    fn push(&mut self, group: RepellerGroup<'a>) -> usize {
+        let index = self.groups.len();
+        match first_label(group.selector) {
+            Some(label) => self.by_label.entry(label).or_default().push(index),
+            None => self.unlabelled.push(index),
+        }
+        self.groups.push(group);
+        index
+    }
+
+    /// The groups that may share `selector`: those indexed under its first
+    /// label, or those without labels.
+    fn candidates(&self, selector: &'a JobSelector) -> &[usize] {
+        match first_label(selector) {
+            Some(label) => self.by_label.get(&label).map_or(&[][..], Vec::as_slice),
+            None => &self.unlabelled[..],
+        }
+    }
+}
+
+/// A selector's first (key, value) label, in key order.
+fn first_label(selector: &JobSelector) -> Option<(&str, &str)> {
+    selector
+        .match_labels
+        .iter()
+        .next()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 /// A job's view of its neighbours for one placement decision, computed
@@ -397,44 +421,49 @@ impl<'a> Neighbours<'a> {
             let Some(d) = domain_of(key) else {
                 continue;
             };
-            let first_label = term
-                .selector
-                .match_labels
+            let same_kind = repellers
+                .candidates(&term.selector)
                 .iter()
-                .next()
-                .map(|(k, v)| (k.as_str(), v.as_str()));
-            let same_kind = match first_label {
-                Some(label) => repellers
-                    .by_label
-                    .get(&label)
-                    .map_or(&[][..], Vec::as_slice),
-                None => &repellers.unlabelled[..],
-            }
-            .iter()
-            .copied()
-            .find(|g| {
-                let group = &repellers.groups[*g];
-                group.key == key && *group.selector == term.selector
-            });
+                .copied()
+                .find(|g| {
+                    let group = &repellers.groups[*g];
+                    group.key == key && *group.selector == term.selector
+                });
             let group = match same_kind {
                 Some(group) => group,
                 None => {
                     let domains = self.number_domains(key);
-                    repellers.groups.push(RepellerGroup {
+                    repellers.push(RepellerGroup {
                         selector: &term.selector,
                         key,
                         domains,
                         held: BTreeSet::new(),
-                    });
-                    let group = repellers.groups.len() - 1;
-                    match first_label {
-                        Some(label) => repellers.by_label.entry(label).or_default().push(group),
-                        None => repellers.unlabelled.push(group),
-                    }
-                    group
+                    })
                 }
             };
             repellers.groups[group].held.insert(d);
+        }
+    }
+
+    /// A group for a kind of required anti-affinity that the fold counts,
+    /// holding the numbered domains of its holders.
+    fn fold_group(
+        &self,
+        kind: &'a RepellerKind,
+        per_domain: &'a BTreeMap<String, u32>,
+    ) -> RepellerGroup<'a> {
+        let key = kind.topology_key.as_str();
+        let domains = self.number_domains(key);
+        let numbering = self.domains.borrow();
+        let numbers = &numbering.keys[domains].numbers;
+        RepellerGroup {
+            selector: &kind.selector,
+            key,
+            domains,
+            held: per_domain
+                .keys()
+                .filter_map(|name| numbers.get(name.as_str()).copied())
+                .collect(),
         }
     }
 
@@ -444,13 +473,8 @@ impl<'a> Neighbours<'a> {
         let tenant = job.tenant.as_str();
         if !self.repellers.borrow().contains_key(tenant) {
             let mut groups = TenantRepellers::default();
-            for id in self.state.repellers.get(tenant).into_iter().flatten() {
-                let Some(holder) = self.state.jobs.get(id) else {
-                    continue;
-                };
-                self.add_repeller(&mut groups, holder, |key| {
-                    self.placed(id, key).and_then(|(_, d)| d)
-                });
+            for (kind, per_domain) in self.state.repellers.of_tenant(tenant) {
+                groups.push(self.fold_group(kind, per_domain));
             }
             for (holder, i) in &self.bound {
                 if holder.tenant == tenant {
