@@ -25,6 +25,40 @@ fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
         .map(|_| cpus(4 + rng.below(29)))
         .collect();
     let largest = capacities.iter().map(|r| r.cpu_milli / 1000).max().unwrap();
+    random_jobs(rng, capacities, |rng| cpus(1 + rng.below(largest)))
+}
+
+/// GPU nodes of two to four devices, and jobs that ask for whole GPUs or
+/// for a share of one, so that reservations must find room per device.
+fn random_gpu_workload(seed: u64) -> (Machine, Vec<SimJob>) {
+    let mut rng = SeededRng::new(seed);
+    let capacities: Vec<Resources> = (0..1 + rng.below(3))
+        .map(|_| Resources {
+            gpus: 2 + rng.below(3) as u32,
+            ..cpus(64)
+        })
+        .collect();
+    random_jobs(rng, capacities, |rng| {
+        if rng.below(2) == 0 {
+            Resources {
+                gpus: 1 + rng.below(2) as u32,
+                ..cpus(1)
+            }
+        } else {
+            Resources {
+                gpu_milli: 100 * (1 + rng.below(9) as u32),
+                ..cpus(1)
+            }
+        }
+    })
+}
+
+/// 120 jobs for `capacities`, each asking for `request(rng)`.
+fn random_jobs(
+    mut rng: SeededRng,
+    capacities: Vec<Resources>,
+    request: impl Fn(&mut SeededRng) -> Resources,
+) -> (Machine, Vec<SimJob>) {
     let mut submit_s = 0;
     let jobs = (0..120)
         .map(|i| {
@@ -40,7 +74,7 @@ fn random_workload(seed: u64) -> (Machine, Vec<SimJob>) {
                 tenant: format!("t{}", rng.below(3)),
                 submit_ms: submit_s * 1000,
                 run_ms: run_s * 1000,
-                request: cpus(1 + rng.below(largest)),
+                request: request(&mut rng),
                 walltime_s: Some(estimate_s),
             }
         })
@@ -55,11 +89,13 @@ fn policy(backfill: Backfill) -> PlacementPolicy {
     }
 }
 
-#[test]
-fn easy_never_starts_the_reserved_job_later_than_promised() {
+/// Runs EASY on `workload(seed)` for 150 seeds and checks that no job
+/// with a reservation starts later than it was first promised; returns how
+/// many reservations were checked.
+fn easy_keeps_its_promises(workload: fn(u64) -> (Machine, Vec<SimJob>)) -> usize {
     let mut checked = 0;
     for seed in 1..=150 {
-        let (machine, jobs) = random_workload(seed);
+        let (machine, jobs) = workload(seed);
         let outcome = simulate(
             &machine,
             &jobs,
@@ -80,6 +116,18 @@ fn easy_never_starts_the_reserved_job_later_than_promised() {
             checked += 1;
         }
     }
+    checked
+}
+
+#[test]
+fn easy_never_starts_the_reserved_job_later_than_promised() {
+    let checked = easy_keeps_its_promises(random_workload);
+    assert!(checked > 1000, "too few reservations exercised ({checked})");
+}
+
+#[test]
+fn easy_keeps_its_promises_with_whole_gpus_and_gpu_shares() {
+    let checked = easy_keeps_its_promises(random_gpu_workload);
     assert!(checked > 1000, "too few reservations exercised ({checked})");
 }
 

@@ -10,6 +10,7 @@ use crate::filter_memory::{ClassFacts, FilterMemory, PASSES, REFUSED, UNKNOWN};
 use crate::max_tree::MaxTree;
 use crate::neighbours::{JobView, Neighbours};
 use crate::score::{Candidate, scores, total};
+use crate::timeline::{Free, RoundBinding};
 use rota_events::{Resources, Strategy, fnv1a64};
 use rota_projections::{
     CellState, Job, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
@@ -77,8 +78,8 @@ pub struct FreeCapacity<'a> {
     /// node this round. Free capacity only shrinks within a round, so a
     /// request at least as large in the same class cannot fit either.
     unfit: std::cell::RefCell<Vec<(FilterClass, Resources, bool)>>,
-    /// Per node, the (expected end in ms, request) of this round's bindings.
-    pub bound_this_round: BTreeMap<&'a str, Vec<(u64, Resources)>>,
+    /// Per node, this round's bindings: expected end in ms, request, devices.
+    pub bound_this_round: BTreeMap<&'a str, Vec<RoundBinding>>,
     /// Where the jobs are, for filters and scores that depend on them.
     neighbours: Neighbours<'a>,
 }
@@ -214,18 +215,17 @@ impl<'a> FreeCapacity<'a> {
             .map_or(&self.nodes[i].gpu_free_milli, Vec::as_slice)
     }
 
-    /// What node `i` has free now, GPUs summed over devices: the form
-    /// reservations are made in.
-    pub fn aggregate_free(&self, node: &str) -> Resources {
+    /// What `node` has free now, GPUs per device: the form reservations are
+    /// made in.
+    pub fn free_now(&self, node: &str) -> Free {
         let Some(i) = self.index(node) else {
-            return Resources::default();
+            return Free::default();
         };
         let free = self.free.get(i);
-        Resources {
+        Free {
             cpu_milli: free.cpu_milli,
             memory_bytes: free.memory_bytes,
-            gpus: 0,
-            gpu_milli: self.gpu_free(i).iter().sum(),
+            gpu_free_milli: self.gpu_free(i).to_vec(),
         }
     }
 
@@ -470,10 +470,11 @@ impl<'a> FreeCapacity<'a> {
                 .entry(name.clone())
                 .or_default() += amount;
         }
-        self.bound_this_round
-            .entry(choice.node)
-            .or_default()
-            .push((end_ms, *request));
+        self.bound_this_round.entry(choice.node).or_default().push((
+            end_ms,
+            *request,
+            choice.devices.clone(),
+        ));
         self.neighbours.note_bound(job, i);
     }
 }

@@ -23,9 +23,9 @@
 use crate::capacity::{Choice, FreeCapacity};
 use crate::filter_memory::FilterMemory;
 use crate::queue::Queue;
-use crate::timeline::{Timeline, aggregate};
+use crate::timeline::{Free, Timeline};
 use crate::{CONSERVATIVE_RESERVATIONS_MAX, EASY_RESERVATION_ATTEMPTS_MAX, ROUND_JOBS_SCANNED_MAX};
-use rota_events::{Backfill, Body, JobBound, Resources};
+use rota_events::{Backfill, Body, JobBound};
 use rota_projections::accounts::quota::Verdict;
 use rota_projections::{CellState, Draft, Job};
 use std::collections::BTreeMap;
@@ -93,7 +93,7 @@ fn timeline_of<'a>(state: &'a CellState, free: &FreeCapacity<'a>, node: &str) ->
         .bound_this_round
         .get(node)
         .map_or(&[][..], Vec::as_slice);
-    Timeline::of_node(state, node, free.aggregate_free(node), bound)
+    Timeline::of_node(state, node, free.free_now(node), bound)
 }
 
 /// The node where `job` can start earliest given what runs now, with that
@@ -102,17 +102,21 @@ fn reserve_earliest<'a>(
     state: &'a CellState,
     free: &FreeCapacity<'a>,
     job: &'a Job,
-) -> Option<(&'a str, u64, Resources)> {
-    let request = aggregate(&job.spec.resources);
+) -> Option<(&'a str, u64, Free)> {
+    let request = &job.spec.resources;
     let estimate = state.estimate_ms(job);
     free.nodes_ever_fitting(job)
         .into_iter()
         .filter_map(|node| {
             let timeline = timeline_of(state, free, node);
-            let start = timeline.earliest_start(&request, estimate)?;
-            Some((start, node, timeline.free_at(start).minus(&request)))
+            let start = timeline.earliest_start(request, estimate)?;
+            let end = start.saturating_add(estimate.max(1));
+            let devices = timeline.devices_throughout(start, end, request)?;
+            let mut left = timeline.free_at(start).clone();
+            left.take(request, &devices);
+            Some((start, node, left))
         })
-        .min_by_key(|(start, node, _)| (*start, *node))
+        .min_by(|(a, a_node, _), (b, b_node, _)| (a, a_node).cmp(&(b, b_node)))
         .map(|(start, node, left)| (node, start, left))
 }
 
@@ -195,7 +199,7 @@ impl<'a> Round<'a> {
 
     fn easy(&mut self) {
         // The head's reservation: node, start, and what it leaves over there.
-        let mut reserved: Option<(&'a str, u64, Resources)> = None;
+        let mut reserved: Option<(&'a str, u64, Free)> = None;
         let mut attempts = 0;
         while let Some((id, job, borrowing)) = self.next_job() {
             if self.full() {
@@ -214,18 +218,31 @@ impl<'a> Round<'a> {
                 }
                 continue;
             };
-            let request = aggregate(&job.spec.resources);
+            let request = &job.spec.resources;
             let ends_in_time = self.end_ms(job) <= *start;
-            let fits_left = request.fits_within(left);
+            // On the reserved node, a job that runs past the reservation's
+            // start must leave the reserved job its room: it takes devices
+            // free both now and in what is left at the start.
+            let devices_beside_reservation = (!ends_in_time)
+                .then(|| {
+                    let mut both = self.free.free_now(reserved_node);
+                    both.meet(left);
+                    both.devices_for(request)
+                })
+                .flatten();
             let reserved_name: &str = reserved_node;
-            let allowed = |node: &str| node != reserved_name || ends_in_time || fits_left;
-            let chosen = self.free.choose(id, job, Some(&allowed));
-            if let Some(choice) = chosen {
-                if choice.node == *reserved_node && !ends_in_time {
-                    *left = left.minus(&request);
-                }
-                self.bind(id, job, choice, borrowing);
+            let allowed = |node: &str| {
+                node != reserved_name || ends_in_time || devices_beside_reservation.is_some()
+            };
+            let Some(mut choice) = self.free.choose(id, job, Some(&allowed)) else {
+                continue;
+            };
+            if choice.node == *reserved_node && !ends_in_time {
+                let devices = devices_beside_reservation.expect("allowed only with devices");
+                left.take(request, &devices);
+                choice.devices = devices;
             }
+            self.bind(id, job, choice, borrowing);
         }
     }
 
@@ -243,13 +260,13 @@ impl<'a> Round<'a> {
             if self.full() || reserved.len() >= CONSERVATIVE_RESERVATIONS_MAX {
                 break;
             }
-            let request = aggregate(&job.spec.resources);
+            let request = &job.spec.resources;
             let estimate = self.state.estimate_ms(job);
             // A job starts now wherever the node choice allows it without
             // taking resources a reservation holds there.
             let free_for_the_whole_run =
-                |node: &str| timelines[node].earliest_start(&request, estimate) == Some(now);
-            let starts_now = self.free.choose(id, job, Some(&free_for_the_whole_run));
+                |node: &str| timelines[node].earliest_start(request, estimate) == Some(now);
+            let mut starts_now = self.free.choose(id, job, Some(&free_for_the_whole_run));
             let earliest = match &starts_now {
                 Some(choice) => Some((now, choice.node)),
                 None => self
@@ -257,7 +274,7 @@ impl<'a> Round<'a> {
                     .nodes_ever_fitting(job)
                     .into_iter()
                     .filter_map(|node| {
-                        Some((timelines[node].earliest_start(&request, estimate)?, node))
+                        Some((timelines[node].earliest_start(request, estimate)?, node))
                     })
                     .min(),
             };
@@ -265,10 +282,16 @@ impl<'a> Round<'a> {
                 continue;
             };
             let end = start.saturating_add(estimate.max(1));
-            timelines
-                .get_mut(node)
-                .expect("from the map")
-                .reserve(start, end, &request);
+            let timeline = timelines.get_mut(node).expect("from the map");
+            let devices = timeline
+                .devices_throughout(start, end, request)
+                .expect("it fits from its earliest start");
+            timeline.reserve(start, end, request, &devices);
+            // A job starting now holds the devices that stay free for its
+            // whole run, which are free now too.
+            if let Some(choice) = starts_now.as_mut() {
+                choice.devices = devices;
+            }
             match starts_now {
                 Some(choice) => self.bind(id, job, choice, borrowing),
                 None => reserved.push(Reservation {
