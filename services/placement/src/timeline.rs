@@ -130,17 +130,33 @@ impl Timeline {
         &self.steps[index.saturating_sub(1)].1
     }
 
-    /// What is free throughout `[start, end)`, from step `first` (the step
-    /// at `start`) on.
-    fn free_throughout(&self, first: usize, end: u64) -> Free {
-        let mut least = self.steps[first].1.clone();
-        for (_, free) in self.steps[first + 1..]
+    /// The GPU devices (empty for no GPUs) on which `request` fits
+    /// throughout `[start, end)`, where step `first` holds at `start`; None
+    /// as soon as a step shows it does not.
+    fn devices_from(&self, first: usize, end: u64, request: &Resources) -> Option<Vec<u32>> {
+        let wants_gpus = request.gpus > 0 || request.gpu_milli > 0;
+        let mut least_per_device: Vec<u32> = Vec::new();
+        for (index, (_, free)) in self.steps[first..]
             .iter()
-            .take_while(|(time, _)| *time < end)
+            .enumerate()
+            .take_while(|(index, (time, _))| *index == 0 || *time < end)
         {
-            least.meet(free);
+            if request.cpu_milli > free.cpu_milli || request.memory_bytes > free.memory_bytes {
+                return None;
+            }
+            if !wants_gpus {
+                continue;
+            }
+            if index == 0 {
+                least_per_device.clone_from(&free.gpu_free_milli);
+            } else {
+                for (least, now) in least_per_device.iter_mut().zip(&free.gpu_free_milli) {
+                    *least = (*least).min(*now);
+                }
+            }
+            pick_gpu_devices(&least_per_device, request)?;
         }
-        least
+        pick_gpu_devices(&least_per_device, request)
     }
 
     /// The earliest step time at which `request` is free for `duration_ms`
@@ -150,9 +166,7 @@ impl Timeline {
         (0..self.steps.len()).find_map(|first| {
             let start = self.steps[first].0;
             let end = start.saturating_add(duration_ms.max(1));
-            self.free_throughout(first, end)
-                .devices_for(request)
-                .map(|_| start)
+            self.devices_from(first, end, request).map(|_| start)
         })
     }
 
@@ -168,7 +182,7 @@ impl Timeline {
             .steps
             .partition_point(|(time, _)| *time <= start)
             .saturating_sub(1);
-        self.free_throughout(first, end).devices_for(request)
+        self.devices_from(first, end, request)
     }
 
     /// Takes `request` on `devices` over `[start, end)`.
