@@ -56,20 +56,7 @@ fn usage_halves_after_one_half_life_of_logged_time() {
         bind_ms,
     );
     let end_ms = bind_ms + 2 * HOUR_MS;
-    let finished = Event::new(
-        "f",
-        "default",
-        Body::JobFinished(JobFinished {
-            job: "j1".into(),
-            node: "n1".into(),
-            outcome: Outcome::Succeeded,
-            exit_code: Some(0),
-            signal: None,
-            message: None,
-        }),
-    )
-    .with_tenant("acme");
-    log.push_at(finished, end_ms);
+    log.push_at(finished("j1", "n1"), end_ms);
     let state = log.fold();
     let account = &state.accounts.tenants["acme"];
     assert_eq!(account.running_jobs, 0);

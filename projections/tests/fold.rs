@@ -27,21 +27,7 @@ fn a_valid_binding_allocates_and_a_finish_releases() {
     assert_eq!(state.jobs["j1"].state, JobState::Bound);
     assert_eq!(state.nodes["n1"].allocated, res(600));
 
-    log.push(
-        Event::new(
-            "f1",
-            "default",
-            Body::JobFinished(JobFinished {
-                job: "j1".into(),
-                node: "n1".into(),
-                outcome: Outcome::Succeeded,
-                exit_code: Some(0),
-                signal: None,
-                message: None,
-            }),
-        )
-        .with_tenant("acme"),
-    );
+    log.push(finished("j1", "n1"));
     let state = log.fold();
     assert_eq!(state.jobs["j1"].state, JobState::Finished);
     assert_eq!(state.nodes["n1"].allocated, Resources::default());
@@ -229,22 +215,6 @@ fn web_replica(job: &str) -> Event {
         }];
     }
     event
-}
-
-fn finished(job: &str, node: &str) -> Event {
-    Event::new(
-        format!("{job}-finished"),
-        "default",
-        Body::JobFinished(JobFinished {
-            job: job.into(),
-            node: node.into(),
-            outcome: Outcome::Succeeded,
-            exit_code: Some(0),
-            signal: None,
-            message: None,
-        }),
-    )
-    .with_tenant("acme")
 }
 
 #[test]

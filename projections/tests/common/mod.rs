@@ -144,3 +144,20 @@ pub fn bound(job: &str, node: &str, cpu_milli: u64) -> Body {
         ..Default::default()
     })
 }
+
+/// Job `job` finished successfully on `node`, as its agent reports it.
+pub fn finished(job: &str, node: &str) -> Event {
+    Event::new(
+        format!("{job}-finished"),
+        "default",
+        Body::JobFinished(JobFinished {
+            job: job.into(),
+            node: node.into(),
+            outcome: Outcome::Succeeded,
+            exit_code: Some(0),
+            signal: None,
+            message: None,
+        }),
+    )
+    .with_tenant("acme")
+}

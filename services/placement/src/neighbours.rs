@@ -17,8 +17,7 @@ use rota_events::{
     JobAffinityTerm, JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE,
     WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
-use rota_projections::RepellerKind;
-use rota_projections::{CellState, Job, Node};
+use rota_projections::{CellState, Job, Node, RepellerKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -55,6 +55,8 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        // Owned before the wait, so that dropping it on a failed start kills
+        // the process.
         let mut server = NatsServer {
             child,
             url: String::new(),
