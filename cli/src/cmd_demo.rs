@@ -9,8 +9,10 @@ use rota_projections::{CellState, JobState};
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
 use rota_shell::nodes::{SimRunner, run_nodes};
+use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::service::{ServiceConfig, run_service};
-use rota_shell::{CellLog, Shutdown};
+use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
+use rota_shell::{CellLog, PublishWindow, Shutdown};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -119,8 +121,11 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let outcome = drive(&log, &args, &target.cell, &shutdown).await;
     shutdown.trigger();
-    while let Some(joined) = tasks.join_next().await {
-        joined.context("a demo task panicked")??;
+    let joined = join_within(&mut tasks, SHUTDOWN_GRACE)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    for task in joined {
+        task.context("a demo task panicked")??;
     }
     let state = outcome?;
     let summary = summarize(&state);
@@ -141,6 +146,11 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// Submits the workload while following the log, printing progress, until
 /// every job has ended. Returns the folded state at the end.
+///
+/// Every arm of the loop returns at once: submissions go into a publish
+/// window whose acknowledgements are an arm of their own, and when the
+/// window is full the submitter waits for the next slice rather than
+/// blocking, so the deadline and the shutdown signal are always seen.
 async fn drive(
     log: &CellLog,
     args: &DemoArgs,
@@ -150,21 +160,31 @@ async fn drive(
     let workload = crate::workload::generate(cell, "job", args.jobs, args.seed);
     let mut observer = CellState::new(cell);
     let mut entries = log.entries(1, Vec::new()).await?;
-    let mut pipeline = log.pipeline();
+    let mut window: PublishWindow<()> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
     let started = Instant::now();
     let slices = ((args.submit_over_s.max(0.0) * 1000.0) / SUBMIT_SLICE.as_millis() as f64)
         .ceil()
         .max(1.0) as usize;
     let per_slice = args.jobs.div_ceil(slices);
+    // Submissions due by now: the schedule, not what was sent.
+    let mut due = 0usize;
     let mut next_job = 0usize;
     let mut submit = tokio::time::interval(SUBMIT_SLICE);
     let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
     let deadline = started + Duration::from_secs(args.timeout_s);
     loop {
+        while next_job < due && window.has_room() {
+            window.send(&workload[next_job], ()).await?;
+            next_job += 1;
+        }
         tokio::select! {
             _ = shutdown.wait() => bail!("interrupted"),
             _ = tokio::time::sleep_until(deadline.into()) => {
-                bail!("the workload did not finish within {} s", args.timeout_s)
+                print_progress(&observer, started);
+                bail!(
+                    "the workload did not finish within {} s (--timeout-s); {} of {} submissions sent",
+                    args.timeout_s, next_job, args.jobs
+                )
             }
             item = entries.next() => {
                 let Some(item) = item else { bail!("the log ended") };
@@ -175,16 +195,10 @@ async fn drive(
                     return Ok(observer);
                 }
             }
-            _ = submit.tick(), if next_job < args.jobs => {
-                let end = (next_job + per_slice).min(args.jobs);
-                for event in &workload[next_job..end] {
-                    pipeline.push(event).await?;
-                }
-                next_job = end;
-                if next_job == args.jobs {
-                    pipeline.flush().await?;
-                }
+            acked = window.next_acked() => {
+                acked.result.context("a submission was not stored")?;
             }
+            _ = submit.tick(), if due < args.jobs => due = (due + per_slice).min(args.jobs),
             _ = progress.tick() => print_progress(&observer, started),
         }
     }

@@ -4,6 +4,7 @@ use crate::Target;
 use anyhow::Context;
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, Shutdown};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,12 +60,21 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
         target.cell,
         target.url()
     );
+    // The first service to end, by a signal or by an error, ends them all.
     let mut failed = false;
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(error) = joined.context("service task panicked")? {
-            eprintln!("error: {error:#}");
+    if let Some(joined) = tasks.join_next().await {
+        failed |= report_end(joined);
+    }
+    shutdown.trigger();
+    match join_within(&mut tasks, SHUTDOWN_GRACE).await {
+        Ok(ended) => {
+            for joined in ended {
+                failed |= report_end(joined);
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
             failed = true;
-            shutdown.trigger();
         }
     }
     Ok(if failed {
@@ -72,6 +82,21 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Says how a service task ended; true when it failed.
+fn report_end(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> bool {
+    match joined {
+        Ok(Ok(())) => false,
+        Ok(Err(error)) => {
+            eprintln!("error: {error:#}");
+            true
+        }
+        Err(error) => {
+            eprintln!("error: a service task panicked: {error}");
+            true
+        }
+    }
 }
 
 /// Starts one service's loop as a task of `tasks`.

@@ -76,9 +76,9 @@ fn fold_to(entries: &[rota_projections::LogEntry], seq: u64) -> Vec<u8> {
     encode_state(core.state())
 }
 
-fn snapshot_bytes(dir: &std::path::Path) -> (u64, Vec<u8>) {
+fn snapshot_bytes(dir: &std::path::Path, stream: &str) -> (u64, Vec<u8>) {
     let store = SnapshotStore::open(&dir.join("placement")).expect("snapshot store");
-    let state = store.load(CELL, "placement").expect("a snapshot");
+    let state = store.load(CELL, "placement", stream).expect("a snapshot");
     (state.applied_seq, encode_state(&state))
 }
 
@@ -176,7 +176,7 @@ async fn placement_killed_under_load_restarts_exactly() {
         second.stderr()
     );
     let entries = bed.entries().await;
-    let (seq, bytes) = snapshot_bytes(first_dir.path());
+    let (seq, bytes) = snapshot_bytes(first_dir.path(), &bed.log.stream_identity);
     assert_eq!(
         bytes,
         fold_to(&entries, seq),
@@ -205,7 +205,7 @@ async fn placement_killed_under_load_restarts_exactly() {
         third.stderr()
     );
     let entries = bed.entries().await;
-    let (scratch_seq, scratch_bytes) = snapshot_bytes(scratch_dir.path());
+    let (scratch_seq, scratch_bytes) = snapshot_bytes(scratch_dir.path(), &bed.log.stream_identity);
     assert!(scratch_seq >= seq);
     assert_eq!(
         scratch_bytes,

@@ -5,11 +5,13 @@
 //! message ids, so any number of clock instances log each fact once.
 
 use crate::log::{CellLog, LogError};
+use crate::publish::PublishWindow;
 use crate::shutdown::Shutdown;
+use crate::slot::Slot;
 use futures::StreamExt;
 use rota_events::{Body, ClockTick, Event, NodeLost, derived_event_id, liveness_node_subject};
 use rota_projections::{CellState, NodeState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -37,35 +39,56 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Most node names in one liveness message; agents split larger lists.
 pub const LIVENESS_NODES_PER_MESSAGE_MAX: usize = 1000;
 
+/// Publishes the clock may have in flight: a tick and a few node-lost notices
+/// at a time are all it ever writes.
+const CLOCK_WINDOW_MAX: usize = 256;
+
+/// What a clock publish was about, so that its acknowledgement can be
+/// recorded.
+enum Published {
+    Tick,
+    Lost { node: String, registered_seq: u64 },
+}
+
 /// Runs the clock until `shutdown`.
+///
+/// It reads only the node subjects of the log (registrations, drains,
+/// losses): that is all its fold needs to know which nodes to watch. Whether
+/// the log is quiet it learns from the stream's last sequence, asked for at
+/// every check; the tick names that sequence, so every clock instance's tick
+/// for one quiet spell is the same message.
 pub async fn run_clock(
     log: CellLog,
     config: ClockConfig,
     shutdown: Shutdown,
 ) -> Result<(), LogError> {
     let mut state = CellState::new(&log.cell);
-    let mut entries = log.entries(1, Vec::new()).await?;
+    let mut entries = log.entries(1, vec![node_subjects(&log.cell)]).await?;
     let mut liveness = log
         .client
         .subscribe(liveness_node_subject(&log.cell))
         .await
         .map_err(|e| LogError::Read(e.to_string()))?;
+    let mut window: PublishWindow<Published> = PublishWindow::new(&log.client, CLOCK_WINDOW_MAX);
+    let mut head: Slot<Result<u64, LogError>> = Slot::default();
     let mut check = tokio::time::interval(CHECK_INTERVAL);
     let started = Instant::now();
-    let mut caught_up = log.last_seq().await? == 0;
-    let mut last_event_at = Instant::now();
+    let mut nodes_caught_up = false;
+    // The last head seen, and since when it has not moved.
+    let mut last_head = (u64::MAX, Instant::now());
+    let mut ticked_at_head = None;
     let mut heard: BTreeMap<String, Instant> = BTreeMap::new();
-    // Nodes already reported lost at a given registration.
+    // Nodes reported lost at a given registration, and those being reported.
     let mut reported: BTreeMap<String, u64> = BTreeMap::new();
+    let mut reporting: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
             item = entries.next() => {
-                let Some(item) = item else { break };
+                let Some(item) = item else { return Err(LogError::Read("the log reader ended".into())) };
                 let (entry, pending) = item?;
                 state.apply(&entry);
-                caught_up = pending == 0;
-                last_event_at = Instant::now();
+                nodes_caught_up = pending == 0;
             }
             Some(message) = liveness.next() => {
                 let now = Instant::now();
@@ -73,29 +96,58 @@ pub async fn run_clock(
                     heard.insert(node.to_string(), now);
                 }
             }
+            seen = head.wait() => match seen {
+                Ok(seq) if seq != last_head.0 => last_head = (seq, Instant::now()),
+                Ok(_) => {}
+                Err(error) => warn!(%error, "cannot ask for the log's head"),
+            },
+            acked = window.next_acked() => match (acked.tag, acked.result) {
+                (Published::Tick, Ok(_)) => {}
+                (Published::Tick, Err(error)) => {
+                    warn!(%error, "tick not logged");
+                    ticked_at_head = None;
+                }
+                (Published::Lost { node, registered_seq }, result) => {
+                    reporting.remove(&node);
+                    match result {
+                        Ok(_) => { reported.insert(node, registered_seq); }
+                        Err(error) => warn!(%error, node, "node lost not logged"),
+                    }
+                }
+            },
             _ = check.tick() => {
-                if !caught_up {
+                if !head.is_busy() {
+                    let log = log.clone();
+                    head.put(async move { log.last_seq().await });
+                }
+                let (seq, since) = last_head;
+                let quiet = seq != u64::MAX && since.elapsed() >= config.tick_interval;
+                if quiet && ticked_at_head != Some(seq) && window.has_room() {
+                    ticked_at_head = Some(seq);
+                    window.send(&tick_event(&log.cell, seq), Published::Tick).await?;
+                }
+                if !nodes_caught_up {
                     continue;
                 }
-                if last_event_at.elapsed() >= config.tick_interval {
-                    let tick = tick_event(&log.cell, state.applied_seq);
-                    if let Err(error) = log.publish(&tick).await {
-                        warn!(%error, "tick not logged");
-                    }
-                    last_event_at = Instant::now();
-                }
                 for lost in silent_nodes(&state, &heard, &reported, started, config.node_lost_after) {
+                    if reporting.contains(&lost) || !window.has_room() {
+                        continue;
+                    }
                     let registered_seq = state.nodes[&lost].registered_seq;
                     info!(node = lost, "node lost: no heartbeat");
-                    match log.publish(&lost_event(&log.cell, &lost, registered_seq, config.node_lost_after)).await {
-                        Ok(_) => { reported.insert(lost, registered_seq); }
-                        Err(error) => warn!(%error, "node lost not logged"),
-                    }
+                    let event = lost_event(&log.cell, &lost, registered_seq, config.node_lost_after);
+                    window.send(&event, Published::Lost { node: lost.clone(), registered_seq }).await?;
+                    reporting.insert(lost);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// The subjects of node events in `cell`'s log.
+fn node_subjects(cell: &str) -> String {
+    format!("rota.{cell}.node.>")
 }
 
 /// Ready or draining nodes not heard from within `lost_after`, not yet

@@ -5,8 +5,11 @@
 //! - [`log`]: connecting (with the server version check), provisioning the
 //!   cell's stream, reading it in order, and publishing: single events,
 //!   pipelined events, and rounds as atomic batches.
-//! - [`service`]: the round loop (apply, decide, publish, apply back), the
-//!   lease with epoch fencing, and snapshots ([`snapshot`]).
+//! - [`publish`]: publishing without waiting, acknowledgements polled by
+//!   the publisher's own loop.
+//! - [`machine`]: the round and lease logic as a state machine without IO.
+//! - [`service`]: the async loop that drives it (apply, decide, publish,
+//!   apply back), and snapshots ([`snapshot`]).
 //! - [`clock`]: logged clock ticks and node-lost detection.
 //! - [`nodes`]: node agents, real ([`nodes::ProcessExecutor`]) and simulated.
 //! - [`nats_server`]: finding and starting a local nats-server for the demo
@@ -14,11 +17,15 @@
 
 pub mod clock;
 pub mod log;
+pub mod machine;
 pub mod nats_server;
 pub mod nodes;
+pub mod publish;
 pub mod service;
 pub mod shutdown;
+pub mod slot;
 pub mod snapshot;
 
-pub use log::{CellLog, EntryStream, LogError, Pipeline};
+pub use log::{CellLog, EntryStream, LogError};
+pub use publish::{Pipeline, PublishWindow};
 pub use shutdown::Shutdown;

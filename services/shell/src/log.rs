@@ -1,14 +1,15 @@
 //! The cell's log: one JetStream stream per cell.
 
+use crate::publish::{Pipeline, msg_id_headers, own_context, publish_error};
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, context::PublishAckFuture, stream};
+use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use rota_events::{
     Encoding, Event, STREAM_MESSAGE_BYTES_MAX, decode, encode, stream_name, stream_subjects,
 };
 use rota_projections::LogEntry;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 /// The oldest nats-server Rota runs against: atomic batches and multi-subject
@@ -18,9 +19,6 @@ pub const SERVER_VERSION_MIN: (u64, u64) = (2, 12);
 
 /// How long the server remembers message ids for deduplication.
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
-
-/// Most publishes awaiting their acknowledgement in one [`Pipeline`].
-pub const PUBLISH_IN_FLIGHT_MAX: usize = 4096;
 
 /// How long to wait for a round's commit acknowledgement.
 pub const ROUND_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,6 +47,8 @@ pub enum LogError {
     Round { size: usize, detail: String },
     #[error("reading the log failed: {0}")]
     Read(String),
+    #[error("{service} cannot make progress: {reason}")]
+    Stalled { service: String, reason: String },
 }
 
 /// A connection to one cell's log.
@@ -57,6 +57,10 @@ pub struct CellLog {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub cell: String,
+    /// What tells this incarnation of the cell's stream from another of the
+    /// same name: its creation time in nanoseconds. A snapshot taken from a
+    /// stream that was since deleted and recreated does not match it.
+    pub stream_identity: String,
     stream: stream::Stream,
 }
 
@@ -77,12 +81,21 @@ impl CellLog {
                 detail: e.to_string(),
             })?;
         check_server_version(url, &client.server_info())?;
-        let js = jetstream::new(client.clone());
-        let stream = provision(&js, url, cell).await?;
+        let js = own_context(&client);
+        let mut stream = provision(&js, url, cell).await?;
+        let created = stream
+            .info()
+            .await
+            .map_err(|e| LogError::Provision {
+                stream: stream_name(cell),
+                detail: e.to_string(),
+            })?
+            .created;
         Ok(CellLog {
             client,
             js,
             cell: cell.to_string(),
+            stream_identity: created.unix_timestamp_nanos().to_string(),
             stream,
         })
     }
@@ -191,12 +204,17 @@ impl CellLog {
         parse_batch_ack(&reply.payload, round.len()).map_err(round_error)
     }
 
-    /// A pipeline of publishes with a bound on those in flight.
+    /// A pipeline of publishes with a bound on those in flight, with
+    /// permits of its own.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline {
-            js: self.js.clone(),
-            in_flight: VecDeque::new(),
-        }
+        Pipeline::new(&self.client)
+    }
+
+    /// A round's publication as a future that owns what it needs, so that a
+    /// loop can keep it in flight as one arm of its `select!`.
+    pub fn round_future(&self, round: Vec<Event>) -> BoxFuture<'static, Result<u64, LogError>> {
+        let log = self.clone();
+        Box::pin(async move { log.publish_round(&round).await })
     }
 
     /// Reads the log in order from `start_seq`, optionally only some subjects.
@@ -312,78 +330,11 @@ fn to_entry(message: &jetstream::Message) -> Result<(LogEntry, u64), LogError> {
     Ok((entry, info.pending))
 }
 
-/// Pipelined publishing: sends without waiting, awaits the oldest
-/// acknowledgement only when [`PUBLISH_IN_FLIGHT_MAX`] are outstanding.
-pub struct Pipeline {
-    js: jetstream::Context,
-    in_flight: VecDeque<(String, PublishAckFuture)>,
-}
-
-impl Pipeline {
-    pub async fn push(&mut self, event: &Event) -> Result<(), LogError> {
-        let headers = msg_id_headers(event);
-        self.push_raw(event.subject(), headers, encode(event)).await
-    }
-
-    pub async fn push_raw(
-        &mut self,
-        subject: String,
-        headers: HeaderMap,
-        payload: Vec<u8>,
-    ) -> Result<(), LogError> {
-        if self.in_flight.len() >= PUBLISH_IN_FLIGHT_MAX {
-            self.await_oldest().await?;
-        }
-        let ack = self
-            .js
-            .publish_with_headers(subject.clone(), headers, payload.into())
-            .await
-            .map_err(|e| publish_error(&subject, e))?;
-        self.in_flight.push_back((subject, ack));
-        Ok(())
-    }
-
-    async fn await_oldest(&mut self) -> Result<(), LogError> {
-        if let Some((subject, ack)) = self.in_flight.pop_front() {
-            ack.await.map_err(|e| publish_error(&subject, e))?;
-        }
-        Ok(())
-    }
-
-    /// Waits for every outstanding acknowledgement.
-    pub async fn flush(&mut self) -> Result<(), LogError> {
-        while !self.in_flight.is_empty() {
-            self.await_oldest().await?;
-        }
-        Ok(())
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-}
-
-fn msg_id_headers(event: &Event) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", event.msg_id().as_str());
-    if let Some(traceparent) = &event.traceparent {
-        headers.insert("traceparent", traceparent.as_str());
-    }
-    headers
-}
-
 fn batch_headers(event: &Event, batch_id: &str, sequence: usize) -> HeaderMap {
     let mut headers = msg_id_headers(event);
     headers.insert("Nats-Batch-Id", batch_id);
     headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
     headers
-}
-
-fn publish_error(subject: &str, error: impl std::fmt::Display) -> LogError {
-    LogError::Publish {
-        subject: subject.to_string(),
-        detail: error.to_string(),
-    }
 }
 
 /// Reads a batch commit's reply: the sequence of the batch's last message, or

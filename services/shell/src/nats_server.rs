@@ -44,7 +44,8 @@ impl NatsServer {
             .prefix("rota-nats-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary store: {e}"))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
             .arg(store.path().join("jetstream"))
             .arg("--ports_file_dir")
@@ -52,9 +53,12 @@ impl NatsServer {
             .arg("-l")
             .arg(server_log_path(store.path()))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut command);
+        let child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        started_servers().insert(child.id());
         // Owned before the wait, so that dropping it on a failed start kills
         // the process.
         let mut server = NatsServer {
@@ -107,6 +111,51 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        started_servers().remove(&self.child.id());
+    }
+}
+
+/// The process ids of the servers this process started and has not yet
+/// stopped, for a forced exit that skips the destructors.
+fn started_servers() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<u32>> {
+    static STARTED: std::sync::Mutex<std::collections::BTreeSet<u32>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    STARTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Kills every server this process started and has not stopped: called on a
+/// forced exit, which runs no destructors.
+pub fn kill_started_servers() {
+    for pid in started_servers().iter() {
+        if let Ok(pid) = i32::try_from(*pid) {
+            // SAFETY: kill(2) with a pid of our own child and a valid signal
+            // has no memory effects.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Asks the kernel to kill the server when the thread that started it ends,
+/// so that not even a SIGKILL of this process leaves the server behind; and
+/// puts it in a process group of its own, so that a Ctrl-C at the terminal
+/// (which signals the whole foreground group) reaches only this process,
+/// which stops its services before it stops the server.
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    // SAFETY: the closure runs in the child between fork and exec and calls
+    // only prctl(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -7,13 +7,16 @@
 
 use crate::clock::LIVENESS_NODES_PER_MESSAGE_MAX;
 use crate::log::{CellLog, LogError};
+use crate::publish::{PUBLISH_WINDOW_MAX, PublishWindow};
+use crate::service::{ENTRIES_PER_PASS_MAX, HEARTBEAT_SEND_TIMEOUT};
 use crate::shutdown::Shutdown;
+use futures::FutureExt;
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, Resources, derived_event_id,
     liveness_node_subject,
 };
-use rota_projections::{CellState, JobState};
-use std::collections::{BTreeMap, BTreeSet};
+use rota_projections::{CellState, JobState, LogEntry};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -79,7 +82,25 @@ pub struct NodesReport {
     pub finished: u64,
 }
 
+/// Reports waiting for room in the publish window, most: past it the agent
+/// stops reading the log and its runner until acknowledgements free room.
+pub const OUTBOX_MAX: usize = 16_384;
+
+/// Publishes in a row that may fail before the agent gives up (exits with
+/// an error): each failed report is retried, and its id makes the retry
+/// safe, but a server that refuses everything is not waited on forever.
+pub const REPORT_FAILURES_MAX: u32 = 50;
+
+/// How long an agent that was asked to stop keeps publishing the reports it
+/// still holds.
+pub const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs the agent loop for `nodes` until `shutdown`.
+///
+/// Reports go into an outbox and from there into a publish window whose
+/// acknowledgements are one arm of the loop's `select!`: no arm waits for an
+/// acknowledgement, and when the outbox is full the loop stops taking new
+/// entries and reports, so memory stays bounded and the loop stays live.
 pub async fn run_nodes<R: Runner>(
     log: CellLog,
     nodes: Vec<NodeSpec>,
@@ -96,82 +117,181 @@ pub async fn run_nodes<R: Runner>(
     pipeline.flush().await?;
     info!(nodes = nodes.len(), "nodes registered");
 
-    let mut state = CellState::new(&cell);
+    let mut agent = Agent {
+        state: CellState::new(&cell),
+        mine,
+        launched: BTreeMap::new(),
+        caught_up: false,
+        outbox: VecDeque::new(),
+        report: NodesReport::default(),
+    };
     let mut entries = log.entries(1, Vec::new()).await?;
-    let mut caught_up = false;
-    // Jobs this process started, with the binding count they were started at.
-    let mut launched: BTreeMap<String, u32> = BTreeMap::new();
-    let mut report = NodesReport::default();
+    let mut window: PublishWindow<Event> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
+    let mut failures_in_row = 0u32;
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
-    send_heartbeats(&log, &mine).await;
     loop {
+        send_from_outbox(&mut agent.outbox, &mut window).await;
+        let open = agent.outbox.len() < OUTBOX_MAX;
         tokio::select! {
             _ = shutdown.wait() => break,
-            item = entries.next() => {
-                let Some(item) = item else { break };
-                let (entry, pending) = item?;
-                state.apply(&entry);
-                let was_caught_up = caught_up;
-                caught_up = caught_up || pending == 0;
-                let touched: Vec<String> = if !was_caught_up && caught_up {
-                    // First time at the head: look at everything on our nodes.
-                    mine.iter()
-                        .filter_map(|n| state.nodes.get(n))
-                        .flat_map(|n| n.jobs.iter().cloned())
-                        .chain(launched.keys().cloned())
-                        .collect()
-                } else if caught_up {
-                    entry.event.as_ref().ok().and_then(|e| e.body.job()).map(str::to_string).into_iter().collect()
-                } else {
-                    Vec::new()
-                };
-                if let Ok(Event { body: Body::NodeLost(lost), .. }) = &entry.event
-                    && mine.contains(&lost.node) && caught_up {
-                        abandon_node(&state, &lost.node, &mut launched, &mut runner);
-                        if let Some(spec) = nodes.iter().find(|n| n.name == lost.node) {
-                            pipeline.push(&registration(&cell, spec, &format!("{boot}-{}", entry.seq))).await?;
-                        }
+            item = entries.next(), if open => {
+                let mut next = Some(item);
+                let mut passes = 0;
+                while let Some(item) = next.take() {
+                    let Some(item) = item else { return Err(LogError::Read("the log reader ended".into())) };
+                    let (entry, pending) = item?;
+                    agent.apply(&entry, pending, &nodes, &boot, &mut runner);
+                    passes += 1;
+                    if passes < ENTRIES_PER_PASS_MAX && agent.outbox.len() < OUTBOX_MAX {
+                        next = entries.next().now_or_never();
                     }
-                for job in touched {
-                    reconcile(&state, &job, &mine, &mut launched, &mut runner, &mut pipeline).await?;
                 }
             }
-            reported = runner.next_report() => {
-                if let Some(event) = report_event(&state, &mut launched, reported) {
-                    match &event.body {
-                        Body::JobStarted(_) => report.started += 1,
-                        _ => report.finished += 1,
+            reported = runner.next_report(), if open => agent.on_report(reported),
+            acked = window.next_acked() => match acked.result {
+                Ok(_) => failures_in_row = 0,
+                Err(error) => {
+                    failures_in_row += 1;
+                    if failures_in_row >= REPORT_FAILURES_MAX {
+                        return Err(error);
                     }
-                    pipeline.push(&event).await?;
+                    warn!(%error, "report not acknowledged; sending it again");
+                    agent.outbox.push_front(acked.tag);
                 }
+            },
+            _ = heartbeat.tick() => send_heartbeats(&log, &agent.mine).await,
+        }
+    }
+    flush_on_stop(&mut agent.outbox, &mut window).await;
+    Ok(agent.report)
+}
+
+/// Moves reports from the outbox into the window while it has room. A
+/// report the connection would not take goes back to the outbox.
+async fn send_from_outbox(outbox: &mut VecDeque<Event>, window: &mut PublishWindow<Event>) {
+    while window.has_room() {
+        let Some(event) = outbox.pop_front() else {
+            return;
+        };
+        if let Err(error) = window.send(&event, event.clone()).await {
+            warn!(%error, "report not sent; keeping it");
+            outbox.push_front(event);
+            return;
+        }
+    }
+}
+
+/// Publishes what is left, for at most [`STOP_FLUSH_TIMEOUT`].
+async fn flush_on_stop(outbox: &mut VecDeque<Event>, window: &mut PublishWindow<Event>) {
+    let flush = async {
+        while !outbox.is_empty() || !window.is_empty() {
+            send_from_outbox(outbox, window).await;
+            if let Err(error) = window.next_acked().await.result {
+                warn!(%error, "report not acknowledged while stopping");
             }
-            _ = heartbeat.tick() => {
-                send_heartbeats(&log, &mine).await;
-                pipeline.flush().await?;
+        }
+    };
+    if tokio::time::timeout(STOP_FLUSH_TIMEOUT, flush)
+        .await
+        .is_err()
+    {
+        warn!(
+            unsent = outbox.len() + window.in_flight(),
+            "stopped before every report was acknowledged; a restarted agent reports them again"
+        );
+    }
+}
+
+/// What an agent loop knows and owes.
+struct Agent {
+    state: CellState,
+    mine: BTreeSet<String>,
+    /// Jobs this process started, with the binding count they were started at.
+    launched: BTreeMap<String, u32>,
+    caught_up: bool,
+    outbox: VecDeque<Event>,
+    report: NodesReport,
+}
+
+impl Agent {
+    /// Folds one entry and acts on what it changed on this agent's nodes.
+    fn apply<R: Runner>(
+        &mut self,
+        entry: &LogEntry,
+        pending: u64,
+        nodes: &[NodeSpec],
+        boot: &str,
+        runner: &mut R,
+    ) {
+        self.state.apply(entry);
+        let was_caught_up = self.caught_up;
+        self.caught_up = self.caught_up || pending == 0;
+        let touched: Vec<String> = if !was_caught_up && self.caught_up {
+            // First time at the head: look at everything on our nodes.
+            self.mine
+                .iter()
+                .filter_map(|n| self.state.nodes.get(n))
+                .flat_map(|n| n.jobs.iter().cloned())
+                .chain(self.launched.keys().cloned())
+                .collect()
+        } else if self.caught_up {
+            entry
+                .event
+                .as_ref()
+                .ok()
+                .and_then(|e| e.body.job())
+                .map(str::to_string)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Ok(Event {
+            body: Body::NodeLost(lost),
+            ..
+        }) = &entry.event
+            && self.mine.contains(&lost.node)
+            && self.caught_up
+        {
+            abandon_node(&self.state, &lost.node, &mut self.launched, runner);
+            if let Some(spec) = nodes.iter().find(|n| n.name == lost.node) {
+                let boot = format!("{boot}-{}", entry.seq);
+                self.outbox
+                    .push_back(registration(&self.state.cell, spec, &boot));
+            }
+        }
+        for job in touched {
+            if let Some(event) =
+                reconcile(&self.state, &job, &self.mine, &mut self.launched, runner)
+            {
+                self.outbox.push_back(event);
             }
         }
     }
-    pipeline.flush().await?;
-    Ok(report)
+
+    fn on_report(&mut self, reported: Report) {
+        if let Some(event) = report_event(&self.state, &mut self.launched, reported) {
+            match &event.body {
+                Body::JobStarted(_) => self.report.started += 1,
+                _ => self.report.finished += 1,
+            }
+            self.outbox.push_back(event);
+        }
+    }
 }
 
 /// Brings one job in line with the log: start what is bound here and not
 /// running, stop what is cancelled, and report jobs this process cannot
-/// account for.
-async fn reconcile<R: Runner>(
+/// account for. Returns the report to publish, if any.
+fn reconcile<R: Runner>(
     state: &CellState,
     job_id: &str,
     mine: &BTreeSet<String>,
     launched: &mut BTreeMap<String, u32>,
     runner: &mut R,
-    pipeline: &mut crate::log::Pipeline,
-) -> Result<(), LogError> {
-    let Some(job) = state.jobs.get(job_id) else {
-        return Ok(());
-    };
-    let Some(node) = job.node.as_deref().filter(|n| mine.contains(*n)) else {
-        return Ok(());
-    };
+) -> Option<Event> {
+    let job = state.jobs.get(job_id)?;
+    let node = job.node.as_deref().filter(|n| mine.contains(*n))?;
     let is_launched = launched.get(job_id) == Some(&job.bindings);
     let ended = |outcome, message: &str| Report::Finished {
         job: job_id.to_string(),
@@ -189,25 +309,24 @@ async fn reconcile<R: Runner>(
                 command: job.spec.command.clone(),
                 duration_ms: job.spec.duration_ms,
             });
+            None
         }
         (JobState::Running, false) => {
             launched.insert(job_id.to_string(), job.bindings);
             let lost = ended(Outcome::Lost, "the agent restarted while the job ran");
-            if let Some(event) = report_event(state, launched, lost) {
-                pipeline.push(&event).await?;
-            }
+            report_event(state, launched, lost)
         }
-        (JobState::Cancelling, true) => runner.kill(job_id),
+        (JobState::Cancelling, true) => {
+            runner.kill(job_id);
+            None
+        }
         (JobState::Cancelling, false) => {
             launched.insert(job_id.to_string(), job.bindings);
             let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
-            if let Some(event) = report_event(state, launched, killed) {
-                pipeline.push(&event).await?;
-            }
+            report_event(state, launched, killed)
         }
-        _ => {}
+        _ => None,
     }
-    Ok(())
 }
 
 /// Stops, without reporting, every job this process runs on a node the log
@@ -306,12 +425,13 @@ async fn send_heartbeats(log: &CellLog, nodes: &BTreeSet<String>) {
     let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
     for chunk in names.chunks(LIVENESS_NODES_PER_MESSAGE_MAX) {
         let payload = chunk.join(" ");
-        if let Err(error) = log
+        let send = log
             .client
-            .publish(liveness_node_subject(&log.cell), payload.into())
-            .await
-        {
-            warn!(%error, "heartbeat not sent");
+            .publish(liveness_node_subject(&log.cell), payload.into());
+        match tokio::time::timeout(HEARTBEAT_SEND_TIMEOUT, send).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "heartbeat not sent"),
+            Err(_) => warn!("heartbeat not handed to the connection in time"),
         }
     }
 }

@@ -1,16 +1,36 @@
-//! The round loop every service runs: consume the log in order, apply, and
-//! when caught up and holding the lease, decide a round, publish it as one
-//! atomic batch, and apply it back from the log before deciding again.
+//! The loop every service runs: a thin async driver of [`ServiceMachine`].
+//!
+//! Everything the machine asks for that takes time (reading the log,
+//! publishing a round, claiming the lease, asking for the head, sending a
+//! heartbeat) is kept as a future in a slot and polled as one arm of the one
+//! `select!`; no arm's body awaits anything. So the loop always reaches the
+//! shutdown arm, and no wait inside it depends on another arm being polled.
 
-use crate::log::{CellLog, LogError};
+use crate::log::{CellLog, EntryStream, LogError};
+use crate::machine::{
+    ClaimOutcome, Health, Input, MachineConfig, MachineStats, Moment, Output, ServiceMachine,
+};
 use crate::shutdown::Shutdown;
+use crate::slot::Slot;
 use crate::snapshot::SnapshotStore;
-use futures::StreamExt;
-use rota_events::{Body, Event, LeaseClaimed, derived_event_id, liveness_service_subject};
+use futures::{FutureExt, StreamExt};
+use rota_events::liveness_service_subject;
 use rota_projections::ServiceCore;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use tracing::{Instrument, info, info_span, warn};
+use std::time::Duration;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+pub use crate::machine::{DECIDE_AFTER_EVENTS_MAX, DECIDE_INTERVAL_MAX, lease_claim};
+
+/// Entries applied in one pass of the loop before it looks at its other
+/// arms again: the reader's batches are folded without a `select!` per
+/// entry, and the loop still answers heartbeats and signals between them.
+pub const ENTRIES_PER_PASS_MAX: usize = 1024;
+
+/// How long handing a heartbeat to the connection may take before it is
+/// given up (the next one follows at the next interval).
+pub const HEARTBEAT_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a service instance runs.
 #[derive(Debug, Clone)]
@@ -26,17 +46,6 @@ pub struct ServiceConfig {
     /// How often the holder says it is alive.
     pub heartbeat_interval: Duration,
 }
-
-/// Applied events after which a round is decided even if the reader is not
-/// yet at the head, so that a flood cannot delay decisions without bound.
-pub const DECIDE_AFTER_EVENTS_MAX: u64 = 1000;
-
-/// Longest time between rounds while events keep arriving. Under a steady
-/// stream of events the reader is rarely exactly at the head; this bounds how
-/// long work waits. Which sequence becomes a round's basis is the shell's
-/// choice and is recorded in the round, so this timing does not make any
-/// decision depend on the clock.
-pub const DECIDE_INTERVAL_MAX: Duration = Duration::from_millis(10);
 
 impl ServiceConfig {
     pub fn new(instance: impl Into<String>) -> ServiceConfig {
@@ -57,9 +66,11 @@ pub struct ServiceReport {
     pub decisions: u64,
     pub applied_seq: u64,
     pub snapshots: u64,
+    pub duplicates_dropped: u64,
 }
 
-/// Runs one service instance until `shutdown`.
+/// Runs one service instance until `shutdown`, or until it cannot make
+/// progress (an error that says why).
 pub async fn run_service(
     log: CellLog,
     mut core: Box<dyn ServiceCore>,
@@ -74,191 +85,217 @@ pub async fn run_service(
     };
     let head = log.last_seq().await?;
     if let Some(store) = &snapshots {
-        match store.load(&cell, &service) {
-            Ok(state) if state.applied_seq <= head => {
-                info!(service, seq = state.applied_seq, "resuming from snapshot");
-                *core.state_mut() = state;
-            }
-            Ok(state) => warn!(
-                service,
-                snapshot_seq = state.applied_seq,
-                head,
-                "snapshot is ahead of the log (was the stream recreated?); folding from the start"
-            ),
-            Err(why) => info!(service, why, "folding the log from the start"),
-        }
+        restore_snapshot(store, &log, head, &mut core);
     }
-    let mut report = ServiceReport::default();
-    let mut entries = log
-        .entries(core.state().applied_seq + 1, Vec::new())
-        .await?;
     let liveness_subject = liveness_service_subject(&cell, &service);
     let mut liveness = log
         .client
         .subscribe(liveness_subject.clone())
         .await
         .map_err(|e| LogError::Read(e.to_string()))?;
-    let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
-    let started = Instant::now();
-    // A holder we have never heard from counts as silent since we started.
-    let mut holder_heard = started;
-    let mut last_claim_attempt: Option<Instant> = None;
-    let mut caught_up = head == core.state().applied_seq;
-    // No decision until the log has been applied up to here: our own last
-    // round, or the head after a failed publish.
-    let mut settle_seq = 0u64;
-    let mut applied_since_snapshot = 0u64;
-    let mut applied_since_decide = 0u64;
-    let mut last_decided = Instant::now();
+    let origin = Instant::now();
+    let elapsed = move || -> Moment { origin.elapsed() };
+    let machine_config = MachineConfig {
+        instance: config.instance.clone(),
+        lease_timeout: config.lease_timeout,
+        heartbeat_interval: config.heartbeat_interval,
+        snapshot_every_events: config.snapshot_every_events,
+    };
+    let mut machine = ServiceMachine::new(core, machine_config, head, elapsed());
+    let mut io = Io::default();
+    let mut snapshots_saved = 0u64;
+    let mut failure = None;
 
-    loop {
+    'run: loop {
+        while let Some(output) = machine.poll_output() {
+            match output {
+                Output::GiveUp { reason } => {
+                    failure = Some(LogError::Stalled {
+                        service: service.clone(),
+                        reason,
+                    });
+                    break 'run;
+                }
+                Output::SaveSnapshot => {
+                    if let Some(store) = &snapshots {
+                        snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
+                    }
+                }
+                other => io.start(&log, &liveness_subject, &service, other),
+            }
+        }
+        let wake = machine
+            .poll_timeout()
+            .map(|at| origin + at)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = shutdown.wait() => break,
-            item = entries.next() => {
-                let Some(item) = item else { break };
-                let (entry, pending) = item?;
-                core.apply(&entry);
-                applied_since_snapshot += 1;
-                applied_since_decide += 1;
-                caught_up = pending == 0;
-                // A service nobody has ever led is claimed as soon as the log
-                // is read, not at the next heartbeat: work may be waiting.
-                if caught_up && last_claim_attempt.is_none() && !core.state().leases.contains_key(&service) {
-                    last_claim_attempt = Some(Instant::now());
-                    claim_lease(&log, core.as_ref(), &config.instance).await;
+            item = next_entry(&mut io.reader) => {
+                let mut next = Some(item);
+                let mut passes = 0;
+                while let Some(item) = next.take() {
+                    let input = match item {
+                        Some(Ok((entry, pending))) => Input::Entry { entry, pending },
+                        Some(Err(error)) => { io.reader = None; Input::ReadFailed { error: error.to_string() } }
+                        None => { io.reader = None; Input::ReadFailed { error: "the reader ended".into() } }
+                    };
+                    machine.handle(elapsed(), input);
+                    passes += 1;
+                    if passes < ENTRIES_PER_PASS_MAX {
+                        next = io.reader.as_mut().and_then(|r| r.next().now_or_never());
+                    }
                 }
-                let ready = caught_up
-                    || applied_since_decide >= DECIDE_AFTER_EVENTS_MAX
-                    || last_decided.elapsed() >= DECIDE_INTERVAL_MAX;
-                if ready && core.state().applied_seq >= settle_seq
-                    && let Some(epoch) = held_epoch(core.as_ref(), &config.instance) {
-                        applied_since_decide = 0;
-                        last_decided = Instant::now();
-                        match decide_and_publish(&log, core.as_ref(), epoch).await {
-                            Ok(Some((last_seq, size))) => {
-                                settle_seq = last_seq;
-                                report.rounds += 1;
-                                report.decisions += size as u64;
-                            }
-                            Ok(None) => {}
-                            Err(error) => {
-                                warn!(service, %error, "round not published; re-reading the log before deciding again");
-                                settle_seq = log.last_seq().await.unwrap_or(settle_seq);
-                            }
-                        }
-                    }
-                if applied_since_snapshot >= config.snapshot_every_events
-                    && let Some(store) = &snapshots {
-                        save_snapshot(store, core.as_ref(), &mut report);
-                        applied_since_snapshot = 0;
-                    }
             }
+            opened = io.opening.wait() => match opened {
+                Ok(reader) => io.reader = Some(reader),
+                Err(error) => machine.handle(elapsed(), Input::ReadFailed { error: error.to_string() }),
+            },
+            landed = io.round.wait() => machine.handle(elapsed(), match landed {
+                Ok(last_seq) => Input::RoundLanded { last_seq },
+                Err(error) => Input::RoundFailed { error: error.to_string() },
+            }),
+            outcome = io.claim.wait() => machine.handle(elapsed(), Input::ClaimAnswered { outcome }),
+            head = io.probe.wait() => machine.handle(elapsed(), match head {
+                Ok(seq) => Input::HeadSeen { seq },
+                Err(error) => Input::HeadProbeFailed { error: error.to_string() },
+            }),
+            () = io.heartbeat.wait() => {}
             Some(message) = liveness.next() => {
                 let text = String::from_utf8_lossy(&message.payload);
-                if !text.ends_with(&format!(" {}", config.instance)) {
-                    holder_heard = Instant::now();
-                }
+                let instance = text.split_once(' ').map(|(_, i)| i).unwrap_or_default().to_string();
+                machine.handle(elapsed(), Input::Heartbeat { instance });
             }
-            _ = heartbeat.tick() => {
-                match held_epoch(core.as_ref(), &config.instance) {
-                    Some(epoch) => {
-                        let beat = format!("{epoch} {}", config.instance);
-                        if let Err(error) = log.client.publish(liveness_subject.clone(), beat.into()).await {
-                            warn!(service, %error, "heartbeat not sent");
-                        }
-                    }
-                    None => {
-                        let silent = holder_heard.elapsed() >= config.lease_timeout;
-                        let backed_off = last_claim_attempt.is_none_or(|t| t.elapsed() >= config.lease_timeout);
-                        if caught_up && backed_off && (silent || !core.state().leases.contains_key(&service)) {
-                            last_claim_attempt = Some(Instant::now());
-                            claim_lease(&log, core.as_ref(), &config.instance).await;
-                        }
-                    }
-                }
-            }
+            _ = tokio::time::sleep_until(wake) => machine.handle_timeout(elapsed()),
         }
     }
     if let Some(store) = &snapshots {
-        save_snapshot(store, core.as_ref(), &mut report);
+        snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
     }
-    report.applied_seq = core.state().applied_seq;
-    info!(service, ?report, "stopped");
-    Ok(report)
-}
-
-/// The lease epoch this instance holds, if the log says it holds one.
-fn held_epoch(core: &dyn ServiceCore, instance: &str) -> Option<u64> {
-    let lease = core.state().leases.get(core.service())?;
-    (lease.holder == instance).then_some(lease.epoch)
-}
-
-/// Decides one round and publishes it. Returns the sequence of its last event
-/// and its size, or None when there was nothing to decide.
-async fn decide_and_publish(
-    log: &CellLog,
-    core: &dyn ServiceCore,
-    epoch: u64,
-) -> Result<Option<(u64, usize)>, LogError> {
-    let basis = core.state().applied_seq;
-    let span = info_span!(
-        "round",
-        service = core.service(),
-        epoch,
-        basis,
-        size = tracing::field::Empty
-    );
-    async {
-        let round = core.decide(epoch);
-        if round.is_empty() {
-            return Ok(None);
-        }
-        tracing::Span::current().record("size", round.len());
-        let last_seq = log.publish_round(&round).await?;
-        Ok(Some((last_seq, round.len())))
-    }
-    .instrument(span)
-    .await
-}
-
-/// Publishes a lease claim at the next epoch, conditional on no other claim
-/// having landed since the one this instance last applied.
-async fn claim_lease(log: &CellLog, core: &dyn ServiceCore, instance: &str) {
-    let service = core.service();
-    let state = core.state();
-    let (epoch, expected) = match state.leases.get(service) {
-        Some(lease) => (lease.epoch + 1, lease.seq),
-        None => (1, 0),
+    let stats: &MachineStats = machine.stats();
+    let report = ServiceReport {
+        rounds: stats.rounds,
+        decisions: stats.decisions,
+        applied_seq: machine.core().state().applied_seq,
+        snapshots: snapshots_saved,
+        duplicates_dropped: stats.duplicates_dropped,
     };
-    let claim = lease_claim(&log.cell, service, epoch, instance);
-    match log.publish_if_subject_at(&claim, expected).await {
-        Ok(true) => info!(service, epoch, instance, "claimed the lease"),
-        Ok(false) => info!(service, epoch, "another instance claimed the lease first"),
-        Err(error) => warn!(service, %error, "lease claim failed"),
+    match failure {
+        Some(error) => {
+            warn!(service, %error, ?report, "gave up");
+            Err(error)
+        }
+        None => {
+            info!(service, ?report, "stopped");
+            Ok(report)
+        }
     }
 }
 
-/// A lease claim event. Its id is derived from the service and epoch, so two
-/// claims for one epoch share a message id and only one can be stored.
-pub fn lease_claim(cell: &str, service: &str, epoch: u64, instance: &str) -> Event {
-    let mut event = Event::new(
-        derived_event_id(&format!("lease/{cell}/{service}/{epoch}")),
-        cell,
-        Body::LeaseClaimed(LeaseClaimed {
-            service: service.to_string(),
-            epoch,
-            holder: instance.to_string(),
-        }),
-    );
-    event.correlation_id = Some(format!("lease-{service}"));
-    event
+/// The IO a machine has in flight, one slot per kind.
+#[derive(Default)]
+struct Io {
+    reader: Option<EntryStream>,
+    opening: Slot<Result<EntryStream, LogError>>,
+    round: Slot<Result<u64, LogError>>,
+    claim: Slot<ClaimOutcome>,
+    probe: Slot<Result<u64, LogError>>,
+    heartbeat: Slot<()>,
 }
 
-fn save_snapshot(store: &SnapshotStore, core: &dyn ServiceCore, report: &mut ServiceReport) {
-    match store.save(core.service(), core.state()) {
-        Ok(()) => report.snapshots += 1,
-        Err(error) => warn!(service = core.service(), error, "snapshot not saved"),
+impl Io {
+    /// Starts what `output` asks for. Nothing here waits: each piece of IO
+    /// becomes a future in its slot, polled by the loop.
+    fn start(&mut self, log: &CellLog, liveness_subject: &str, service: &str, output: Output) {
+        match output {
+            Output::OpenReader { from_seq } => {
+                self.reader = None;
+                let log = log.clone();
+                self.opening
+                    .put(async move { log.entries(from_seq, Vec::new()).await });
+            }
+            Output::PublishRound { round } => self.round.put(log.round_future(round)),
+            Output::ClaimLease {
+                claim,
+                expected_last_subject_seq,
+            } => {
+                let log = log.clone();
+                self.claim.put(async move {
+                    match log
+                        .publish_if_subject_at(&claim, expected_last_subject_seq)
+                        .await
+                    {
+                        Ok(true) => ClaimOutcome::Won,
+                        Ok(false) => ClaimOutcome::Lost,
+                        Err(error) => ClaimOutcome::Failed(error.to_string()),
+                    }
+                });
+            }
+            Output::ProbeHead => {
+                let log = log.clone();
+                self.probe.put(async move { log.last_seq().await });
+            }
+            Output::Heartbeat { payload } => {
+                // A heartbeat still being handed over is simply replaced.
+                let client = log.client.clone();
+                let subject = liveness_subject.to_string();
+                self.heartbeat.put(async move {
+                    let send = client.publish(subject, payload.into());
+                    if let Ok(Err(error)) = tokio::time::timeout(HEARTBEAT_SEND_TIMEOUT, send).await
+                    {
+                        warn!(%error, "heartbeat not sent");
+                    }
+                });
+            }
+            Output::Health(Health::Healthy) => info!(service, "making progress again"),
+            Output::Health(Health::Stalled { why }) => warn!(service, why, "cannot make progress"),
+            Output::SaveSnapshot | Output::GiveUp { .. } => {
+                unreachable!("handled by the loop")
+            }
+        }
+    }
+}
+
+/// The next entry of the reader; pending while there is none open.
+async fn next_entry(
+    reader: &mut Option<EntryStream>,
+) -> Option<Result<(rota_projections::LogEntry, u64), LogError>> {
+    match reader {
+        Some(reader) => reader.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Loads the snapshot into `core` if it is usable for this log.
+fn restore_snapshot(
+    store: &SnapshotStore,
+    log: &CellLog,
+    head: u64,
+    core: &mut Box<dyn ServiceCore>,
+) {
+    let service = core.service().to_string();
+    match store.load(&log.cell, &service, &log.stream_identity) {
+        Ok(state) if state.applied_seq <= head => {
+            info!(service, seq = state.applied_seq, "resuming from snapshot");
+            *core.state_mut() = state;
+        }
+        Ok(state) => warn!(
+            service,
+            snapshot_seq = state.applied_seq,
+            head,
+            "snapshot is ahead of the log; folding from the start"
+        ),
+        Err(why) => info!(service, why, "folding the log from the start"),
+    }
+}
+
+/// Saves a snapshot; true when it was saved.
+fn save_snapshot(store: &SnapshotStore, log: &CellLog, core: &dyn ServiceCore) -> bool {
+    match store.save(core.service(), &log.stream_identity, core.state()) {
+        Ok(()) => true,
+        Err(error) => {
+            warn!(service = core.service(), error, "snapshot not saved");
+            false
+        }
     }
 }

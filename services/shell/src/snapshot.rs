@@ -1,6 +1,7 @@
 //! Snapshots of a service's state in sled, with the stream sequence they
 //! cover. A snapshot is only a cache: when it is missing, unreadable, from an
-//! older schema or ahead of the log, the service folds the log from the start.
+//! older schema, from another incarnation of the stream or ahead of the log,
+//! the service folds the log from the start.
 
 use rota_events::{decode_state, encode_state};
 use rota_projections::CellState;
@@ -8,11 +9,14 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever [`CellState`]'s shape changes; older snapshots are ignored.
-pub const SNAPSHOT_SCHEMA_VERSION: u32 = 5;
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 6;
 
 #[derive(Serialize, Deserialize)]
 struct Record {
     schema: u32,
+    /// The identity of the stream the state was folded from
+    /// ([`crate::CellLog::stream_identity`]).
+    stream: String,
     seq: u64,
     state: Vec<u8>,
 }
@@ -34,9 +38,10 @@ impl SnapshotStore {
     }
 
     /// Saves `state` as the snapshot of `service`, and flushes it to disk.
-    pub fn save(&self, service: &str, state: &CellState) -> Result<(), String> {
+    pub fn save(&self, service: &str, stream: &str, state: &CellState) -> Result<(), String> {
         let record = Record {
             schema: SNAPSHOT_SCHEMA_VERSION,
+            stream: stream.to_string(),
             seq: state.applied_seq,
             state: encode_state(state),
         };
@@ -49,8 +54,9 @@ impl SnapshotStore {
         Ok(())
     }
 
-    /// The saved state, or why there is none usable.
-    pub fn load(&self, cell: &str, service: &str) -> Result<CellState, String> {
+    /// The saved state, or why there is none usable for the stream whose
+    /// identity is `stream`.
+    pub fn load(&self, cell: &str, service: &str, stream: &str) -> Result<CellState, String> {
         let bytes = self
             .db
             .get(Self::key(cell, service))
@@ -64,6 +70,12 @@ impl SnapshotStore {
                 record.schema
             ));
         }
+        if record.stream != stream {
+            return Err(format!(
+                "the snapshot is of another stream (created at {} ns, this one at {stream} ns: was the stream recreated?)",
+                record.stream
+            ));
+        }
         let state: CellState =
             decode_state(&record.state).map_err(|e| format!("unreadable snapshot state: {e}"))?;
         if state.applied_seq != record.seq || state.cell != cell {
@@ -73,7 +85,8 @@ impl SnapshotStore {
     }
 
     /// The raw bytes of the saved state, for byte-for-byte comparisons.
-    pub fn load_bytes(&self, cell: &str, service: &str) -> Result<Vec<u8>, String> {
-        self.load(cell, service).map(|state| encode_state(&state))
+    pub fn load_bytes(&self, cell: &str, service: &str, stream: &str) -> Result<Vec<u8>, String> {
+        self.load(cell, service, stream)
+            .map(|state| encode_state(&state))
     }
 }
