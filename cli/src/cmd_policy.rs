@@ -3,7 +3,8 @@
 use crate::Target;
 use anyhow::Context;
 use rota_events::{
-    Backfill, Body, Event, PlacementPolicy, PolicySet, QueueWeights, Strategy, Weights,
+    Backfill, Body, Event, PENDING_JOBS_MAX_DEFAULT, PlacementPolicy, PolicySet, QueueWeights,
+    Strategy, Weights,
 };
 use rota_shell::CellLog;
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ pub enum PolicyCommand {
     #[command(after_help = "Examples:
   rota policy set --backfill conservative --default-estimate-s 7200
   rota policy set --priority-class high=900 --priority-class batch=100 --default-priority-class batch
+  rota policy set --pending-jobs-max 20000
   rota policy set --file placement-policy.yaml
 
 A policy file (YAML or JSON) has the fields of policy.set's `placement`
@@ -26,14 +28,15 @@ A policy file (YAML or JSON) has the fields of policy.set's `placement`
   weights: {resource_fit: 30, affinity: 20, load_balance: 20, data_locality: 20, cost: 10}
   queue: {priority: 1000, class: 1000, age: 100, fair_share: 1000, age_max_s: 604800}
   priority_classes: {high: 900, batch: 100}
-  default_priority_class: batch")]
+  default_priority_class: batch
+  pending_jobs_max: 100000")]
     Set(PolicyArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct PolicyArgs {
     /// Read the whole policy from this YAML or JSON file instead of the flags.
-    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class"])]
+    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class", "pending_jobs_max"])]
     file: Option<std::path::PathBuf>,
     /// fcfs (no backfill), easy or conservative.
     #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
@@ -61,6 +64,10 @@ pub struct PolicyArgs {
     /// The class of jobs that name none.
     #[arg(long)]
     default_priority_class: Option<String>,
+    /// Most jobs that may wait for placement in the cell (1 to 1000000);
+    /// past it admission rejects submissions, asking clients to retry later.
+    #[arg(long, default_value_t = PENDING_JOBS_MAX_DEFAULT)]
+    pending_jobs_max: u64,
 }
 
 pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -117,6 +124,7 @@ fn from_flags(args: PolicyArgs) -> anyhow::Result<PlacementPolicy> {
         },
         priority_classes,
         default_priority_class: args.default_priority_class,
+        pending_jobs_max: args.pending_jobs_max,
     })
 }
 
@@ -132,13 +140,14 @@ fn read_policy_file(path: &std::path::Path) -> anyhow::Result<PlacementPolicy> {
 async fn publish(target: &Target, placement: PlacementPolicy) -> anyhow::Result<ExitCode> {
     let log = CellLog::connect(target.url(), &target.cell).await?;
     let summary = format!(
-        "backfill {}, default estimate {} s, strategy {}, weights {:?}, queue {:?}, classes [{}]",
+        "backfill {}, default estimate {} s, strategy {}, weights {:?}, queue {:?}, classes [{}], at most {} jobs waiting",
         placement.backfill.as_str(),
         placement.default_estimate_s,
         placement.strategy.as_str(),
         placement.weights,
         placement.queue,
-        placement.class_names()
+        placement.class_names(),
+        placement.pending_jobs_max
     );
     let event = Event::new(
         ulid::Ulid::new().to_string(),
@@ -148,4 +157,50 @@ async fn publish(target: &Target, placement: PlacementPolicy) -> anyhow::Result<
     let seq = log.publish(&event).await?;
     println!("placement policy set at sequence {seq}: {summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: PolicyArgs,
+    }
+
+    fn from_command_line(line: &[&str]) -> PlacementPolicy {
+        let command =
+            Command::try_parse_from(std::iter::once("policy").chain(line.iter().copied()))
+                .expect("the flags parse");
+        from_flags(command.args).expect("the flags make a policy")
+    }
+
+    #[test]
+    fn pending_jobs_max_comes_from_its_flag_or_the_default() {
+        assert_eq!(
+            from_command_line(&["--pending-jobs-max", "50"]).pending_jobs_max,
+            50
+        );
+        assert_eq!(from_command_line(&[]), PlacementPolicy::default());
+    }
+
+    #[test]
+    fn a_policy_file_may_set_pending_jobs_max() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "backfill: fcfs\npending_jobs_max: 20000\n").unwrap();
+        let policy = read_policy_file(file.path()).unwrap();
+        assert_eq!(policy.pending_jobs_max, 20_000);
+        assert_eq!(policy.backfill, Backfill::Fcfs);
+    }
+
+    #[test]
+    fn a_pending_jobs_max_out_of_range_is_refused_before_it_is_published() {
+        let policy = from_command_line(&["--pending-jobs-max", "0"]);
+        assert_eq!(
+            policy.validate().unwrap_err(),
+            "pending_jobs_max is 0; it must be 1 to 1000000 jobs"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The placement policy: how placement fills the machine (backfill), how it
-//! chooses among nodes (strategy and scorer weights) and how it orders the
-//! queue (a multifactor priority with priority classes). It is an event,
-//! `policy.set`, so live placement, replay and the simulator use the same one.
+//! chooses among nodes (strategy and scorer weights), how it orders the
+//! queue (a multifactor priority with priority classes) and how many jobs
+//! admission lets wait in that queue. It is an event, `policy.set`, so live
+//! services, replay and the simulator use the same one.
 
 use crate::names::check_name;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,15 @@ pub const PRIORITY_CLASSES_MAX: usize = 32;
 /// Largest value of a priority class: class values are the class factor of
 /// the multifactor priority, 0 to 1000.
 pub const PRIORITY_CLASS_VALUE_MAX: u32 = 1000;
+
+/// How many jobs may wait for placement in a cell unless the policy says
+/// otherwise: enough for any burst a real cell sees, few enough that the
+/// fold's pending queue stays small in memory.
+pub const PENDING_JOBS_MAX_DEFAULT: u64 = 100_000;
+
+/// The largest `pending_jobs_max` a policy may set, so that no policy can
+/// leave admission's backlog effectively unbounded.
+pub const PENDING_JOBS_MAX_LIMIT: u64 = 1_000_000;
 
 /// How placement fills the machine around the queue's head.
 #[derive(
@@ -161,10 +171,20 @@ pub struct PlacementPolicy {
     /// The class of jobs that name none; without it their class factor is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_priority_class: Option<String>,
+    /// Most jobs that may wait for placement in the cell at once: admission
+    /// refuses further submissions, asking the client to retry, until some
+    /// leave the queue. Logs written before the field existed read as the
+    /// default.
+    #[serde(default = "default_pending_jobs_max")]
+    pub pending_jobs_max: u64,
 }
 
 fn default_estimate_s() -> u64 {
     3600
+}
+
+fn default_pending_jobs_max() -> u64 {
+    PENDING_JOBS_MAX_DEFAULT
 }
 
 impl Default for PlacementPolicy {
@@ -177,6 +197,7 @@ impl Default for PlacementPolicy {
             queue: QueueWeights::default(),
             priority_classes: BTreeMap::new(),
             default_priority_class: None,
+            pending_jobs_max: default_pending_jobs_max(),
         }
     }
 }
@@ -224,7 +245,18 @@ impl PlacementPolicy {
                 q.age_max_s
             ));
         }
+        self.validate_pending_jobs_max()?;
         self.validate_classes()
+    }
+
+    fn validate_pending_jobs_max(&self) -> Result<(), String> {
+        if !(1..=PENDING_JOBS_MAX_LIMIT).contains(&self.pending_jobs_max) {
+            return Err(format!(
+                "pending_jobs_max is {}; it must be 1 to {PENDING_JOBS_MAX_LIMIT} jobs",
+                self.pending_jobs_max
+            ));
+        }
+        Ok(())
     }
 
     fn validate_classes(&self) -> Result<(), String> {

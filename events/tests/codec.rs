@@ -78,6 +78,26 @@ fn a_version_1_submission_still_decodes_and_is_upcast() {
 }
 
 #[test]
+fn a_policy_logged_before_pending_jobs_max_existed_reads_as_the_default() {
+    let old = serde_json::json!({
+        "id": "p-old", "type": "policy.set", "v": 1, "cell": "default",
+        "data": {"placement": {"backfill": "conservative", "default_estimate_s": 600}}
+    });
+    let event = decode(
+        "rota.default.policy.set",
+        Encoding::MessagePack,
+        &rmp_serde::to_vec_named(&old).unwrap(),
+    )
+    .unwrap();
+    let Body::PolicySet(set) = event.body else {
+        panic!("not a policy")
+    };
+    assert_eq!(set.placement.pending_jobs_max, PENDING_JOBS_MAX_DEFAULT);
+    assert_eq!(set.placement.backfill, Backfill::Conservative);
+    assert_eq!(PlacementPolicy::default().pending_jobs_max, 100_000);
+}
+
+#[test]
 fn unknown_fields_are_ignored() {
     let json = serde_json::json!({
         "id": "x1", "type": "job.cancel_requested", "v": 1, "cell": "default", "tenant": "acme",

@@ -201,6 +201,53 @@ fn a_policy_out_of_range_is_refused_and_the_previous_one_kept() {
     );
 }
 
+#[test]
+fn pending_jobs_max_is_refused_outside_one_to_its_limit() {
+    let set = |pending_jobs_max: u64| {
+        Event::new(
+            format!("p{pending_jobs_max}"),
+            "default",
+            Body::PolicySet(PolicySet {
+                placement: PlacementPolicy {
+                    pending_jobs_max,
+                    ..Default::default()
+                },
+            }),
+        )
+    };
+    let mut log = Log::new();
+    log.push(set(1))
+        .push(set(0))
+        .push(set(PENDING_JOBS_MAX_LIMIT + 1));
+    let state = log.fold();
+    assert_eq!(
+        state.policy.pending_jobs_max, 1,
+        "the last valid policy stays"
+    );
+    let details: Vec<&str> = state
+        .queues
+        .rejections
+        .values()
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "policy.set refused: pending_jobs_max is 0; it must be 1 to 1000000 jobs",
+            "policy.set refused: pending_jobs_max is 1000001; it must be 1 to 1000000 jobs",
+        ]
+    );
+
+    log.push(set(PENDING_JOBS_MAX_LIMIT));
+    let state = log.fold();
+    assert_eq!(state.policy.pending_jobs_max, PENDING_JOBS_MAX_LIMIT);
+    assert_eq!(
+        state.queues.rejections.len(),
+        2,
+        "the limit itself is accepted"
+    );
+}
+
 /// A job of `web` that keeps other `web` jobs off its node.
 fn web_replica(job: &str) -> Event {
     let mut event = submit(job, 100);

@@ -4,21 +4,26 @@
 //! submission is admitted or rejected (with a reason that names the field,
 //! the value and what would be accepted), each cancellation is carried out or
 //! refused, and every message the fold could not use is answered with an
-//! `input.rejected` event. It works through its backlog in log order.
+//! `input.rejected` event. It works through its backlog in log order. A
+//! valid submission is still rejected, retryably, while the cell's queue is
+//! at the policy's `pending_jobs_max`.
 
 mod constraints;
 mod limits;
+mod queue_limit;
 mod tenancy;
 mod validate;
 
 pub use limits::*;
+use queue_limit::QueueGate;
+pub use queue_limit::{QUEUE_FULL_FIELD, QUEUE_FULL_REASON_PREFIX, queue_full_reason};
 use tenancy::TenantGate;
 pub use validate::{Refusal, validate};
 
 use rota_events::{
     Body, InputRejected, JobAdmitted, JobCancelled, JobRejected, ROUND_EVENTS_MAX, TEXT_BYTES_MAX,
 };
-use rota_projections::{CellState, Decider, Draft, Folded, JobState};
+use rota_projections::{CellState, Decider, Draft, Folded, Job, JobState};
 use std::collections::BTreeMap;
 
 /// The service's name in leases and round tags.
@@ -78,11 +83,14 @@ fn drafts(state: &CellState) -> Vec<Draft> {
     // Decisions earlier in this round change what later ones see: a job
     // admitted here can be cancelled here, but not cancelled twice.
     let mut decided: BTreeMap<&str, JobState> = BTreeMap::new();
-    let mut gate = TenantGate::of(state);
+    let mut gates = Gates {
+        tenants: TenantGate::of(state),
+        queue: QueueGate::of(state),
+    };
     backlog
         .into_iter()
         .map(|(_, work)| match work {
-            Work::Submission(job) => decide_submission(state, job, &mut decided, &mut gate),
+            Work::Submission(job) => decide_submission(state, job, &mut decided, &mut gates),
             Work::Cancel(seq) => decide_cancel(state, seq, &mut decided),
             Work::Rejection(seq) => {
                 let rejection = &queues.rejections[&seq];
@@ -101,25 +109,38 @@ fn drafts(state: &CellState) -> Vec<Draft> {
         .collect()
 }
 
+/// What a round's earlier admissions change for later submissions.
+struct Gates<'a> {
+    tenants: TenantGate<'a>,
+    queue: QueueGate,
+}
+
+/// Checks a submission in order: its own values, then its tenant, then room
+/// in the cell's queue. A submission that could never be admitted gets the
+/// reason to change it rather than a queue-full reason that invites a retry.
+fn check_submission(state: &CellState, job: &Job, gates: &Gates) -> Result<(), Refusal> {
+    validate(&job.spec, &state.policy)?;
+    if let Some(reason) = gates.tenants.refusal(&job.tenant, job) {
+        return Err(Refusal {
+            field: "tenant".to_string(),
+            reason,
+        });
+    }
+    gates.queue.refusal().map_or(Ok(()), Err)
+}
+
 fn decide_submission<'a>(
     state: &'a CellState,
     job_id: &'a str,
     decided: &mut BTreeMap<&'a str, JobState>,
-    gate: &mut TenantGate<'a>,
+    gates: &mut Gates<'a>,
 ) -> Draft {
     let job = &state.jobs[job_id];
-    let checked =
-        validate(&job.spec, &state.policy).and_then(|()| match gate.refusal(&job.tenant, job) {
-            Some(reason) => Err(Refusal {
-                field: "tenant".to_string(),
-                reason,
-            }),
-            None => Ok(()),
-        });
-    let body = match checked {
+    let body = match check_submission(state, job, gates) {
         Ok(()) => {
             decided.insert(job_id, JobState::Pending);
-            gate.note_admitted(&job.tenant);
+            gates.tenants.note_admitted(&job.tenant);
+            gates.queue.note_admitted();
             Body::JobAdmitted(JobAdmitted {
                 job: job_id.to_string(),
             })

@@ -1,6 +1,6 @@
 //! Admission as given/when/then: its backlog in, its round out.
 
-use rota_admission::{Admission, validate};
+use rota_admission::{Admission, QUEUE_FULL_REASON_PREFIX, queue_full_reason, validate};
 use rota_events::*;
 use rota_projections::{LogEntry, ServiceCore};
 use std::collections::BTreeMap;
@@ -318,4 +318,93 @@ fn the_tenant_tree_decides_who_may_submit_and_how_much_may_wait() {
         refused["big"],
         "the job could never run: tenant capped's max_resources: cpu_milli 1000 asked exceeds 500"
     );
+}
+
+fn lease(service: &str, epoch: u64) -> Event {
+    Event::new(
+        format!("lease-{service}-{epoch}"),
+        "default",
+        Body::LeaseClaimed(LeaseClaimed {
+            service: service.into(),
+            epoch,
+            holder: format!("{service}-{epoch}"),
+        }),
+    )
+}
+
+fn policy(placement: PlacementPolicy) -> Event {
+    Event::new(
+        "policy",
+        "default",
+        Body::PolicySet(PolicySet { placement }),
+    )
+}
+
+/// Each submission decision of a round, by job: "admitted", or the
+/// rejection's field and reason.
+fn submission_decisions(round: &[Event]) -> BTreeMap<String, String> {
+    round
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::JobAdmitted(a) => Some((a.job.clone(), "admitted".to_string())),
+            Body::JobRejected(r) => Some((
+                r.job.clone(),
+                format!("{}: {}", r.field.clone().unwrap(), r.reason),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_queue_rejects_valid_submissions_with_a_retryable_reason_until_a_job_leaves_it() {
+    let mut bad = spec("bad");
+    bad.resources.gpus = 65;
+    // No nodes: nothing admitted leaves the queue by being placed.
+    let mut log = vec![
+        lease("admission", 1),
+        policy(PlacementPolicy {
+            pending_jobs_max: 3,
+            ..Default::default()
+        }),
+    ];
+    log.extend(["j1", "j2", "j3", "j4", "j5"].map(|job| submitted(spec(job))));
+    log.push(submitted(bad));
+    let round = fold(log.clone()).decide(1);
+    let full = format!("queue: {}", queue_full_reason(3, 3));
+    assert_eq!(
+        submission_decisions(&round),
+        BTreeMap::from([
+            ("j1".to_string(), "admitted".to_string()),
+            ("j2".to_string(), "admitted".to_string()),
+            ("j3".to_string(), "admitted".to_string()),
+            ("j4".to_string(), full.clone()),
+            ("j5".to_string(), full.clone()),
+            (
+                "bad".to_string(),
+                "resources.gpus: resources.gpus is 65; it must be 0 to 64".to_string()
+            ),
+        ]),
+        "the queue fills within one round; an invalid job keeps its own reason"
+    );
+    assert_eq!(
+        full,
+        "queue: the cell's queue is full: 3 jobs wait for placement, the limit is 3 (policy pending_jobs_max); retry later"
+    );
+    assert!(queue_full_reason(3, 3).starts_with(QUEUE_FULL_REASON_PREFIX));
+
+    // The fold's pending jobs count in later rounds: j6 still finds the
+    // queue full, and the cancellation after it makes room for j7.
+    log.extend(round);
+    log.push(submitted(spec("j6")));
+    log.push(cancel("j1", "acme", "c1"));
+    let round = fold(log.clone()).decide(1);
+    assert_eq!(submission_decisions(&round)["j6"], full);
+    assert!(matches!(&round[1].body, Body::JobCancelled(c) if c.job == "j1"));
+
+    log.extend(round);
+    log.push(submitted(spec("j7")));
+    let core = fold(log);
+    assert_eq!(core.state().pending.len(), 2);
+    assert_eq!(submission_decisions(&core.decide(1))["j7"], "admitted");
 }
