@@ -93,18 +93,18 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     for service in ["admission", "placement", "fairshare"] {
         let core = rota_replay::standard_core(&target.cell, service).context("known service")?;
         let config = ServiceConfig::new(format!("{service}-demo"));
-        let (log, shutdown) = (log.clone(), shutdown.clone());
+        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
         tasks.spawn(async move {
             run_service(log, core, config, shutdown).await?;
             Ok(())
         });
     }
     {
-        let (clock_log, clock_shutdown) = (log.clone(), shutdown.clone());
+        let (clock_log, clock_shutdown) = (log.connect_again().await?, shutdown.clone());
         tasks.spawn(async move {
             Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?)
         });
-        let (log, shutdown) = (log.clone(), shutdown.clone());
+        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
         let runner = SimRunner::new(args.time_scale);
         tasks.spawn(async move {
             run_nodes(log, nodes, runner, shutdown).await?;

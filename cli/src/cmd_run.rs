@@ -52,7 +52,7 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
     let mut tasks = JoinSet::new();
     for service in services {
-        spawn_service(&mut tasks, &log, service, &instance, &args, &shutdown)?;
+        spawn_service(&mut tasks, &log, service, &instance, &args, &shutdown).await?;
     }
     eprintln!(
         "rota: running {} on cell {} at {}",
@@ -100,7 +100,7 @@ fn report_end(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> boo
 }
 
 /// Starts one service's loop as a task of `tasks`.
-pub fn spawn_service(
+pub async fn spawn_service(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     log: &CellLog,
     service: &str,
@@ -108,7 +108,8 @@ pub fn spawn_service(
     args: &RunArgs,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let log = log.clone();
+    // Each service of the process on a connection of its own.
+    let log = log.connect_again().await?;
     let shutdown = shutdown.clone();
     if service == "clock" {
         tasks.spawn(async move { Ok(run_clock(log, ClockConfig::default(), shutdown).await?) });

@@ -1,6 +1,7 @@
 //! `rota`: every way to use Rota from a terminal: run the services, submit
 //! and follow jobs, run node agents, replay the log, and the demo.
 
+mod cmd_bench;
 mod cmd_demo;
 mod cmd_explain;
 mod cmd_nodes;
@@ -70,6 +71,7 @@ enum Command {
     Agent(cmd_nodes::AgentArgs),
     SimFleet(cmd_nodes::SimFleetArgs),
     Demo(cmd_demo::DemoArgs),
+    Bench(cmd_bench::BenchArgs),
     Simulate(cmd_simulate::SimulateArgs),
     /// The cell's placement policy.
     #[command(subcommand)]
@@ -108,6 +110,7 @@ fn main() -> std::process::ExitCode {
             Command::Agent(args) => cmd_nodes::agent(&target, args).await,
             Command::SimFleet(args) => cmd_nodes::sim_fleet(&target, args).await,
             Command::Demo(args) => cmd_demo::demo(&target, args).await,
+            Command::Bench(args) => cmd_bench::bench(&target, args).await,
             Command::Simulate(args) => cmd_simulate::simulate(args),
             Command::Replay(command) => cmd_replay::replay(&target, command).await,
             Command::Policy(command) => cmd_policy::policy(&target, command).await,

@@ -61,6 +61,7 @@ pub struct CellLog {
     /// same name: its creation time in nanoseconds. A snapshot taken from a
     /// stream that was since deleted and recreated does not match it.
     pub stream_identity: String,
+    url: String,
     stream: stream::Stream,
 }
 
@@ -96,8 +97,17 @@ impl CellLog {
             js,
             cell: cell.to_string(),
             stream_identity: created.unix_timestamp_nanos().to_string(),
+            url: url.to_string(),
             stream,
         })
+    }
+
+    /// Another connection to the same log. Components that share a process
+    /// each take one of their own: the server reads one connection's
+    /// messages in order, so a round's batch on a shared connection would
+    /// queue behind every other component's publishes.
+    pub async fn connect_again(&self) -> Result<CellLog, LogError> {
+        CellLog::connect(&self.url, &self.cell).await
     }
 
     /// The sequence of the last message in the stream, 0 when empty.

@@ -323,25 +323,35 @@ impl ServiceMachine {
         if self.given_up {
             return None;
         }
+        // Only times at which something can happen: a wake that would find
+        // nothing to do would come back at once and spin.
         let mut wakes = vec![self.next_probe_at];
         if let Some(at) = self.reopen_at {
             wakes.push(at);
+        } else if self.head_seen > self.applied_seq() && self.stalled_since.is_none() {
+            wakes.push(self.last_progress_at + READ_STALL_AFTER);
         }
         if self.held_epoch().is_some() {
             wakes.push(self.next_heartbeat_at);
-        } else {
+            if self.may_decide() && !self.caught_up {
+                wakes.push(self.last_decided_at + DECIDE_INTERVAL_MAX);
+            }
+        } else if self.in_flight.is_none() && self.caught_up {
             wakes.push(self.holder_heard_at + self.config.lease_timeout);
             if let Some(at) = self.last_claim_at {
                 wakes.push(at + self.config.lease_timeout);
             }
         }
-        if self.head_seen > self.applied_seq() {
-            wakes.push(self.last_progress_at + READ_STALL_AFTER);
-        }
-        if self.wants_decision && !self.caught_up {
-            wakes.push(self.last_decided_at + DECIDE_INTERVAL_MAX);
-        }
         wakes.into_iter().min()
+    }
+
+    /// True when nothing but readiness stands between the machine and its
+    /// next round: it wants one, has none in flight, and is settled.
+    fn may_decide(&self) -> bool {
+        self.wants_decision
+            && self.in_flight.is_none()
+            && self.settle_seq != u64::MAX
+            && self.applied_seq() >= self.settle_seq
     }
 
     fn applied_seq(&self) -> u64 {
@@ -566,10 +576,7 @@ impl ServiceMachine {
     }
 
     fn maybe_decide(&mut self, now: Moment) {
-        if !self.wants_decision || self.in_flight.is_some() {
-            return;
-        }
-        if self.settle_seq == u64::MAX || self.applied_seq() < self.settle_seq {
+        if !self.may_decide() {
             return;
         }
         let Some(epoch) = self.held_epoch() else {

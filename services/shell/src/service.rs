@@ -19,7 +19,7 @@ use rota_projections::ServiceCore;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use crate::machine::{DECIDE_AFTER_EVENTS_MAX, DECIDE_INTERVAL_MAX, lease_claim};
 
@@ -27,6 +27,12 @@ pub use crate::machine::{DECIDE_AFTER_EVENTS_MAX, DECIDE_INTERVAL_MAX, lease_cla
 /// arms again: the reader's batches are folded without a `select!` per
 /// entry, and the loop still answers heartbeats and signals between them.
 pub const ENTRIES_PER_PASS_MAX: usize = 1024;
+
+/// A step of the machine slower than this is logged (at debug level).
+const SLOW_STEP: Duration = Duration::from_millis(20);
+
+/// The shortest sleep of the loop between wakes.
+pub const WAKE_AFTER_MIN: Duration = Duration::from_millis(1);
 
 /// How long handing a heartbeat to the connection may take before it is
 /// given up (the next one follows at the next interval).
@@ -103,7 +109,15 @@ pub async fn run_service(
         snapshot_every_events: config.snapshot_every_events,
     };
     let mut machine = ServiceMachine::new(core, machine_config, head, elapsed());
-    let mut io = Io::default();
+    let mut io = Io {
+        round_sent: Instant::now(),
+        reader: None,
+        opening: Slot::default(),
+        round: Slot::default(),
+        claim: Slot::default(),
+        probe: Slot::default(),
+        heartbeat: Slot::default(),
+    };
     let mut snapshots_saved = 0u64;
     let mut failure = None;
 
@@ -125,10 +139,14 @@ pub async fn run_service(
                 other => io.start(&log, &liveness_subject, &service, other),
             }
         }
+        // A wake in the past is due now, but never sooner than
+        // WAKE_AFTER_MIN: should the machine ask for a time at which it has
+        // nothing to do, the loop idles instead of spinning.
         let wake = machine
             .poll_timeout()
             .map(|at| origin + at)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+            .max(Instant::now() + WAKE_AFTER_MIN);
         tokio::select! {
             _ = shutdown.wait() => break,
             item = next_entry(&mut io.reader) => {
@@ -140,7 +158,12 @@ pub async fn run_service(
                         Some(Err(error)) => { io.reader = None; Input::ReadFailed { error: error.to_string() } }
                         None => { io.reader = None; Input::ReadFailed { error: "the reader ended".into() } }
                     };
+                    let began = Instant::now();
                     machine.handle(elapsed(), input);
+                    let took = began.elapsed();
+                    if took >= SLOW_STEP {
+                        debug!(service, took_ms = took.as_millis() as u64, "slow step");
+                    }
                     passes += 1;
                     if passes < ENTRIES_PER_PASS_MAX {
                         next = io.reader.as_mut().and_then(|r| r.next().now_or_never());
@@ -151,10 +174,13 @@ pub async fn run_service(
                 Ok(reader) => io.reader = Some(reader),
                 Err(error) => machine.handle(elapsed(), Input::ReadFailed { error: error.to_string() }),
             },
-            landed = io.round.wait() => machine.handle(elapsed(), match landed {
-                Ok(last_seq) => Input::RoundLanded { last_seq },
-                Err(error) => Input::RoundFailed { error: error.to_string() },
-            }),
+            landed = io.round.wait() => {
+                debug!(service, publish_ms = io.round_sent.elapsed().as_millis() as u64, "round landed");
+                machine.handle(elapsed(), match landed {
+                    Ok(last_seq) => Input::RoundLanded { last_seq },
+                    Err(error) => Input::RoundFailed { error: error.to_string() },
+                })
+            }
             outcome = io.claim.wait() => machine.handle(elapsed(), Input::ClaimAnswered { outcome }),
             head = io.probe.wait() => machine.handle(elapsed(), match head {
                 Ok(seq) => Input::HeadSeen { seq },
@@ -193,8 +219,8 @@ pub async fn run_service(
 }
 
 /// The IO a machine has in flight, one slot per kind.
-#[derive(Default)]
 struct Io {
+    round_sent: Instant,
     reader: Option<EntryStream>,
     opening: Slot<Result<EntryStream, LogError>>,
     round: Slot<Result<u64, LogError>>,
@@ -214,7 +240,11 @@ impl Io {
                 self.opening
                     .put(async move { log.entries(from_seq, Vec::new()).await });
             }
-            Output::PublishRound { round } => self.round.put(log.round_future(round)),
+            Output::PublishRound { round } => {
+                debug!(service, size = round.len(), "round");
+                self.round_sent = Instant::now();
+                self.round.put(log.round_future(round))
+            }
             Output::ClaimLease {
                 claim,
                 expected_last_subject_seq,
