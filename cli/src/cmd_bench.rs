@@ -6,11 +6,7 @@ use crate::cmd_nodes::fleet_nodes;
 use anyhow::{Context, bail};
 use rota_events::{Body, Event, JobSubmitted, Resources, encode};
 use rota_projections::LogEntry;
-use rota_shell::clock::{ClockConfig, run_clock};
-use rota_shell::nats_server::NatsServer;
-use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_shell::publish::{PUBLISH_WINDOW_MAX, msg_id_headers};
-use rota_shell::service::{ServiceConfig, run_service};
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, PublishWindow, Shutdown};
 use std::collections::BTreeMap;
@@ -89,21 +85,8 @@ pub struct BenchReport {
 
 pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
-    let (_server, url) = match &target.nats_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let server = NatsServer::start().map_err(anyhow::Error::msg)?;
-            let url = server.url.clone();
-            (Some(server), url)
-        }
-    };
-    let log = CellLog::connect(&url, &target.cell).await?;
-    if log.last_seq().await? > 0 {
-        bail!(
-            "cell {:?} at {url} already has events; the bench needs an empty cell (use --cell bench-<n> or a fresh server)",
-            target.cell
-        );
-    }
+    let (_server, url) = crate::local::server(target, "bench")?;
+    let log = crate::local::empty_cell(&url, &target.cell, "bench").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let submissions = submissions(&target.cell, &args);
@@ -268,30 +251,13 @@ impl Fleet {
             }
             return Ok(fleet);
         }
-        for service in ["admission", "placement", "fairshare"] {
-            let core = rota_replay::standard_core(cell, service).context("known service")?;
-            let config = ServiceConfig::new(format!("{service}-bench"));
-            let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
-            fleet.tasks.spawn(async move {
-                run_service(log, core, config, shutdown).await?;
-                Ok(())
-            });
-        }
-        let (clock_log, clock_shutdown) = (log.connect_again().await?, shutdown.clone());
-        fleet.tasks.spawn(async move {
-            Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?)
-        });
         let capacity = Resources {
             cpu_milli: 32_000,
             memory_bytes: 128 << 30,
             ..Default::default()
         };
         let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
-        fleet.tasks.spawn(async move {
-            run_nodes(log, nodes, SimRunner::new(1.0), shutdown).await?;
-            Ok(())
-        });
+        crate::local::spawn_scheduler(&mut fleet.tasks, log, nodes, 1.0, "bench", shutdown).await?;
         Ok(fleet)
     }
 

@@ -6,11 +6,7 @@ use crate::summary::{Summary, summarize};
 use anyhow::{Context, bail};
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
-use rota_shell::clock::{ClockConfig, run_clock};
-use rota_shell::nats_server::NatsServer;
-use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
-use rota_shell::service::{ServiceConfig, run_service};
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, PublishWindow, Shutdown};
 use std::process::ExitCode;
@@ -66,51 +62,13 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-    let (_server, url) = match &target.nats_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
-            let server = NatsServer::start_binary(&binary).map_err(anyhow::Error::msg)?;
-            println!(
-                "rota demo: started {} on {} (temporary store)",
-                binary.display(),
-                server.url
-            );
-            let url = server.url.clone();
-            (Some(server), url)
-        }
-    };
-    let log = CellLog::connect(&url, &target.cell).await?;
-    if log.last_seq().await? > 0 {
-        bail!(
-            "cell {:?} at {url} already has events; the demo needs an empty cell (use --cell demo-<n> or a fresh server)",
-            target.cell
-        );
-    }
+    let (_server, url) = crate::local::server(target, "demo")?;
+    let log = crate::local::empty_cell(&url, &target.cell, "demo").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    for service in ["admission", "placement", "fairshare"] {
-        let core = rota_replay::standard_core(&target.cell, service).context("known service")?;
-        let config = ServiceConfig::new(format!("{service}-demo"));
-        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
-        tasks.spawn(async move {
-            run_service(log, core, config, shutdown).await?;
-            Ok(())
-        });
-    }
-    {
-        let (clock_log, clock_shutdown) = (log.connect_again().await?, shutdown.clone());
-        tasks.spawn(async move {
-            Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?)
-        });
-        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
-        let runner = SimRunner::new(args.time_scale);
-        tasks.spawn(async move {
-            run_nodes(log, nodes, runner, shutdown).await?;
-            Ok(())
-        });
-    }
+    crate::local::spawn_scheduler(&mut tasks, &log, nodes, args.time_scale, "demo", &shutdown)
+        .await?;
     println!(
         "rota demo: admission, placement and clock services; {} simulated nodes (32 cores, 128 GiB, 4 GPUs each); time x{}",
         args.nodes, args.time_scale

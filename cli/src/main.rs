@@ -15,6 +15,7 @@ mod cmd_submit;
 mod cmd_tenants;
 mod cmd_watch;
 mod document;
+mod local;
 mod render;
 mod summary;
 mod workload;

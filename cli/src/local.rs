@@ -1,0 +1,76 @@
+//! What `rota demo` and `rota bench` share: a nats-server of their own
+//! unless one is given, an empty cell, and the whole scheduler in this
+//! process.
+
+use crate::Target;
+use anyhow::{Context, bail};
+use rota_shell::clock::{ClockConfig, run_clock};
+use rota_shell::nats_server::NatsServer;
+use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
+use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::{CellLog, Shutdown};
+use tokio::task::JoinSet;
+
+/// The deciding services every local run starts.
+pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
+
+/// The server to use: the one `--nats` names, or a new one with a temporary
+/// store (kept alive by the returned handle). `command` names the caller in
+/// what it prints.
+pub fn server(target: &Target, command: &str) -> anyhow::Result<(Option<NatsServer>, String)> {
+    if let Some(url) = &target.nats_url {
+        return Ok((None, url.clone()));
+    }
+    let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
+    let server = NatsServer::start_binary(&binary).map_err(anyhow::Error::msg)?;
+    println!(
+        "rota {command}: started {} on {} (temporary store)",
+        binary.display(),
+        server.url
+    );
+    let url = server.url.clone();
+    Ok((Some(server), url))
+}
+
+/// Connects to the cell, which must have no events yet.
+pub async fn empty_cell(url: &str, cell: &str, command: &str) -> anyhow::Result<CellLog> {
+    let log = CellLog::connect(url, cell).await?;
+    if log.last_seq().await? > 0 {
+        bail!(
+            "cell {cell:?} at {url} already has events; the {command} needs an empty cell (use --cell {command}-<n> or a fresh server)"
+        );
+    }
+    Ok(log)
+}
+
+/// Starts the deciding services, the clock and a simulated fleet of `nodes`
+/// as tasks of `tasks`, each on a connection of its own.
+pub async fn spawn_scheduler(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    log: &CellLog,
+    nodes: Vec<NodeSpec>,
+    time_scale: f64,
+    instance_suffix: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    for service in SERVICES {
+        let core = rota_replay::standard_core(&log.cell, service).context("known service")?;
+        let config = ServiceConfig::new(format!("{service}-{instance_suffix}"));
+        let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
+        tasks.spawn(async move {
+            run_service(log, core, config, shutdown).await?;
+            Ok(())
+        });
+    }
+    let (clock_log, clock_shutdown) = (log.connect_again().await?, shutdown.clone());
+    tasks.spawn(
+        async move { Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?) },
+    );
+    let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
+    let runner = SimRunner::new(time_scale);
+    tasks.spawn(async move {
+        run_nodes(log, nodes, runner, shutdown).await?;
+        Ok(())
+    });
+    Ok(())
+}
