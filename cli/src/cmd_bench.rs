@@ -85,7 +85,7 @@ pub struct BenchReport {
 
 pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
-    let (_server, url) = crate::local::server(target, "bench")?;
+    let (_server, url) = crate::local::server(target, "bench", args.json)?;
     let log = crate::local::empty_cell(&url, &target.cell, "bench").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();

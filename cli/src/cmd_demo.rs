@@ -62,7 +62,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-    let (_server, url) = crate::local::server(target, "demo")?;
+    let (_server, url) = crate::local::server(target, "demo", false)?;
     let log = crate::local::empty_cell(&url, &target.cell, "demo").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();

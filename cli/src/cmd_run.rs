@@ -3,7 +3,8 @@
 use crate::Target;
 use anyhow::Context;
 use rota_shell::clock::{ClockConfig, run_clock};
-use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::service::{ServiceConfig, run_service_with};
+use rota_shell::shared_reader::SharedReader;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, Shutdown};
 use std::path::PathBuf;
@@ -50,9 +51,22 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
         .instance
         .clone()
         .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
+    // The deciding services of one process read the log once, together.
+    let deciding = services.iter().filter(|s| **s != "clock").count();
+    let shared =
+        (deciding > 1).then(|| SharedReader::start(log.clone(), deciding, shutdown.clone()));
     let mut tasks = JoinSet::new();
     for service in services {
-        spawn_service(&mut tasks, &log, service, &instance, &args, &shutdown).await?;
+        spawn_service(
+            &mut tasks,
+            &log,
+            service,
+            &instance,
+            &args,
+            &shutdown,
+            shared.clone(),
+        )
+        .await?;
     }
     eprintln!(
         "rota: running {} on cell {} at {}",
@@ -107,6 +121,7 @@ pub async fn spawn_service(
     instance: &str,
     args: &RunArgs,
     shutdown: &Shutdown,
+    shared: Option<SharedReader>,
 ) -> anyhow::Result<()> {
     // Each service of the process on a connection of its own.
     let log = log.connect_again().await?;
@@ -122,7 +137,7 @@ pub async fn spawn_service(
     config.snapshot_every_events = args.snapshot_every.max(1);
     config.lease_timeout = Duration::from_millis(args.lease_timeout_ms);
     tasks.spawn(async move {
-        run_service(log, core, config, shutdown).await?;
+        run_service_with(log, core, config, shutdown, shared).await?;
         Ok(())
     });
     Ok(())

@@ -6,8 +6,9 @@ use crate::Target;
 use anyhow::{Context, bail};
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
-use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
-use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes_with};
+use rota_shell::service::{ServiceConfig, run_service_with};
+use rota_shell::shared_reader::SharedReader;
 use rota_shell::{CellLog, Shutdown};
 use tokio::task::JoinSet;
 
@@ -16,18 +17,28 @@ pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
 
 /// The server to use: the one `--nats` names, or a new one with a temporary
 /// store (kept alive by the returned handle). `command` names the caller in
-/// what it prints.
-pub fn server(target: &Target, command: &str) -> anyhow::Result<(Option<NatsServer>, String)> {
+/// the line that says so, printed on standard output, or on standard error
+/// when `quiet` (standard output holds a report).
+pub fn server(
+    target: &Target,
+    command: &str,
+    quiet: bool,
+) -> anyhow::Result<(Option<NatsServer>, String)> {
     if let Some(url) = &target.nats_url {
         return Ok((None, url.clone()));
     }
     let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
     let server = NatsServer::start_binary(&binary).map_err(anyhow::Error::msg)?;
-    println!(
+    let started = format!(
         "rota {command}: started {} on {} (temporary store)",
         binary.display(),
         server.url
     );
+    if quiet {
+        eprintln!("{started}");
+    } else {
+        println!("{started}");
+    }
     let url = server.url.clone();
     Ok((Some(server), url))
 }
@@ -44,7 +55,8 @@ pub async fn empty_cell(url: &str, cell: &str, command: &str) -> anyhow::Result<
 }
 
 /// Starts the deciding services, the clock and a simulated fleet of `nodes`
-/// as tasks of `tasks`, each on a connection of its own.
+/// as tasks of `tasks`, each on a connection of its own; the services and
+/// the fleet read the log through one shared reader.
 pub async fn spawn_scheduler(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     log: &CellLog,
@@ -53,12 +65,18 @@ pub async fn spawn_scheduler(
     instance_suffix: &str,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
+    let shared = SharedReader::start(
+        log.connect_again().await?,
+        SERVICES.len() + 1,
+        shutdown.clone(),
+    );
     for service in SERVICES {
         let core = rota_replay::standard_core(&log.cell, service).context("known service")?;
         let config = ServiceConfig::new(format!("{service}-{instance_suffix}"));
         let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
+        let shared = Some(shared.clone());
         tasks.spawn(async move {
-            run_service(log, core, config, shutdown).await?;
+            run_service_with(log, core, config, shutdown, shared).await?;
             Ok(())
         });
     }
@@ -69,7 +87,7 @@ pub async fn spawn_scheduler(
     let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
     let runner = SimRunner::new(time_scale);
     tasks.spawn(async move {
-        run_nodes(log, nodes, runner, shutdown).await?;
+        run_nodes_with(log, nodes, runner, shutdown, Some(shared)).await?;
         Ok(())
     });
     Ok(())

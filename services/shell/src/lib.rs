@@ -22,6 +22,7 @@ pub mod nats_server;
 pub mod nodes;
 pub mod publish;
 pub mod service;
+pub mod shared_reader;
 pub mod shutdown;
 pub mod slot;
 pub mod snapshot;

@@ -25,6 +25,7 @@
 use rota_events::{Body, Event, LeaseClaimed, derived_event_id};
 use rota_projections::{LogEntry, ServiceCore};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A point in time as the driver measures it: time since an origin of its
@@ -84,7 +85,7 @@ pub struct MachineConfig {
 pub enum Input {
     /// The next entry of the log, with how many entries the server still
     /// holds behind it (0: the reader is at the head).
-    Entry { entry: LogEntry, pending: u64 },
+    Entry { entry: Arc<LogEntry>, pending: u64 },
     /// The reader failed; it needs reopening.
     ReadFailed { error: String },
     /// The head of the log, from a probe.
@@ -358,7 +359,7 @@ impl ServiceMachine {
         self.core.state().applied_seq
     }
 
-    fn on_entry(&mut self, now: Moment, entry: LogEntry, pending: u64) {
+    fn on_entry(&mut self, now: Moment, entry: Arc<LogEntry>, pending: u64) {
         if entry.seq <= self.applied_seq() {
             self.stats.duplicates_dropped += 1;
             return;

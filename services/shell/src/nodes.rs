@@ -9,8 +9,8 @@ use crate::clock::LIVENESS_NODES_PER_MESSAGE_MAX;
 use crate::log::{CellLog, LogError};
 use crate::publish::{PUBLISH_WINDOW_MAX, PublishWindow};
 use crate::service::{ENTRIES_PER_PASS_MAX, HEARTBEAT_SEND_TIMEOUT};
+use crate::shared_reader::{Entries, SharedReader};
 use crate::shutdown::Shutdown;
-use futures::FutureExt;
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, Resources, derived_event_id,
     liveness_node_subject,
@@ -104,8 +104,20 @@ pub const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn run_nodes<R: Runner>(
     log: CellLog,
     nodes: Vec<NodeSpec>,
+    runner: R,
+    shutdown: Shutdown,
+) -> Result<NodesReport, LogError> {
+    run_nodes_with(log, nodes, runner, shutdown, None).await
+}
+
+/// Runs the agent loop, reading the log from the process's `shared` reader
+/// when there is one.
+pub async fn run_nodes_with<R: Runner>(
+    log: CellLog,
+    nodes: Vec<NodeSpec>,
     mut runner: R,
     shutdown: Shutdown,
+    shared: Option<SharedReader>,
 ) -> Result<NodesReport, LogError> {
     let cell = log.cell.clone();
     let mine: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -125,7 +137,10 @@ pub async fn run_nodes<R: Runner>(
         outbox: VecDeque::new(),
         report: NodesReport::default(),
     };
-    let mut entries = log.entries(1, Vec::new()).await?;
+    let mut entries = match shared {
+        Some(shared) => shared.subscribe(&log, 1).await?,
+        None => Entries::private(&log, 1).await?,
+    };
     let mut window: PublishWindow<Event> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
     let mut failures_in_row = 0u32;
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
@@ -138,12 +153,17 @@ pub async fn run_nodes<R: Runner>(
                 let mut next = Some(item);
                 let mut passes = 0;
                 while let Some(item) = next.take() {
-                    let Some(item) = item else { return Err(LogError::Read("the log reader ended".into())) };
+                    let Some(item) = item else {
+                        // The shared reader stopped: read on alone.
+                        warn!("the log reader ended; reopening one of this agent's own");
+                        entries = Entries::private(&log, agent.state.applied_seq + 1).await?;
+                        break;
+                    };
                     let (entry, pending) = item?;
                     agent.apply(&entry, pending, &nodes, &boot, &mut runner);
                     passes += 1;
                     if passes < ENTRIES_PER_PASS_MAX && agent.outbox.len() < OUTBOX_MAX {
-                        next = entries.next().now_or_never();
+                        next = entries.next_ready();
                     }
                 }
             }

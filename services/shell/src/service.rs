@@ -6,14 +6,15 @@
 //! `select!`; no arm's body awaits anything. So the loop always reaches the
 //! shutdown arm, and no wait inside it depends on another arm being polled.
 
-use crate::log::{CellLog, EntryStream, LogError};
+use crate::log::{CellLog, LogError};
 use crate::machine::{
     ClaimOutcome, Health, Input, MachineConfig, MachineStats, Moment, Output, ServiceMachine,
 };
+use crate::shared_reader::{Delivered, Entries, SharedReader};
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
 use crate::snapshot::SnapshotStore;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use rota_events::liveness_service_subject;
 use rota_projections::ServiceCore;
 use std::path::PathBuf;
@@ -76,12 +77,25 @@ pub struct ServiceReport {
 }
 
 /// Runs one service instance until `shutdown`, or until it cannot make
-/// progress (an error that says why).
+/// progress (an error that says why), with a reader of its own.
 pub async fn run_service(
+    log: CellLog,
+    core: Box<dyn ServiceCore>,
+    config: ServiceConfig,
+    shutdown: Shutdown,
+) -> Result<ServiceReport, LogError> {
+    run_service_with(log, core, config, shutdown, None).await
+}
+
+/// Runs one service instance, reading the log first from the process's
+/// `shared` reader when there is one (and from a reader of its own after
+/// any reopening).
+pub async fn run_service_with(
     log: CellLog,
     mut core: Box<dyn ServiceCore>,
     config: ServiceConfig,
     shutdown: Shutdown,
+    shared: Option<SharedReader>,
 ) -> Result<ServiceReport, LogError> {
     let service = core.service().to_string();
     let cell = log.cell.clone();
@@ -110,6 +124,7 @@ pub async fn run_service(
     };
     let mut machine = ServiceMachine::new(core, machine_config, head, elapsed());
     let mut io = Io {
+        shared,
         round_sent: Instant::now(),
         reader: None,
         opening: Slot::default(),
@@ -166,7 +181,7 @@ pub async fn run_service(
                     }
                     passes += 1;
                     if passes < ENTRIES_PER_PASS_MAX {
-                        next = io.reader.as_mut().and_then(|r| r.next().now_or_never());
+                        next = io.reader.as_mut().and_then(Entries::next_ready);
                     }
                 }
             }
@@ -220,9 +235,11 @@ pub async fn run_service(
 
 /// The IO a machine has in flight, one slot per kind.
 struct Io {
+    /// The process's shared reader, for the first opening only.
+    shared: Option<SharedReader>,
     round_sent: Instant,
-    reader: Option<EntryStream>,
-    opening: Slot<Result<EntryStream, LogError>>,
+    reader: Option<Entries>,
+    opening: Slot<Result<Entries, LogError>>,
     round: Slot<Result<u64, LogError>>,
     claim: Slot<ClaimOutcome>,
     probe: Slot<Result<u64, LogError>>,
@@ -237,8 +254,14 @@ impl Io {
             Output::OpenReader { from_seq } => {
                 self.reader = None;
                 let log = log.clone();
-                self.opening
-                    .put(async move { log.entries(from_seq, Vec::new()).await });
+                match self.shared.take() {
+                    Some(shared) => self
+                        .opening
+                        .put(async move { shared.subscribe(&log, from_seq).await }),
+                    None => self
+                        .opening
+                        .put(async move { Entries::private(&log, from_seq).await }),
+                }
             }
             Output::PublishRound { round } => {
                 debug!(service, size = round.len(), "round");
@@ -287,9 +310,7 @@ impl Io {
 }
 
 /// The next entry of the reader; pending while there is none open.
-async fn next_entry(
-    reader: &mut Option<EntryStream>,
-) -> Option<Result<(rota_projections::LogEntry, u64), LogError>> {
+async fn next_entry(reader: &mut Option<Entries>) -> Option<Result<Delivered, LogError>> {
     match reader {
         Some(reader) => reader.next().await,
         None => std::future::pending().await,

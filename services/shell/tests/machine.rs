@@ -8,6 +8,7 @@ use rota_shell::machine::{
     ClaimOutcome, DECIDE_INTERVAL_MAX, HEAD_PROBE_INTERVAL, Health, Input, MachineConfig, Moment,
     Output, READ_FAILURES_MAX, READ_STALL_AFTER, ServiceMachine, read_backoff,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 const LEASE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -74,7 +75,7 @@ impl Sim {
         let applied = self.machine.core().state().applied_seq as usize;
         let head = self.log.len();
         for index in applied..head {
-            let entry = self.log[index].clone();
+            let entry = Arc::new(self.log[index].clone());
             let pending = (head - index - 1) as u64;
             self.machine
                 .handle(self.now, Input::Entry { entry, pending });
@@ -235,7 +236,7 @@ fn redelivered_entries_are_dropped_and_counted() {
     sim.append(submission("j1"));
     sim.deliver_all();
     let before = sim.machine.core().state().clone();
-    let again = sim.log[0].clone();
+    let again = Arc::new(sim.log[0].clone());
     sim.input(Input::Entry {
         entry: again,
         pending: 0,
@@ -412,7 +413,7 @@ fn behind_the_head_a_round_waits_at_most_the_decide_interval() {
     sim.append(submission("j1"));
     sim.append(submission("j2"));
     // Only the first entry arrives, with one more pending behind it.
-    let entry = sim.log[1].clone();
+    let entry = Arc::new(sim.log[1].clone());
     sim.input(Input::Entry { entry, pending: 1 });
     let early = rounds(&sim.take());
     let wake = sim.machine.poll_timeout().expect("a wake time");
