@@ -41,7 +41,10 @@ async fn every_subscriber_reads_every_entry_from_where_it_asked_in_order() {
     assert!(matches!(from_middle, Entries::Shared { .. }));
     // A third subscriber than the reader expects reads alone.
     let mut late = shared.subscribe(&bed.log, 2001).await.unwrap();
-    assert!(matches!(late, Entries::Private(_)), "a late subscriber reads alone");
+    assert!(
+        matches!(late, Entries::Private(_)),
+        "a late subscriber reads alone"
+    );
 
     let expected = |from: u64| (from..=head).collect::<Vec<u64>>();
     assert_eq!(read(&mut from_start, NODES).await, expected(1));

@@ -33,8 +33,12 @@ impl Default for ClockConfig {
     }
 }
 
-/// How often the clock checks for quiet and for silent nodes.
+/// How often the clock checks for quiet.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How often the clock looks for silent nodes: a walk over every node, so
+/// less often than the quiet check (a node is lost after seconds anyway).
+const SILENT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most node names in one liveness message; agents split larger lists.
 pub const LIVENESS_NODES_PER_MESSAGE_MAX: usize = 1000;
@@ -72,6 +76,7 @@ pub async fn run_clock(
     let mut window: PublishWindow<Published> = PublishWindow::new(&log.client, CLOCK_WINDOW_MAX);
     let mut head: Slot<Result<u64, LogError>> = Slot::default();
     let mut check = tokio::time::interval(CHECK_INTERVAL);
+    let mut silent_checked = Instant::now();
     let started = Instant::now();
     let mut nodes_caught_up = false;
     // The last head seen, and since when it has not moved.
@@ -126,9 +131,10 @@ pub async fn run_clock(
                     ticked_at_head = Some(seq);
                     window.send(&tick_event(&log.cell, seq), Published::Tick).await?;
                 }
-                if !nodes_caught_up {
+                if !nodes_caught_up || silent_checked.elapsed() < SILENT_CHECK_INTERVAL {
                     continue;
                 }
+                silent_checked = Instant::now();
                 for lost in silent_nodes(&state, &heard, &reported, started, config.node_lost_after) {
                     if reporting.contains(&lost) || !window.has_room() {
                         continue;
