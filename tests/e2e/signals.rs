@@ -254,8 +254,16 @@ fn nats_servers_started_by(parent: i32) -> Vec<Pid> {
     found
 }
 
-/// The one nats-server `rota demo` started.
-fn the_server_of(demo: &Rota) -> Pid {
+/// A nats-server a test watches: the process and its temporary store.
+#[derive(Debug, Clone)]
+struct Server {
+    process: Pid,
+    store: PathBuf,
+}
+
+/// The one nats-server `rota demo` started, with its store: the directory
+/// holding the JetStream directory its command line names after `-sd`.
+fn the_server_of(demo: &Rota) -> Server {
     let servers = nats_servers_started_by(demo.pid);
     assert_eq!(
         servers.len(),
@@ -263,7 +271,26 @@ fn the_server_of(demo: &Rota) -> Pid {
         "expected exactly one nats-server child of the demo (pid {}), found {servers:?}",
         demo.pid
     );
-    servers[0]
+    let process = servers[0];
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", process.pid)).unwrap_or_default();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let jetstream = args
+        .iter()
+        .position(|a| a == "-sd")
+        .and_then(|at| args.get(at + 1))
+        .unwrap_or_else(|| panic!("the demo's nats-server has no -sd argument: {args:?}"));
+    let store = PathBuf::from(jetstream)
+        .parent()
+        .expect("the JetStream directory is inside the store")
+        .to_path_buf();
+    assert!(
+        store.is_dir(),
+        "the server's store {store:?} exists while it runs"
+    );
+    Server { process, store }
 }
 
 /// True while the process runs: it exists, is the same process, and is
@@ -285,21 +312,32 @@ fn is_running(process: Pid) -> bool {
 }
 
 /// Waits until `server` no longer runs, or panics after
-/// [`SERVER_GONE_BOUND`].
-fn assert_server_gone(server: Pid, what: &str) -> Duration {
+/// [`SERVER_GONE_BOUND`]; then checks that its store was removed, which
+/// the process that started it does before it exits.
+fn assert_server_gone(server: &Server, what: &str) -> Duration {
     let started = Instant::now();
+    let store = &server.store;
+    let store_left = store.exists();
+    let server = server.process;
     while is_running(server) {
         if started.elapsed() >= SERVER_GONE_BOUND {
             // Not left behind by the test either.
             // SAFETY: kill(2) with a valid signal has no memory effects; the
             // start time was checked just now, so the pid is still the server.
             unsafe { libc::kill(server.pid, libc::SIGKILL) };
+            let _ = std::fs::remove_dir_all(store);
             panic!(
-                "the nats-server (pid {}) that {what} started still ran {SERVER_GONE_BOUND:?} after it exited (the test has killed it)",
+                "the nats-server (pid {}) that {what} started still ran {SERVER_GONE_BOUND:?} after it exited (the test has killed it and removed its store)",
                 server.pid
             );
         }
         std::thread::sleep(POLL);
+    }
+    if store_left {
+        let _ = std::fs::remove_dir_all(store);
+        panic!(
+            "{what} left the temporary store {store:?} of its nats-server behind (the test has removed it)"
+        );
     }
     started.elapsed()
 }
@@ -318,7 +356,7 @@ fn progress(line: &str) -> Option<(u64, u64)> {
 /// Starts `rota demo` on 20,000 jobs submitted over 2 s to 200 nodes and
 /// waits until it is under load: jobs submitted and some running. Returns
 /// the demo and its nats-server.
-fn demo_under_load() -> (Rota, Pid) {
+fn demo_under_load() -> (Rota, Server) {
     let mut demo = Rota::spawn(&[
         "demo",
         "--jobs",
@@ -342,7 +380,7 @@ fn demo_under_load() -> (Rota, Pid) {
     );
     eprintln!(
         "demo (pid {}) with its nats-server (pid {}) on {url}: {submitted} submitted, {running} running",
-        demo.pid, server.pid
+        demo.pid, server.process.pid
     );
     (demo, server)
 }
@@ -353,7 +391,7 @@ fn sigterm_stops_the_demo_under_load_within_the_grace_and_its_server_with_it() {
     let (mut demo, server) = demo_under_load();
     demo.signal(libc::SIGTERM);
     let (status, took) = demo.wait_exit("rota demo", EXIT_BOUND);
-    let server_gone = assert_server_gone(server, "rota demo");
+    let server_gone = assert_server_gone(&server, "rota demo");
     eprintln!(
         "rota demo exited with {status} {:.0} ms after SIGTERM; its nats-server was gone {:.0} ms later",
         took.as_secs_f64() * 1000.0,
@@ -386,7 +424,7 @@ fn a_second_sigterm_ends_the_demo_under_load_at_once_and_its_server_with_it() {
     );
     demo.signal(libc::SIGTERM);
     let (status, took) = demo.wait_exit("rota demo, signalled twice,", FORCED_EXIT_BOUND);
-    let server_gone = assert_server_gone(server, "rota demo");
+    let server_gone = assert_server_gone(&server, "rota demo");
     eprintln!(
         "rota demo exited with {status} {:.0} ms after the second SIGTERM; its nats-server was gone {:.0} ms later",
         took.as_secs_f64() * 1000.0,
