@@ -58,7 +58,7 @@ impl NatsServer {
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        started_servers().insert(child.id());
+        started_servers().insert(child.id(), store.path().to_path_buf());
         // Owned before the wait, so that dropping it on a failed start kills
         // the process.
         let mut server = NatsServer {
@@ -115,20 +115,27 @@ impl Drop for NatsServer {
     }
 }
 
-/// The process ids of the servers this process started and has not yet
-/// stopped, for a forced exit that skips the destructors.
-fn started_servers() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<u32>> {
-    static STARTED: std::sync::Mutex<std::collections::BTreeSet<u32>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
+/// The process ids and stores of the servers this process started and has
+/// not yet stopped, for a forced exit that skips the destructors.
+fn started_servers() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<u32, PathBuf>> {
+    static STARTED: std::sync::Mutex<std::collections::BTreeMap<u32, PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
     STARTED
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Kills every server this process started and has not stopped: called on a
-/// forced exit, which runs no destructors.
+/// How long a forced exit waits for a killed server to end before it
+/// removes the server's store anyway.
+const KILLED_SERVER_WAIT: Duration = Duration::from_secs(1);
+
+/// Kills every server this process started and has not stopped, waits for
+/// each (at most [`KILLED_SERVER_WAIT`]) and removes its temporary store:
+/// called on a forced exit, which runs no destructors, so neither the
+/// server nor its store is left behind.
 pub fn kill_started_servers() {
-    for pid in started_servers().iter() {
+    let servers = std::mem::take(&mut *started_servers());
+    for pid in servers.keys() {
         if let Ok(pid) = i32::try_from(*pid) {
             // SAFETY: kill(2) with a pid of our own child and a valid signal
             // has no memory effects.
@@ -136,6 +143,27 @@ pub fn kill_started_servers() {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+    }
+    let deadline = Instant::now() + KILLED_SERVER_WAIT;
+    for (pid, store) in &servers {
+        if let Ok(pid) = i32::try_from(*pid) {
+            reap_until(pid, deadline);
+        }
+        let _ = std::fs::remove_dir_all(store);
+    }
+}
+
+/// Waits for our child `pid` to end, until `deadline`.
+fn reap_until(pid: i32, deadline: Instant) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid(2) on our own child, writing only to `status`.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        // The child ended (its pid), or it is not ours to wait for (-1).
+        if reaped != 0 || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(PORTS_FILE_POLL);
     }
 }
 

@@ -68,23 +68,23 @@ impl Shutdown {
             }
             tracing::info!("shutting down on signal");
             shutdown.trigger();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-                _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
-            }
-            force_exit();
+            let why = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "a second signal came before it stopped".to_string(),
+                _ = terminate.recv() => "a second signal came before it stopped".to_string(),
+                _ = tokio::time::sleep(SHUTDOWN_GRACE) => format!(
+                    "did not stop within {} s of the signal",
+                    SHUTDOWN_GRACE.as_secs()
+                ),
+            };
+            force_exit(&why);
         });
     }
 }
 
-/// Ends the process now: kills the servers it started, then exits with
-/// [`EXIT_FORCED`] without running destructors.
-pub fn force_exit() -> ! {
-    eprintln!(
-        "rota: did not stop within {} s of the signal; killing its nats-server and exiting",
-        SHUTDOWN_GRACE.as_secs()
-    );
+/// Ends the process now: says `why`, kills the servers it started, then
+/// exits with [`EXIT_FORCED`] without running destructors.
+pub fn force_exit(why: &str) -> ! {
+    eprintln!("rota: {why}; killing its nats-server and exiting");
     crate::nats_server::kill_started_servers();
     std::process::exit(EXIT_FORCED)
 }
