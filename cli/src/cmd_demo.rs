@@ -146,9 +146,11 @@ async fn drive(
             }
             item = entries.next() => {
                 let Some(item) = item else { bail!("the log ended") };
-                let (entry, _) = item?;
+                let (entry, pending) = item?;
                 observer.apply(&entry);
-                if next_job == args.jobs && all_ended(&observer, args.jobs) {
+                // Looking at every job is worth it only at the head of the
+                // log, not after every entry of a backlog.
+                if pending == 0 && next_job == args.jobs && all_ended(&observer, args.jobs) {
                     print_progress(&observer, started);
                     return Ok(observer);
                 }

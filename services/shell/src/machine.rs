@@ -100,6 +100,11 @@ pub enum Input {
     ClaimAnswered { outcome: ClaimOutcome },
     /// A heartbeat on this service's liveness subject, from `instance`.
     Heartbeat { instance: String },
+    /// The last input took the driver until `until` to handle (a slow
+    /// decision): the interval before the next round counts from there, so
+    /// a decision that takes longer than the interval does not make the
+    /// machine decide again after every entry.
+    Busy { until: Moment },
 }
 
 /// How a lease claim ended.
@@ -301,6 +306,7 @@ impl ServiceMachine {
                     self.holder_heard_at = now;
                 }
             }
+            Input::Busy { until } => self.last_decided_at = self.last_decided_at.max(until),
         }
         self.step(now);
     }

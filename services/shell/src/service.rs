@@ -176,6 +176,9 @@ pub async fn run_service_with(
                     let began = Instant::now();
                     machine.handle(elapsed(), input);
                     let took = began.elapsed();
+                    if took >= DECIDE_INTERVAL_MAX {
+                        machine.handle(elapsed(), Input::Busy { until: elapsed() });
+                    }
                     if took >= SLOW_STEP {
                         debug!(service, took_ms = took.as_millis() as u64, "slow step");
                     }

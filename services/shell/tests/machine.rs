@@ -422,3 +422,38 @@ fn behind_the_head_a_round_waits_at_most_the_decide_interval() {
     let late = rounds(&sim.take());
     assert_eq!(early.len() + late.len(), 1, "one round within the interval");
 }
+
+#[test]
+fn behind_the_head_the_interval_counts_from_the_end_of_a_slow_decision() {
+    let mut sim = Sim::leader();
+    for i in 0..4 {
+        sim.append(submission(&format!("j{i}")));
+    }
+    // The first entry leads to a round, which lands at once; the rest wait
+    // behind it, and the decision took the driver 50 ms.
+    let entry = Arc::new(sim.log[1].clone());
+    sim.input(Input::Entry { entry, pending: 3 });
+    sim.advance(DECIDE_INTERVAL_MAX);
+    let first = rounds(&sim.take());
+    assert_eq!(first.len(), 1);
+    sim.land_round(first[0].clone());
+    let busy_until = sim.now + Duration::from_millis(50);
+    sim.input(Input::Busy { until: busy_until });
+    // The rest of the log, its round included, arrives with more said to
+    // be behind it, just before the slow decision's interval has passed.
+    sim.now = busy_until + DECIDE_INTERVAL_MAX - Duration::from_millis(1);
+    for index in 2..sim.log.len() {
+        let entry = Arc::new(sim.log[index].clone());
+        sim.input(Input::Entry { entry, pending: 1 });
+    }
+    assert!(
+        rounds(&sim.take()).is_empty(),
+        "not within the interval after the slow decision"
+    );
+    sim.advance(Duration::from_millis(1));
+    assert_eq!(
+        rounds(&sim.take()).len(),
+        1,
+        "once the interval has passed since it ended"
+    );
+}
