@@ -8,6 +8,7 @@ use rota_events::{Body, Event, JobSubmitted, Resources, encode};
 use rota_projections::LogEntry;
 use rota_shell::publish::{PUBLISH_WINDOW_MAX, msg_id_headers};
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
+use rota_shell::snapshot::SnapshotStore;
 use rota_shell::{CellLog, PublishWindow, Shutdown};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -43,6 +44,11 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// After the run, time a placement restart over the whole log: from
+    /// scratch, and from a snapshot taken one tenth of the log before the
+    /// head.
+    #[arg(long)]
+    pub restart: bool,
 }
 
 /// Most submissions per second the bench offers.
@@ -81,6 +87,20 @@ pub struct BenchReport {
     pub ratio: f64,
     pub lost: u64,
     pub services_peak_rss_mb: f64,
+    /// With --restart: the log's length, and how long placement took to be
+    /// at its head from scratch and from its snapshot, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartTimes>,
+}
+
+/// How long a restarted placement takes to reach the head of the log.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestartTimes {
+    pub events: u64,
+    pub from_scratch_ms: u64,
+    pub from_snapshot_ms: u64,
+    pub snapshot_seq: u64,
+    pub snapshot_store_mb: f64,
 }
 
 pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -114,8 +134,13 @@ pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode>
     let lives = wait_for_ends(observer, ended_rx, submitted.stored, &shutdown).await?;
     let peak_rss = fleet.peak_rss_mb();
     fleet.stop(&shutdown).await;
+    let restart = match args.restart {
+        true => Some(restart_times(&log).await?),
+        false => None,
+    };
 
-    let report = report(&args, &submitted, &lives, raw_append_per_s, peak_rss);
+    let mut report = report(&args, &submitted, &lives, raw_append_per_s, peak_rss);
+    report.restart = restart;
     print_report(&report, args.json)?;
     Ok(if report.lost == 0 {
         ExitCode::SUCCESS
@@ -539,7 +564,78 @@ fn report(
         ratio: lifecycle_per_s / raw_append_per_s.max(1.0),
         lost: submitted.stored.saturating_sub(lives.ended),
         services_peak_rss_mb: peak_rss_mb,
+        restart: None,
     }
+}
+
+/// Folds placement's core from sequence `from` of the log up to `head` on
+/// a reader of its own; returns the core and the time it took.
+async fn fold_to_head(
+    log: &CellLog,
+    mut core: Box<dyn rota_projections::ServiceCore>,
+    head: u64,
+) -> anyhow::Result<(Box<dyn rota_projections::ServiceCore>, Duration)> {
+    let started = Instant::now();
+    if core.state().applied_seq < head {
+        let mut entries = log
+            .entries(core.state().applied_seq + 1, Vec::new())
+            .await?;
+        while core.state().applied_seq < head {
+            let Some(item) = entries.next().await else {
+                bail!("the log ended at {}", core.state().applied_seq)
+            };
+            core.apply(&item?.0);
+        }
+    }
+    Ok((core, started.elapsed()))
+}
+
+/// Times a placement restart from scratch and from a snapshot (saved in a
+/// temporary sled store one tenth of the log before the head, as a service
+/// would have saved it), both until the reader is at the head.
+async fn restart_times(log: &CellLog) -> anyhow::Result<RestartTimes> {
+    let head = log.last_seq().await?;
+    let fresh = || rota_replay::standard_core(&log.cell, "placement").context("placement");
+    let (_, from_scratch) = fold_to_head(log, fresh()?, head).await?;
+    let snapshot_seq = head - head / 10;
+    let (core, _) = fold_to_head(log, fresh()?, snapshot_seq).await?;
+    let dir = tempfile::tempdir()?;
+    let store = SnapshotStore::open(dir.path()).map_err(anyhow::Error::msg)?;
+    store
+        .save("placement", &log.stream_identity, core.state())
+        .map_err(anyhow::Error::msg)?;
+    drop((core, store));
+
+    let started = Instant::now();
+    let store = SnapshotStore::open(dir.path()).map_err(anyhow::Error::msg)?;
+    let mut core = fresh()?;
+    *core.state_mut() = store
+        .load(&log.cell, "placement", &log.stream_identity)
+        .map_err(anyhow::Error::msg)?;
+    let (_, _) = fold_to_head(log, core, head).await?;
+    let from_snapshot = started.elapsed();
+    Ok(RestartTimes {
+        events: head,
+        from_scratch_ms: from_scratch.as_millis() as u64,
+        from_snapshot_ms: from_snapshot.as_millis() as u64,
+        snapshot_seq,
+        snapshot_store_mb: dir_bytes(dir.path()) as f64 / (1024.0 * 1024.0),
+    })
+}
+
+/// The bytes of the files in `dir`, recursively.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// The value at rank `p` of sorted `values` (0 when empty).
@@ -587,5 +683,15 @@ fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
         report.services_peak_rss_mb
     );
     println!("  lost                       {}", report.lost);
+    if let Some(restart) = &report.restart {
+        println!(
+            "  placement restart          {} events: {} ms from scratch, {} ms from a snapshot at {} ({:.0} MB store)",
+            restart.events,
+            restart.from_scratch_ms,
+            restart.from_snapshot_ms,
+            restart.snapshot_seq,
+            restart.snapshot_store_mb
+        );
+    }
     Ok(())
 }

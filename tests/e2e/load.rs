@@ -6,7 +6,7 @@
 //! finishes, no submission is lost, no job is bound twice, and the log
 //! replays clean.
 
-use rota_events::{Body, Event, JobSubmitted, Outcome, Resources};
+use rota_events::{Body, Event, Outcome, Resources};
 use rota_projections::{CellState, LogEntry};
 use rota_shell::PublishWindow;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
@@ -46,18 +46,7 @@ fn job_id(i: usize) -> String {
 
 /// A small, short job: half a core and 256 MiB for a simulated second.
 fn submission(i: usize) -> Event {
-    let id = job_id(i);
-    let body = Body::JobSubmitted(JobSubmitted {
-        job: id.clone(),
-        resources: Resources {
-            cpu_milli: 500,
-            memory_bytes: 256 << 20,
-            ..Default::default()
-        },
-        duration_ms: Some(JOB_DURATION_MS),
-        ..Default::default()
-    });
-    Event::new(id, CELL, body).with_tenant(TENANTS[i % TENANTS.len()])
+    rota_testkit::small_job(TENANTS[i % TENANTS.len()], &job_id(i), JOB_DURATION_MS)
 }
 
 /// 200 nodes of 32 cores and 64 GiB: room for every job at once, so the

@@ -13,7 +13,7 @@
 //! The tests take turns: each puts two cores under load, and they measure
 //! how long a process takes to stop.
 
-use rota_events::{Body, Event, JobSubmitted, Resources};
+use rota_events::Event;
 use rota_projections::{CellState, LogEntry};
 use rota_shell::PublishWindow;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
@@ -447,18 +447,7 @@ const RUN_NODES: usize = 100;
 const BOUND_BEFORE_SIGNAL: usize = 200;
 
 fn run_job(i: usize) -> Event {
-    let id = format!("sig-{i:05}");
-    let body = Body::JobSubmitted(JobSubmitted {
-        job: id.clone(),
-        resources: Resources {
-            cpu_milli: 500,
-            memory_bytes: 256 << 20,
-            ..Default::default()
-        },
-        duration_ms: Some(1000),
-        ..Default::default()
-    });
-    Event::new(id, CELL, body).with_tenant(["acme", "globex"][i % 2])
+    rota_testkit::small_job(["acme", "globex"][i % 2], &format!("sig-{i:05}"), 1000)
 }
 
 /// Publishes `jobs` at [`RUN_RATE_PER_S`], open loop, counting what it sent

@@ -159,6 +159,22 @@ impl Drop for TestBed {
     }
 }
 
+/// A small job for load: half a core and 256 MiB, running `duration_ms` on
+/// a simulated node.
+pub fn small_job(tenant: &str, id: &str, duration_ms: u64) -> Event {
+    let body = Body::JobSubmitted(JobSubmitted {
+        job: id.to_string(),
+        resources: Resources {
+            cpu_milli: 500,
+            memory_bytes: 256 << 20,
+            ..Default::default()
+        },
+        duration_ms: Some(duration_ms),
+        ..Default::default()
+    });
+    Event::new(id, CELL, body).with_tenant(tenant)
+}
+
 /// A job submission for `tenant` with the given request.
 pub fn job(tenant: &str, id: &str, resources: Resources, command: &[&str]) -> Event {
     let body = Body::JobSubmitted(JobSubmitted {
