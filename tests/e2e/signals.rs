@@ -385,6 +385,51 @@ fn demo_under_load() -> (Rota, Server) {
     (demo, server)
 }
 
+/// The demo's own deadline, well before the workload can finish.
+const DEMO_TIMEOUT_S: u64 = 3;
+
+#[test]
+fn the_demo_gives_up_at_its_timeout_under_load_and_stops_its_server() {
+    let _turn = SERIAL.blocking_lock();
+    // Twenty nodes cannot run 20,000 jobs in three seconds.
+    let timeout = DEMO_TIMEOUT_S.to_string();
+    let mut demo = Rota::spawn(&[
+        "demo",
+        "--jobs",
+        "20000",
+        "--nodes",
+        "20",
+        "--submit-over-s",
+        "2",
+        "--timeout-s",
+        &timeout,
+    ]);
+    let deadline = Instant::now() + LOAD_BOUND;
+    demo.wait_for_line("the demo to start its nats-server", deadline, |line| {
+        line.starts_with("rota demo: started ").then_some(())
+    });
+    let server = the_server_of(&demo);
+    let bound = Duration::from_secs(DEMO_TIMEOUT_S) + EXIT_BOUND;
+    let (status, took) = demo.wait_exit("rota demo past its --timeout-s", bound);
+    assert_server_gone(&server, "rota demo");
+    eprintln!(
+        "rota demo gave up {:.0} ms after its server started, with {status}",
+        took.as_secs_f64() * 1000.0
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a failure, not a success or a signal; {}",
+        demo.output()
+    );
+    assert!(
+        demo.stderr()
+            .contains(&format!("did not finish within {DEMO_TIMEOUT_S} s")),
+        "it says why; {}",
+        demo.output()
+    );
+}
+
 #[test]
 fn sigterm_stops_the_demo_under_load_within_the_grace_and_its_server_with_it() {
     let _turn = SERIAL.blocking_lock();
