@@ -154,7 +154,11 @@ pub async fn run_nodes_with<R: Runner>(
                 let mut passes = 0;
                 while let Some(item) = next.take() {
                     let Some(item) = item else {
-                        // The shared reader stopped: read on alone.
+                        // The shared reader stops with the process; at any
+                        // other time, read on alone.
+                        if shutdown.is_triggered() {
+                            break;
+                        }
                         warn!("the log reader ended; reopening one of this agent's own");
                         entries = Entries::private(&log, agent.state.applied_seq + 1).await?;
                         break;
