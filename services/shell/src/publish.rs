@@ -176,10 +176,6 @@ impl Pipeline {
         }
         Ok(())
     }
-
-    pub fn in_flight(&self) -> usize {
-        self.window.in_flight()
-    }
 }
 
 /// The headers every event is published with: its deterministic message id,

@@ -69,11 +69,10 @@ impl ServiceConfig {
 /// What a service did before it stopped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceReport {
-    pub rounds: u64,
-    pub decisions: u64,
     pub applied_seq: u64,
     pub snapshots: u64,
-    pub duplicates_dropped: u64,
+    /// Rounds, decisions, redeliveries dropped, read failures and the rest.
+    pub machine: MachineStats,
 }
 
 /// Runs one service instance until `shutdown`, or until it cannot make
@@ -216,13 +215,10 @@ pub async fn run_service_with(
     if let Some(store) = &snapshots {
         snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
     }
-    let stats: &MachineStats = machine.stats();
     let report = ServiceReport {
-        rounds: stats.rounds,
-        decisions: stats.decisions,
         applied_seq: machine.core().state().applied_seq,
         snapshots: snapshots_saved,
-        duplicates_dropped: stats.duplicates_dropped,
+        machine: machine.stats().clone(),
     };
     match failure {
         Some(error) => {
