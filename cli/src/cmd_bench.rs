@@ -3,6 +3,7 @@
 
 use crate::Target;
 use crate::cmd_nodes::fleet_nodes;
+use crate::summary::percentile;
 use anyhow::{Context, bail};
 use rota_events::{Body, Event, JobSubmitted, Resources, encode};
 use rota_projections::LogEntry;
@@ -636,15 +637,6 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-/// The value at rank `p` of sorted `values` (0 when empty).
-fn percentile(values: &[u64], p: f64) -> u64 {
-    if values.is_empty() {
-        return 0;
-    }
-    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
 }
 
 fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {

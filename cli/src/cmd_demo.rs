@@ -2,7 +2,7 @@
 
 use crate::Target;
 use crate::cmd_nodes::fleet_nodes;
-use crate::summary::{Summary, summarize};
+use crate::summary::{RunRecorder, Summary};
 use anyhow::{Context, bail};
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
@@ -85,8 +85,8 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     for task in joined {
         task.context("a demo task panicked")??;
     }
-    let state = outcome?;
-    let summary = summarize(&state);
+    let recorder = outcome?;
+    let summary = recorder.summary();
     print_summary(&summary);
     let entries = log.read_all().await?;
     let cell = target.cell.clone();
@@ -94,7 +94,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         rota_replay::standard_core(&cell, service)
     });
     crate::cmd_replay::print_report(&report);
-    let complete = summary.finished + summary.rejected + summary.cancelled == args.jobs;
+    let complete = recorder.state.tally.ended() == args.jobs as u64;
     Ok(if complete && report.is_clean() {
         ExitCode::SUCCESS
     } else {
@@ -103,7 +103,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Submits the workload while following the log, printing progress, until
-/// every job has ended. Returns the folded state at the end.
+/// every job has ended. Returns the run as folded at the end.
 ///
 /// Every arm of the loop returns at once: submissions go into a publish
 /// window whose acknowledgements are an arm of their own, and when the
@@ -114,9 +114,9 @@ async fn drive(
     args: &DemoArgs,
     cell: &str,
     shutdown: &Shutdown,
-) -> anyhow::Result<CellState> {
+) -> anyhow::Result<RunRecorder> {
     let workload = crate::workload::generate(cell, "job", args.jobs, args.seed);
-    let mut observer = CellState::new(cell);
+    let mut observer = RunRecorder::new(cell);
     let mut entries = log.entries(1, Vec::new()).await?;
     let mut window: PublishWindow<()> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
     let started = Instant::now();
@@ -138,7 +138,7 @@ async fn drive(
         tokio::select! {
             _ = shutdown.wait() => bail!("interrupted"),
             _ = tokio::time::sleep_until(deadline.into()) => {
-                print_progress(&observer, started);
+                print_progress(&observer.state, started);
                 bail!(
                     "the workload did not finish within {} s (--timeout-s); {} of {} submissions sent",
                     args.timeout_s, next_job, args.jobs
@@ -150,8 +150,8 @@ async fn drive(
                 observer.apply(&entry);
                 // Looking at every job is worth it only at the head of the
                 // log, not after every entry of a backlog.
-                if pending == 0 && next_job == args.jobs && all_ended(&observer, args.jobs) {
-                    print_progress(&observer, started);
+                if pending == 0 && next_job == args.jobs && all_ended(&observer.state, args.jobs) {
+                    print_progress(&observer.state, started);
                     return Ok(observer);
                 }
             }
@@ -159,13 +159,13 @@ async fn drive(
                 acked.result.context("a submission was not stored")?;
             }
             _ = submit.tick(), if due < args.jobs => due = (due + per_slice).min(args.jobs),
-            _ = progress.tick() => print_progress(&observer, started),
+            _ = progress.tick() => print_progress(&observer.state, started),
         }
     }
 }
 
 fn all_ended(state: &CellState, jobs: usize) -> bool {
-    state.jobs.len() == jobs && state.jobs.values().all(|j| j.state.is_terminal())
+    state.tally.submitted == jobs as u64 && state.tally.ended() == jobs as u64
 }
 
 fn print_progress(state: &CellState, started: Instant) {
@@ -179,11 +179,11 @@ fn print_progress(state: &CellState, started: Instant) {
     println!(
         "[{:>5.1}s] submitted {:>6}  pending {:>6}  running {:>6}  finished {:>6}  rejected {:>4}",
         started.elapsed().as_secs_f64(),
-        state.jobs.len(),
+        state.tally.submitted,
         count(&[JobState::Submitted, JobState::Pending]),
         count(&[JobState::Bound, JobState::Running, JobState::Cancelling]),
-        count(&[JobState::Finished]),
-        count(&[JobState::Rejected]),
+        state.tally.finished,
+        state.tally.rejected,
     );
 }
 

@@ -23,7 +23,11 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
         state.apply(&entry);
     }
     let Some(explanation) = rota_placement::explain(&state, &args.job) else {
-        eprintln!("no job {:?} in cell {}", args.job, target.cell);
+        let retention = &state.policy.retention;
+        eprintln!(
+            "no job {:?} in cell {}'s state, which holds live jobs and the last {} that ended within {} s; `rota status {}` reads a job's whole story from the log",
+            args.job, target.cell, retention.ended_jobs_max, retention.ended_job_age_s, args.job
+        );
         return Ok(ExitCode::FAILURE);
     };
     let job = &state.jobs[&args.job];

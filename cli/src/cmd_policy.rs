@@ -3,8 +3,9 @@
 use crate::Target;
 use anyhow::Context;
 use rota_events::{
-    Backfill, Body, Event, PENDING_JOBS_MAX_DEFAULT, PlacementPolicy, PolicySet, QueueWeights,
-    Strategy, Weights,
+    Backfill, Body, ENDED_JOB_AGE_S_DEFAULT, ENDED_JOBS_MAX_DEFAULT, Event,
+    PENDING_JOBS_MAX_DEFAULT, PlacementPolicy, PolicySet, QueueWeights, Retention, Strategy,
+    Weights,
 };
 use rota_shell::CellLog;
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ pub enum PolicyCommand {
   rota policy set --backfill conservative --default-estimate-s 7200
   rota policy set --priority-class high=900 --priority-class batch=100 --default-priority-class batch
   rota policy set --pending-jobs-max 20000
+  rota policy set --ended-job-age-s 3600 --ended-jobs-max 50000
   rota policy set --file placement-policy.yaml
 
 A policy file (YAML or JSON) has the fields of policy.set's `placement`
@@ -29,14 +31,15 @@ A policy file (YAML or JSON) has the fields of policy.set's `placement`
   queue: {priority: 1000, class: 1000, age: 100, fair_share: 1000, age_max_s: 604800}
   priority_classes: {high: 900, batch: 100}
   default_priority_class: batch
-  pending_jobs_max: 100000")]
+  pending_jobs_max: 100000
+  retention: {ended_job_age_s: 300, ended_jobs_max: 10000}")]
     Set(PolicyArgs),
 }
 
 #[derive(clap::Args, Debug)]
 pub struct PolicyArgs {
     /// Read the whole policy from this YAML or JSON file instead of the flags.
-    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class", "pending_jobs_max"])]
+    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class", "pending_jobs_max", "ended_job_age_s", "ended_jobs_max"])]
     file: Option<std::path::PathBuf>,
     /// fcfs (no backfill), easy or conservative.
     #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
@@ -68,6 +71,14 @@ pub struct PolicyArgs {
     /// past it admission rejects submissions, asking clients to retry later.
     #[arg(long, default_value_t = PENDING_JOBS_MAX_DEFAULT)]
     pending_jobs_max: u64,
+    /// How long an ended job stays in the services' state, in seconds of log
+    /// time (0 to 315360000); its events stay in the log.
+    #[arg(long, default_value_t = ENDED_JOB_AGE_S_DEFAULT)]
+    ended_job_age_s: u64,
+    /// Most ended jobs the services' state keeps (0 to 10000000); past it the
+    /// earliest ended leave first.
+    #[arg(long, default_value_t = ENDED_JOBS_MAX_DEFAULT)]
+    ended_jobs_max: u64,
 }
 
 pub async fn policy(target: &Target, command: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -125,6 +136,10 @@ fn from_flags(args: PolicyArgs) -> anyhow::Result<PlacementPolicy> {
         priority_classes,
         default_priority_class: args.default_priority_class,
         pending_jobs_max: args.pending_jobs_max,
+        retention: Retention {
+            ended_job_age_s: args.ended_job_age_s,
+            ended_jobs_max: args.ended_jobs_max,
+        },
     })
 }
 
@@ -140,14 +155,16 @@ fn read_policy_file(path: &std::path::Path) -> anyhow::Result<PlacementPolicy> {
 async fn publish(target: &Target, placement: PlacementPolicy) -> anyhow::Result<ExitCode> {
     let log = CellLog::connect(target.url(), &target.cell).await?;
     let summary = format!(
-        "backfill {}, default estimate {} s, strategy {}, weights {:?}, queue {:?}, classes [{}], at most {} jobs waiting",
+        "backfill {}, default estimate {} s, strategy {}, weights {:?}, queue {:?}, classes [{}], at most {} jobs waiting, ended jobs kept {} s (at most {})",
         placement.backfill.as_str(),
         placement.default_estimate_s,
         placement.strategy.as_str(),
         placement.weights,
         placement.queue,
         placement.class_names(),
-        placement.pending_jobs_max
+        placement.pending_jobs_max,
+        placement.retention.ended_job_age_s,
+        placement.retention.ended_jobs_max
     );
     let event = Event::new(
         ulid::Ulid::new().to_string(),

@@ -15,6 +15,7 @@ mod ids;
 mod limits;
 mod names;
 mod policy;
+mod retention;
 mod subject;
 mod tenants;
 
@@ -38,6 +39,7 @@ pub use ids::{
 pub use limits::*;
 pub use names::{NameError, check_name};
 pub use policy::*;
+pub use retention::*;
 pub use subject::{
     ParsedSubject, Subject, liveness_node_subject, liveness_service_subject, stream_name,
     stream_subjects,

@@ -5,6 +5,7 @@
 //! services, replay and the simulator use the same one.
 
 use crate::names::check_name;
+use crate::retention::Retention;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -177,6 +178,10 @@ pub struct PlacementPolicy {
     /// default.
     #[serde(default = "default_pending_jobs_max")]
     pub pending_jobs_max: u64,
+    /// Which ended jobs the fold keeps. Logs written before the field
+    /// existed read as the default.
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 fn default_estimate_s() -> u64 {
@@ -198,6 +203,7 @@ impl Default for PlacementPolicy {
             priority_classes: BTreeMap::new(),
             default_priority_class: None,
             pending_jobs_max: default_pending_jobs_max(),
+            retention: Retention::default(),
         }
     }
 }
@@ -246,6 +252,7 @@ impl PlacementPolicy {
             ));
         }
         self.validate_pending_jobs_max()?;
+        self.retention.validate()?;
         self.validate_classes()
     }
 

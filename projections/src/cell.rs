@@ -8,6 +8,8 @@ use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
 use crate::pending::PendingQueue;
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
 use crate::repellers::RepellerIndex;
+use crate::retention::EndedJobs;
+use crate::tally::JobTally;
 use rota_events::{
     Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
     ParsedSubject, PlacementPolicy, Resources, Writer,
@@ -80,6 +82,10 @@ pub struct CellState {
     /// The sequence of the last event that changed which nodes are ready or
     /// what a node is (registration, drain, loss): what node filters see.
     pub nodes_changed_seq: u64,
+    /// The ended jobs still held, in the order they leave.
+    pub ended: EndedJobs,
+    /// What happened to every job since the log began.
+    pub tally: JobTally,
 }
 
 impl CellState {
@@ -101,6 +107,8 @@ impl CellState {
             labels: LabelIndex::default(),
             nodes_changed_seq: 0,
             accounts: Accounts::default(),
+            ended: EndedJobs::default(),
+            tally: JobTally::default(),
         }
     }
 
@@ -129,6 +137,7 @@ impl CellState {
         );
         self.applied_seq = entry.seq;
         self.now_ms = self.now_ms.max(entry.time_ms);
+        self.retire_ended_jobs();
         match &entry.event {
             Ok(event) => self.apply_event(entry, event),
             Err(error) => self.note_unreadable(entry, error.kind.as_str(), &error.detail),
@@ -288,6 +297,29 @@ impl CellState {
         };
         self.jobs.insert(spec.job.clone(), job);
         self.queues.submissions.insert(entry.seq, spec.job.clone());
+        self.tally.submitted += 1;
+    }
+
+    /// Removes the ended jobs that the retention policy no longer keeps, as
+    /// of the time of the entry being applied. Nothing else refers to an
+    /// ended job: it left every queue and index when it ended.
+    fn retire_ended_jobs(&mut self) {
+        while let Some(job) = self.ended.next_due(self.now_ms, &self.policy.retention) {
+            self.jobs.remove(&job);
+        }
+    }
+
+    /// Counts the job, which has just reached a terminal state, and queues it
+    /// to leave the fold.
+    fn job_ended(&mut self, job_id: &str) {
+        let job = &self.jobs[job_id];
+        match job.state {
+            JobState::Finished => self.tally.on_finished(job.outcome),
+            JobState::Rejected => self.tally.rejected += 1,
+            JobState::Cancelled => self.tally.cancelled += 1,
+            state => unreachable!("job {job_id} ended in state {}", state.as_str()),
+        }
+        self.ended.push(job_id, self.now_ms);
     }
 
     /// Admitted (`rejection` is None) or rejected.
@@ -312,6 +344,7 @@ impl CellState {
             Some(reason) => {
                 job.state = JobState::Rejected;
                 job.reason = Some(reason);
+                self.job_ended(job_id);
             }
         }
     }
@@ -337,11 +370,13 @@ impl CellState {
             JobState::Submitted => {
                 self.queues.submissions.remove(&job.submitted_seq);
                 job.state = JobState::Cancelled;
+                self.job_ended(job_id);
             }
             JobState::Pending => {
                 self.pending.remove(job_id, job);
                 self.accounts.on_not_pending(job);
                 job.state = JobState::Cancelled;
+                self.job_ended(job_id);
             }
             JobState::Bound | JobState::Running => job.state = JobState::Cancelling,
             _ => self.counters.void_admissions += 1,
@@ -433,6 +468,7 @@ impl CellState {
             self.counters.void_bindings += 1;
             return;
         }
+        self.tally.bindings += 1;
         let job = self.jobs.get_mut(&bound.job).expect("checked above");
         self.pending.remove(&bound.job, job);
         self.accounts.on_not_pending(job);
@@ -496,6 +532,7 @@ impl CellState {
         if finished.outcome != Outcome::Succeeded {
             job.reason = finished.message.clone().or(job.reason.take());
         }
+        self.job_ended(&finished.job);
     }
 
     fn on_node_lost(&mut self, node_id: &str) {
@@ -510,6 +547,7 @@ impl CellState {
             if state == JobState::Cancelling {
                 job.state = JobState::Cancelled;
                 job.outcome = Some(Outcome::Lost);
+                self.job_ended(&job_id);
             } else {
                 job.state = JobState::Pending;
                 job.bound_ms = None;

@@ -18,7 +18,9 @@ mod node;
 mod pending;
 mod queues;
 mod repellers;
+mod retention;
 mod rng;
+mod tally;
 
 pub use cell::{CellState, Counters, Lease};
 pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
@@ -32,4 +34,6 @@ pub use node::{
 pub use pending::{PendingJob, PendingQueue, QueueGroup};
 pub use queues::{CancelRequest, Queues, RejectionToWrite};
 pub use repellers::{RepellerIndex, RepellerKind};
+pub use retention::EndedJobs;
 pub use rng::SeededRng;
+pub use tally::JobTally;

@@ -3,8 +3,8 @@
 use rota_admission::AdmissionRules;
 use rota_events::{
     Body, ClockTick, Event, JobFinished, JobSubmitted, LeaseClaimed, NodeRegistered, Outcome,
-    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, ResourceAmounts, Resources, TenantConfig,
-    TenantsSet,
+    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, ResourceAmounts, Resources, Retention,
+    TenantConfig, TenantsSet,
 };
 use rota_fairshare::FairShareRules;
 use rota_placement::Scheduler;
@@ -271,9 +271,14 @@ impl Sim {
                 start_ms,
             );
         }
-        let policy = Body::PolicySet(PolicySet {
-            placement: options.policy.clone(),
-        });
+        // The outcome is measured over every job of the trace at the end, so
+        // none may leave the fold when it ends; traces are far below the
+        // longest retention (ten years, ten million ended jobs).
+        let placement = PlacementPolicy {
+            retention: Retention::longest(),
+            ..options.policy.clone()
+        };
+        let policy = Body::PolicySet(PolicySet { placement });
         self.push(Event::new("policy", SIM_CELL, policy), start_ms);
         if let Some(config) = &options.tenants {
             let tenants = Body::TenantsSet(TenantsSet {

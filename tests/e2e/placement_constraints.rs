@@ -214,10 +214,15 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
     ])
     .await;
     let state = bed
-        .wait_for("three web replicas bound", |s| {
-            ["web-1", "web-2", "web-3"]
-                .iter()
-                .all(|id| s.jobs.get(*id).is_some_and(|j| j.state == JobState::Bound))
+        .wait_for("three web replicas bound and the fourth admitted", |s| {
+            let admitted = s
+                .jobs
+                .get("web-4")
+                .is_some_and(|j| j.admitted_seq.is_some());
+            admitted
+                && ["web-1", "web-2", "web-3"]
+                    .iter()
+                    .all(|id| s.jobs.get(*id).is_some_and(|j| j.state == JobState::Bound))
         })
         .await;
     let mut nodes: Vec<String> = ["web-1", "web-2", "web-3"]

@@ -188,7 +188,7 @@ fn decide_cancel<'a>(
     }
     let Some(job) = state.jobs.get(&request.job) else {
         return refuse(format!(
-            "cancel refused: there is no job {:?} in this cell",
+            "cancel refused: job {:?} is not in this cell: it was never submitted, or it ended and is no longer retained",
             request.job
         ));
     };

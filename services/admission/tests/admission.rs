@@ -91,7 +91,8 @@ fn admits_valid_jobs_rejects_invalid_ones_and_handles_cancels_in_log_order() {
         summary[4]
     );
     assert!(
-        summary[5].starts_with("refused seq 6") && summary[5].contains("no job"),
+        summary[5].starts_with("refused seq 6")
+            && summary[5].contains("job \"ghost\" is not in this cell"),
         "{}",
         summary[5]
     );
