@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use rota_events::{Body, Event, JobSubmitted, Resources, encode};
 use rota_projections::LogEntry;
 use rota_shell::publish::{PUBLISH_WINDOW_MAX, msg_id_headers};
+use rota_shell::service::SNAPSHOT_EVERY_EVENTS_DEFAULT;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::snapshot::SnapshotStore;
 use rota_shell::{CellLog, PublishWindow, Shutdown};
@@ -21,10 +22,12 @@ use tokio::task::JoinSet;
 ///
 /// Unless --nats is given, it starts its own nats-server with a temporary
 /// store. The services run in this process, or with --processes each as a
-/// `rota run` process beside a `rota sim-fleet` process.
+/// `rota run` process beside a `rota sim-fleet` process, or with --run-all
+/// all of them as one `rota run all` process; as processes they write
+/// snapshots to a temporary state directory, whose size is reported.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  rota bench\n  rota bench --rate 5000 --duration-s 30 --json\n  rota bench --processes --nodes 1000"
+    after_help = "Examples:\n  rota bench\n  rota bench --rate 5000 --duration-s 30 --json\n  rota bench --processes --nodes 1000\n  rota bench --run-all --rate 2500 --duration-s 400 --job-ms 40000"
 )]
 pub struct BenchArgs {
     /// Simulated nodes (32 cores, 128 GiB each).
@@ -40,14 +43,17 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1000)]
     pub job_ms: u64,
     /// Run each service and the fleet as its own process.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "run_all")]
     pub processes: bool,
+    /// Run the services as one `rota run all` process, the fleet as another.
+    #[arg(long)]
+    pub run_all: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     /// After the run, time a placement restart over the whole log: from
-    /// scratch, and from a snapshot taken one tenth of the log before the
-    /// head.
+    /// scratch, and from a snapshot as far behind the head as a service's
+    /// snapshots are apart.
     #[arg(long)]
     pub restart: bool,
 }
@@ -72,6 +78,7 @@ pub struct BenchReport {
     pub rate_target: u64,
     pub nodes: usize,
     pub processes: bool,
+    pub run_all: bool,
     pub duration_s: u64,
     pub submitted: u64,
     pub submit_errors: u64,
@@ -88,6 +95,9 @@ pub struct BenchReport {
     pub ratio: f64,
     pub lost: u64,
     pub services_peak_rss_mb: f64,
+    /// As processes: the size of the services' snapshot stores at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_stores_mb: Option<f64>,
     /// With --restart: the log's length, and how long placement took to be
     /// at its head from scratch and from its snapshot, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,12 +145,14 @@ pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode>
     let lives = wait_for_ends(observer, ended_rx, submitted.stored, &shutdown).await?;
     let peak_rss = fleet.peak_rss_mb();
     fleet.stop(&shutdown).await;
+    let snapshot_stores_mb = fleet.snapshot_stores_mb();
     let restart = match args.restart {
         true => Some(restart_times(&log).await?),
         false => None,
     };
 
     let mut report = report(&args, &submitted, &lives, raw_append_per_s, peak_rss);
+    report.snapshot_stores_mb = snapshot_stores_mb;
     report.restart = restart;
     print_report(&report, args.json)?;
     Ok(if report.lost == 0 {
@@ -232,6 +244,8 @@ async fn raw_append_rate(log: &CellLog, submissions: &[Event]) -> anyhow::Result
 struct Fleet {
     tasks: JoinSet<anyhow::Result<()>>,
     children: Vec<tokio::process::Child>,
+    /// Where service processes write their snapshots.
+    state_dir: Option<tempfile::TempDir>,
 }
 
 impl Fleet {
@@ -245,14 +259,24 @@ impl Fleet {
         let mut fleet = Fleet {
             tasks: JoinSet::new(),
             children: Vec::new(),
+            state_dir: None,
         };
-        if args.processes {
+        if args.processes || args.run_all {
             let exe = std::env::current_exe().context("cannot find the rota binary")?;
             let nodes = args.nodes.to_string();
             let memory = (128u64 << 30).to_string();
-            let mut commands: Vec<Vec<&str>> = ["admission", "placement", "fairshare", "clock"]
+            let state_dir = tempfile::tempdir().context("cannot make a state directory")?;
+            let state = state_dir
+                .path()
+                .to_str()
+                .context("a temporary path is not UTF-8")?;
+            let services: &[&str] = match args.run_all {
+                true => &["all"],
+                false => &["admission", "placement", "fairshare", "clock"],
+            };
+            let mut commands: Vec<Vec<&str>> = services
                 .iter()
-                .map(|service| vec!["run", service])
+                .map(|service| vec!["run", service, "--state-dir", state])
                 .collect();
             commands.push(vec![
                 "sim-fleet",
@@ -275,6 +299,7 @@ impl Fleet {
                     .with_context(|| format!("cannot start rota {}", command.join(" ")))?;
                 fleet.children.push(child);
             }
+            fleet.state_dir = Some(state_dir);
             return Ok(fleet);
         }
         let capacity = Resources {
@@ -298,6 +323,12 @@ impl Fleet {
             services.iter().filter_map(|c| c.id()).collect()
         };
         pids.iter().map(|pid| peak_rss_kb(*pid)).sum::<u64>() as f64 / 1024.0
+    }
+
+    /// The size of the snapshot stores the service processes wrote, in MiB.
+    fn snapshot_stores_mb(&self) -> Option<f64> {
+        let dir = self.state_dir.as_ref()?;
+        Some(dir_bytes(dir.path()) as f64 / (1024.0 * 1024.0))
     }
 
     async fn stop(&mut self, shutdown: &Shutdown) {
@@ -411,13 +442,13 @@ async fn submit(
     Ok(result)
 }
 
-/// Log times of one job's life, in milliseconds.
+/// A live job's life so far: when it was submitted, in log milliseconds,
+/// and whether it has been bound and started.
 #[derive(Debug, Clone, Copy, Default)]
 struct Life {
     submitted: u64,
-    bound: Option<u64>,
-    started: Option<u64>,
-    ended: Option<u64>,
+    bound: bool,
+    started: bool,
 }
 
 /// Follows the jobs' subjects and records when each job was submitted,
@@ -451,10 +482,16 @@ async fn observe(
     Ok(lives)
 }
 
-/// Every job's life so far.
+/// The lives of the jobs still running, and the latencies of every job so
+/// far: memory grows with the jobs in flight, not with all that passed.
 #[derive(Debug, Default)]
 struct Lives {
-    jobs: BTreeMap<String, Life>,
+    live: BTreeMap<String, Life>,
+    /// Submit-to-bound and submit-to-started latencies, in milliseconds.
+    bound_ms: Vec<u64>,
+    started_ms: Vec<u64>,
+    first_submit_ms: Option<u64>,
+    last_end_ms: u64,
     ended: u64,
 }
 
@@ -464,26 +501,29 @@ impl Lives {
         let Some(job) = event.body.job() else { return };
         let time = entry.time_ms;
         if let Body::JobSubmitted(_) = &event.body {
-            self.jobs.entry(job.to_string()).or_insert(Life {
+            self.first_submit_ms.get_or_insert(time);
+            self.live.entry(job.to_string()).or_insert(Life {
                 submitted: time,
                 ..Life::default()
             });
             return;
         }
-        let Some(life) = self.jobs.get_mut(job) else {
+        let Some(life) = self.live.get_mut(job) else {
             return;
         };
+        let waited = time.saturating_sub(life.submitted);
         match &event.body {
-            Body::JobBound(_) => {
-                life.bound.get_or_insert(time);
+            Body::JobBound(_) if !life.bound => {
+                life.bound = true;
+                self.bound_ms.push(waited);
             }
-            Body::JobStarted(_) => {
-                life.started.get_or_insert(time);
+            Body::JobStarted(_) if !life.started => {
+                life.started = true;
+                self.started_ms.push(waited);
             }
-            Body::JobFinished(_) | Body::JobRejected(_) | Body::JobCancelled(_)
-                if life.ended.is_none() =>
-            {
-                life.ended = Some(time);
+            Body::JobFinished(_) | Body::JobRejected(_) | Body::JobCancelled(_) => {
+                self.live.remove(job);
+                self.last_end_ms = self.last_end_ms.max(time);
                 self.ended += 1;
             }
             _ => {}
@@ -524,23 +564,10 @@ fn report(
     raw_append_per_s: f64,
     peak_rss_mb: f64,
 ) -> BenchReport {
-    let mut bound: Vec<u64> = Vec::new();
-    let mut started: Vec<u64> = Vec::new();
-    let first_submit = lives.jobs.values().map(|l| l.submitted).min().unwrap_or(0);
-    let last_end = lives
-        .jobs
-        .values()
-        .filter_map(|l| l.ended)
-        .max()
-        .unwrap_or(0);
-    for life in lives.jobs.values() {
-        if let Some(at) = life.bound {
-            bound.push(at.saturating_sub(life.submitted));
-        }
-        if let Some(at) = life.started {
-            started.push(at.saturating_sub(life.submitted));
-        }
-    }
+    let mut bound = lives.bound_ms.clone();
+    let mut started = lives.started_ms.clone();
+    let first_submit = lives.first_submit_ms.unwrap_or(0);
+    let last_end = lives.last_end_ms;
     bound.sort_unstable();
     started.sort_unstable();
     let span_s = (last_end.saturating_sub(first_submit) as f64 / 1000.0).max(0.001);
@@ -549,6 +576,7 @@ fn report(
         rate_target: args.rate,
         nodes: args.nodes,
         processes: args.processes,
+        run_all: args.run_all,
         duration_s: args.duration_s,
         submitted: submitted.stored,
         submit_errors: submitted.errors,
@@ -565,6 +593,7 @@ fn report(
         ratio: lifecycle_per_s / raw_append_per_s.max(1.0),
         lost: submitted.stored.saturating_sub(lives.ended),
         services_peak_rss_mb: peak_rss_mb,
+        snapshot_stores_mb: None,
         restart: None,
     }
 }
@@ -592,13 +621,14 @@ async fn fold_to_head(
 }
 
 /// Times a placement restart from scratch and from a snapshot (saved in a
-/// temporary sled store one tenth of the log before the head, as a service
-/// would have saved it), both until the reader is at the head.
+/// temporary sled store as a service saves it, as far behind the head as a
+/// service's snapshots are apart: the most a service that stopped just before
+/// its next snapshot must fold again), both until the reader is at the head.
 async fn restart_times(log: &CellLog) -> anyhow::Result<RestartTimes> {
     let head = log.last_seq().await?;
     let fresh = || rota_replay::standard_core(&log.cell, "placement").context("placement");
     let (_, from_scratch) = fold_to_head(log, fresh()?, head).await?;
-    let snapshot_seq = head - head / 10;
+    let snapshot_seq = head.saturating_sub(SNAPSHOT_EVERY_EVENTS_DEFAULT);
     let (core, _) = fold_to_head(log, fresh()?, snapshot_seq).await?;
     let dir = tempfile::tempdir()?;
     let store = SnapshotStore::open(dir.path()).map_err(anyhow::Error::msg)?;
@@ -644,10 +674,10 @@ fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
-    let mode = if report.processes {
-        "a process per service"
-    } else {
-        "one process"
+    let mode = match (report.processes, report.run_all) {
+        (true, _) => "a process per service",
+        (_, true) => "one rota run all process",
+        _ => "one process with the fleet",
     };
     println!("rota bench: {} nodes, services in {mode}", report.nodes);
     println!(
@@ -674,6 +704,9 @@ fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
         "  services' peak memory      {:.0} MB",
         report.services_peak_rss_mb
     );
+    if let Some(mb) = report.snapshot_stores_mb {
+        println!("  snapshot stores on disk    {mb:.1} MB");
+    }
     println!("  lost                       {}", report.lost);
     if let Some(restart) = &report.restart {
         println!(

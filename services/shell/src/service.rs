@@ -39,6 +39,11 @@ pub const WAKE_AFTER_MIN: Duration = Duration::from_millis(1);
 /// given up (the next one follows at the next interval).
 pub const HEARTBEAT_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How many applied events apart a service writes its snapshots unless told
+/// otherwise: a restarted service folds at most this many events past its
+/// snapshot, plus what was appended while it was down.
+pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 10_000;
+
 /// How a service instance runs.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -59,7 +64,7 @@ impl ServiceConfig {
         ServiceConfig {
             instance: instance.into(),
             state_dir: None,
-            snapshot_every_events: 10_000,
+            snapshot_every_events: SNAPSHOT_EVERY_EVENTS_DEFAULT,
             lease_timeout: Duration::from_secs(3),
             heartbeat_interval: Duration::from_millis(500),
         }

@@ -1,15 +1,33 @@
-//! Snapshots of a service's state in sled, with the stream sequence they
-//! cover. A snapshot is only a cache: when it is missing, unreadable, from an
-//! older schema, from another incarnation of the stream or ahead of the log,
-//! the service folds the log from the start.
+//! Snapshots of a service's state, with the stream sequence they cover. A
+//! snapshot is only a cache: when it is missing, unreadable, from an older
+//! schema, from another incarnation of the stream or ahead of the log, the
+//! service folds the log from the start.
+//!
+//! The state itself is a file, written beside the old one and renamed over
+//! nothing (a new name per sequence), then the old file is removed: a new
+//! snapshot replaces the last one on disk, so the store holds one state per
+//! service whatever the history. sled holds only the small record that
+//! names the current file; sled does not give back the space of values it
+//! overwrote, which made a store of whole states grow with every snapshot.
 
-use rota_events::{decode_state, encode_state};
+use rota_events::{decode_state, encode_state, fnv1a64};
 use rota_projections::CellState;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Bumped whenever [`CellState`]'s shape changes; older snapshots are ignored.
-pub const SNAPSHOT_SCHEMA_VERSION: u32 = 6;
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 7;
+
+/// The memory sled may use for its page cache, in bytes: it holds only
+/// snapshot records, a few hundred bytes each.
+const RECORD_CACHE_BYTES: u64 = 4 << 20;
+
+/// Where state files live inside the store's directory.
+const STATES_DIR: &str = "states";
+
+/// Where sled keeps the records inside the store's directory.
+const RECORDS_DIR: &str = "records";
 
 #[derive(Serialize, Deserialize)]
 struct Record {
@@ -18,39 +36,94 @@ struct Record {
     /// ([`crate::CellLog::stream_identity`]).
     stream: String,
     seq: u64,
-    state: Vec<u8>,
+    /// The state file's name in the states directory.
+    file: String,
+    /// The state file's length and FNV-1a checksum, checked on load.
+    bytes: u64,
+    checksum: u64,
 }
 
-/// A sled database holding one snapshot per cell and service.
+/// One snapshot per cell and service: records in sled, states in files.
 pub struct SnapshotStore {
     db: sled::Db,
+    states: PathBuf,
 }
 
 impl SnapshotStore {
     pub fn open(dir: &Path) -> Result<SnapshotStore, String> {
-        let db = sled::open(dir)
+        let states = dir.join(STATES_DIR);
+        std::fs::create_dir_all(&states).map_err(|e| {
+            format!(
+                "cannot make the snapshot directory {}: {e}",
+                states.display()
+            )
+        })?;
+        let db = sled::Config::new()
+            .path(dir.join(RECORDS_DIR))
+            .cache_capacity(RECORD_CACHE_BYTES)
+            .open()
             .map_err(|e| format!("cannot open the snapshot store at {}: {e}", dir.display()))?;
-        Ok(SnapshotStore { db })
+        Ok(SnapshotStore { db, states })
     }
 
     fn key(cell: &str, service: &str) -> String {
         format!("snapshot/{cell}/{service}")
     }
 
-    /// Saves `state` as the snapshot of `service`, and flushes it to disk.
+    /// The prefix of every state file of `service` in `cell`.
+    fn file_prefix(cell: &str, service: &str) -> String {
+        format!("{cell}.{service}.")
+    }
+
+    /// Saves `state` as the snapshot of `service`: writes and syncs the new
+    /// state file, points the record at it, then removes older files.
     pub fn save(&self, service: &str, stream: &str, state: &CellState) -> Result<(), String> {
+        let bytes = encode_state(state);
+        let prefix = Self::file_prefix(&state.cell, service);
+        let file = format!("{prefix}{}.state", state.applied_seq);
+        self.write_state(&file, &bytes)?;
         let record = Record {
             schema: SNAPSHOT_SCHEMA_VERSION,
             stream: stream.to_string(),
             seq: state.applied_seq,
-            state: encode_state(state),
+            file: file.clone(),
+            bytes: bytes.len() as u64,
+            checksum: fnv1a64(0, &bytes),
         };
         self.db
             .insert(Self::key(&state.cell, service), encode_state(&record))
-            .map_err(|e| format!("cannot write snapshot: {e}"))?;
+            .map_err(|e| format!("cannot write the snapshot record: {e}"))?;
         self.db
             .flush()
-            .map_err(|e| format!("cannot flush snapshot: {e}"))?;
+            .map_err(|e| format!("cannot flush the snapshot record: {e}"))?;
+        self.remove_older(&prefix, &file)
+    }
+
+    /// Writes `bytes` to a temporary file, syncs it and renames it to `file`.
+    fn write_state(&self, file: &str, bytes: &[u8]) -> Result<(), String> {
+        let path = self.states.join(file);
+        let partial = self.states.join(format!("{file}.partial"));
+        let failed = |e: std::io::Error| format!("cannot write snapshot {}: {e}", path.display());
+        let mut out = std::fs::File::create(&partial).map_err(failed)?;
+        out.write_all(bytes).map_err(failed)?;
+        out.sync_all().map_err(failed)?;
+        std::fs::rename(&partial, &path).map_err(failed)
+    }
+
+    /// Removes the state files (and partial writes) of one service other
+    /// than `current`.
+    fn remove_older(&self, prefix: &str, current: &str) -> Result<(), String> {
+        let entries = std::fs::read_dir(&self.states)
+            .map_err(|e| format!("cannot list {}: {e}", self.states.display()))?;
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(prefix) && name != current {
+                std::fs::remove_file(entry.path()).map_err(|e| {
+                    format!("cannot remove old snapshot {}: {e}", entry.path().display())
+                })?;
+            }
+        }
         Ok(())
     }
 
@@ -76,8 +149,19 @@ impl SnapshotStore {
                 record.stream
             ));
         }
+        let path = self.states.join(&record.file);
+        let state_bytes = std::fs::read(&path)
+            .map_err(|e| format!("cannot read snapshot {}: {e}", path.display()))?;
+        if state_bytes.len() as u64 != record.bytes || fnv1a64(0, &state_bytes) != record.checksum {
+            return Err(format!(
+                "snapshot {} is damaged: {} bytes that do not match its record ({} bytes)",
+                path.display(),
+                state_bytes.len(),
+                record.bytes
+            ));
+        }
         let state: CellState =
-            decode_state(&record.state).map_err(|e| format!("unreadable snapshot state: {e}"))?;
+            decode_state(&state_bytes).map_err(|e| format!("unreadable snapshot state: {e}"))?;
         if state.applied_seq != record.seq || state.cell != cell {
             return Err("snapshot record and state disagree".to_string());
         }
