@@ -58,6 +58,12 @@ pub const READ_RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// The longest wait before reopening a reader that failed.
 pub const READ_RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// The least time between two snapshots. Encoding and writing a state costs
+/// in proportion to what is live, so a snapshot every few thousand events
+/// of a large state would take most of the service's time; a restart folds
+/// at most this much of the log again beyond `snapshot_every_events`.
+pub const SNAPSHOT_INTERVAL_MIN: Duration = Duration::from_secs(5);
+
 /// Read failures in a row after which the service gives up and exits.
 pub const READ_FAILURES_MAX: u32 = 20;
 
@@ -73,7 +79,8 @@ pub struct MachineConfig {
     pub lease_timeout: Duration,
     /// How often the holder says it is alive.
     pub heartbeat_interval: Duration,
-    /// A snapshot is asked for after this many applied events (0: never).
+    /// A snapshot is asked for after this many applied events (0: never),
+    /// and at most once per [`SNAPSHOT_INTERVAL_MIN`].
     pub snapshot_every_events: u64,
 }
 
@@ -205,6 +212,9 @@ pub struct ServiceMachine {
     wants_decision: bool,
     applied_since_decide: u64,
     last_decided_at: Moment,
+    /// When the last snapshot was asked for; none yet, and the first may come
+    /// as soon as enough events are applied.
+    last_snapshot_at: Option<Moment>,
     round_failures_in_row: u32,
     applied_since_snapshot: u64,
 
@@ -247,6 +257,7 @@ impl ServiceMachine {
             wants_decision: true,
             applied_since_decide: 0,
             last_decided_at: now,
+            last_snapshot_at: None,
             round_failures_in_row: 0,
             applied_since_snapshot: 0,
             holder_heard_at: now,
@@ -381,8 +392,12 @@ impl ServiceMachine {
         self.applied_since_snapshot += 1;
         if self.config.snapshot_every_events > 0
             && self.applied_since_snapshot >= self.config.snapshot_every_events
+            && self
+                .last_snapshot_at
+                .is_none_or(|at| now.saturating_sub(at) >= SNAPSHOT_INTERVAL_MIN)
         {
             self.applied_since_snapshot = 0;
+            self.last_snapshot_at = Some(now);
             self.stats.snapshots_asked += 1;
             self.outputs.push_back(Output::SaveSnapshot);
         }

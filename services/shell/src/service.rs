@@ -13,11 +13,12 @@ use crate::machine::{
 use crate::shared_reader::{Delivered, Entries, SharedReader};
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{EncodedState, SnapshotStore};
 use futures::StreamExt;
 use rota_events::liveness_service_subject;
 use rota_projections::ServiceCore;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -104,7 +105,7 @@ pub async fn run_service_with(
     let service = core.service().to_string();
     let cell = log.cell.clone();
     let snapshots = match &config.state_dir {
-        Some(dir) => Some(SnapshotStore::open(dir).map_err(LogError::Read)?),
+        Some(dir) => Some(Arc::new(SnapshotStore::open(dir).map_err(LogError::Read)?)),
         None => None,
     };
     let head = log.last_seq().await?;
@@ -138,6 +139,7 @@ pub async fn run_service_with(
         heartbeat: Slot::default(),
     };
     let mut snapshots_saved = 0u64;
+    let mut writing: Option<SnapshotWrite> = None;
     let mut failure = None;
 
     'run: loop {
@@ -152,7 +154,10 @@ pub async fn run_service_with(
                 }
                 Output::SaveSnapshot => {
                     if let Some(store) = &snapshots {
-                        snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
+                        snapshots_saved += finish_write(&mut writing, false).await;
+                        if writing.is_none() {
+                            writing = Some(start_write(store, &log, machine.core()));
+                        }
                     }
                 }
                 other => io.start(&log, &liveness_subject, &service, other),
@@ -217,6 +222,7 @@ pub async fn run_service_with(
             _ = tokio::time::sleep_until(wake) => machine.handle_timeout(elapsed()),
         }
     }
+    snapshots_saved += finish_write(&mut writing, true).await;
     if let Some(store) = &snapshots {
         snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
     }
@@ -345,6 +351,43 @@ fn restore_snapshot(
 }
 
 /// Saves a snapshot; true when it was saved.
+/// A snapshot being written on a blocking thread; true once saved.
+type SnapshotWrite = tokio::task::JoinHandle<bool>;
+
+/// Encodes the core's state here (the fold must not move while it is read)
+/// and writes it on a blocking thread, so that the disk never holds up the
+/// event loop.
+fn start_write(store: &Arc<SnapshotStore>, log: &CellLog, core: &dyn ServiceCore) -> SnapshotWrite {
+    let encoded = EncodedState::of(core.state());
+    let (store, stream, service) = (
+        Arc::clone(store),
+        log.stream_identity.clone(),
+        core.service().to_string(),
+    );
+    tokio::task::spawn_blocking(move || match store.write(&service, &stream, encoded) {
+        Ok(()) => true,
+        Err(error) => {
+            warn!(service, error, "snapshot not saved");
+            false
+        }
+    })
+}
+
+/// Collects the write in progress once it is done (or, with `wait`, waits
+/// for it); returns 1 if it saved a snapshot. A write still in progress is
+/// left running, and the snapshot asked for meanwhile is skipped: the next
+/// one covers it.
+async fn finish_write(writing: &mut Option<SnapshotWrite>, wait: bool) -> u64 {
+    match writing.take() {
+        Some(handle) if wait || handle.is_finished() => u64::from(handle.await.unwrap_or(false)),
+        Some(handle) => {
+            *writing = Some(handle);
+            0
+        }
+        None => 0,
+    }
+}
+
 fn save_snapshot(store: &SnapshotStore, log: &CellLog, core: &dyn ServiceCore) -> bool {
     match store.save(core.service(), &log.stream_identity, core.state()) {
         Ok(()) => true,

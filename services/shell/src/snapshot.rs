@@ -43,6 +43,24 @@ struct Record {
     checksum: u64,
 }
 
+/// A state as it will be written: encoded at once, so that the fold can go
+/// on while the bytes are written.
+pub struct EncodedState {
+    cell: String,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl EncodedState {
+    pub fn of(state: &CellState) -> EncodedState {
+        EncodedState {
+            cell: state.cell.clone(),
+            seq: state.applied_seq,
+            bytes: encode_state(state),
+        }
+    }
+}
+
 /// One snapshot per cell and service: records in sled, states in files.
 pub struct SnapshotStore {
     db: sled::Db,
@@ -78,17 +96,22 @@ impl SnapshotStore {
     /// Saves `state` as the snapshot of `service`: writes and syncs the new
     /// state file, points the record at it, then removes older files.
     pub fn save(&self, service: &str, stream: &str, state: &CellState) -> Result<(), String> {
-        let bytes = encode_state(state);
+        self.write(service, stream, EncodedState::of(state))
+    }
+
+    /// Saves an encoded state, as [`save`](Self::save) does: this is the part
+    /// that touches the disk, which a service runs off its event loop.
+    pub fn write(&self, service: &str, stream: &str, state: EncodedState) -> Result<(), String> {
         let prefix = Self::file_prefix(&state.cell, service);
-        let file = format!("{prefix}{}.state", state.applied_seq);
-        self.write_state(&file, &bytes)?;
+        let file = format!("{prefix}{}.state", state.seq);
+        self.write_state(&file, &state.bytes)?;
         let record = Record {
             schema: SNAPSHOT_SCHEMA_VERSION,
             stream: stream.to_string(),
-            seq: state.applied_seq,
+            seq: state.seq,
             file: file.clone(),
-            bytes: bytes.len() as u64,
-            checksum: fnv1a64(0, &bytes),
+            bytes: state.bytes.len() as u64,
+            checksum: fnv1a64(0, &state.bytes),
         };
         self.db
             .insert(Self::key(&state.cell, service), encode_state(&record))

@@ -6,7 +6,8 @@ use rota_events::{Body, Event, JobSubmitted, Resources};
 use rota_projections::LogEntry;
 use rota_shell::machine::{
     ClaimOutcome, DECIDE_INTERVAL_MAX, HEAD_PROBE_INTERVAL, Health, Input, MachineConfig, Moment,
-    Output, READ_FAILURES_MAX, READ_STALL_AFTER, ServiceMachine, read_backoff,
+    Output, READ_FAILURES_MAX, READ_STALL_AFTER, SNAPSHOT_INTERVAL_MIN, ServiceMachine,
+    read_backoff,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +26,16 @@ struct Sim {
 
 impl Sim {
     fn new(instance: &str) -> Sim {
+        Sim::snapshotting(instance, 0)
+    }
+
+    /// A machine that asks for a snapshot every `snapshot_every_events`.
+    fn snapshotting(instance: &str, snapshot_every_events: u64) -> Sim {
         let config = MachineConfig {
             instance: instance.to_string(),
             lease_timeout: LEASE_TIMEOUT,
             heartbeat_interval: HEARTBEAT,
-            snapshot_every_events: 0,
+            snapshot_every_events,
         };
         let machine = ServiceMachine::new(
             Box::new(Admission::new("default")),
@@ -456,4 +462,39 @@ fn behind_the_head_the_interval_counts_from_the_end_of_a_slow_decision() {
         1,
         "once the interval has passed since it ended"
     );
+}
+
+#[test]
+fn snapshots_are_asked_for_every_so_many_events_but_at_most_once_per_interval() {
+    let mut sim = Sim::snapshotting("admission-a", 2);
+    let snapshots = |outputs: &[Output]| {
+        outputs
+            .iter()
+            .filter(|o| matches!(o, Output::SaveSnapshot))
+            .count()
+    };
+    sim.take();
+    for job in ["a", "b", "c", "d", "e", "f"] {
+        sim.append(submission(job));
+    }
+    sim.deliver_all();
+    assert_eq!(
+        snapshots(&sim.take()),
+        1,
+        "the first as soon as enough events are in, then none within the interval"
+    );
+    sim.advance(SNAPSHOT_INTERVAL_MIN / 2);
+    sim.append(submission("g"));
+    sim.append(submission("h"));
+    sim.deliver_all();
+    assert_eq!(snapshots(&sim.take()), 0, "within the interval");
+    sim.advance(SNAPSHOT_INTERVAL_MIN / 2);
+    sim.append(submission("i"));
+    sim.deliver_all();
+    assert_eq!(
+        snapshots(&sim.take()),
+        1,
+        "past the interval, with enough events"
+    );
+    assert_eq!(sim.machine.stats().snapshots_asked, 2);
 }
