@@ -14,6 +14,7 @@ use rota_shell::snapshot::SnapshotStore;
 use rota_shell::{CellLog, PublishWindow, Shutdown};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -183,7 +184,7 @@ fn submissions(cell: &str, args: &BenchArgs) -> Vec<Event> {
         .map(|i| {
             let job = format!("bench-{i:08}");
             let tenant = ["acme", "globex", "initech"][(i % 3) as usize];
-            let body = Body::JobSubmitted(JobSubmitted {
+            let body = Body::JobSubmitted(Arc::new(JobSubmitted {
                 job: job.clone(),
                 resources: Resources {
                     cpu_milli: 1000,
@@ -193,7 +194,7 @@ fn submissions(cell: &str, args: &BenchArgs) -> Vec<Event> {
                 duration_ms: Some(args.job_ms),
                 walltime_s: Some(args.job_ms.div_ceil(1000) * 10 + 60),
                 ..Default::default()
-            });
+            }));
             let mut event = Event::new(job.clone(), cell, body).with_tenant(tenant);
             event.correlation_id = Some(job);
             event

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Most jobs one `rota submit` sends.
 pub const SUBMIT_JOBS_MAX: usize = 100_000;
@@ -129,7 +130,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         .clone()
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     check_name("id", &id)?;
-    let body = Body::JobSubmitted(JobSubmitted {
+    let body = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: id.clone(),
         name: spec.name,
         command: spec.command,
@@ -140,7 +141,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         priority_class: spec.priority_class,
         labels: spec.labels,
         constraints: spec.constraints,
-    });
+    }));
     let mut event = Event::new(id.clone(), cell, body).with_tenant(tenant);
     event.correlation_id = Some(id.clone());
     event.traceparent = Some(rota_events::traceparent_for(None, &id, &id));

@@ -4,6 +4,7 @@
 use rota_events::{Body, Event, JobSubmitted, Resources};
 use rota_projections::SeededRng;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 const CPU_MILLI_CHOICES: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
@@ -25,7 +26,7 @@ pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
             };
             let duration_s = DURATION_S_MIN + rng.below(DURATION_S_MAX - DURATION_S_MIN + 1);
             let job = format!("{run}-{i:06}");
-            let body = Body::JobSubmitted(JobSubmitted {
+            let body = Body::JobSubmitted(Arc::new(JobSubmitted {
                 job: job.clone(),
                 name: Some(format!("demo-{i}")),
                 command: Vec::new(),
@@ -41,7 +42,7 @@ pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
                 priority_class: None,
                 labels: BTreeMap::new(),
                 constraints: Default::default(),
-            });
+            }));
             let mut event = Event::new(job.clone(), cell, body).with_tenant(tenant);
             event.correlation_id = Some(job.clone());
             event.traceparent = Some(rota_events::traceparent_for(None, &job, &job));

@@ -7,6 +7,7 @@ use crate::policy::PolicySet;
 use crate::tenants::{FairShareUpdated, TenantsSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// An amount of each resource: what a job asks for, what a node offers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -347,12 +348,11 @@ pub enum Writer {
     Service(&'static str),
 }
 
-/// The typed payload of an event. Submissions are by far the largest
-/// variant; events are handled one at a time, so the size is not boxed away.
+/// The typed payload of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
 pub enum Body {
-    JobSubmitted(JobSubmitted),
+    /// Shared: every fold of one process holds the same decoded spec.
+    JobSubmitted(Arc<JobSubmitted>),
     JobCancelRequested(JobCancelRequested),
     JobAdmitted(JobAdmitted),
     JobRejected(JobRejected),

@@ -7,6 +7,7 @@ use crate::limits::{EVENT_BYTES_MAX, JOB_SUBMITTED_VERSION};
 use crate::names::check_name;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How a message's payload is encoded. MessagePack unless the message has the
 /// header `Content-Type: application/json`.
@@ -213,11 +214,11 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "job.submitted" => match head.v {
             1 => {
                 let wire: Wire<JobSubmittedV1> = wire_from(encoding, payload)?;
-                into_event(wire, |old| Body::JobSubmitted(old.upcast()))
+                into_event(wire, |old| Body::JobSubmitted(Arc::new(old.upcast())))
             }
             JOB_SUBMITTED_VERSION => {
                 let wire: Wire<JobSubmitted> = wire_from(encoding, payload)?;
-                into_event(wire, Body::JobSubmitted)
+                into_event(wire, |spec| Body::JobSubmitted(Arc::new(spec)))
             }
             _ => return Err(unknown_version("1 and 2")),
         },

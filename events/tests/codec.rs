@@ -3,12 +3,13 @@
 
 use rota_events::*;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn submitted(job: &str) -> Event {
     Event::new(
         format!("ev-{job}"),
         "default",
-        Body::JobSubmitted(JobSubmitted {
+        Body::JobSubmitted(Arc::new(JobSubmitted {
             job: job.to_string(),
             name: Some("train".to_string()),
             command: vec!["sleep".to_string(), "1".to_string()],
@@ -33,7 +34,7 @@ fn submitted(job: &str) -> Event {
                 gpu_model: Some("A100".into()),
                 ..Default::default()
             },
-        }),
+        })),
     )
     .with_tenant("acme")
 }

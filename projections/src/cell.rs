@@ -16,6 +16,7 @@ use rota_events::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The holder of a service's lease, as the log last said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,7 +266,7 @@ impl CellState {
         }
     }
 
-    fn on_submitted(&mut self, entry: &LogEntry, event: &Event, spec: &JobSubmitted) {
+    fn on_submitted(&mut self, entry: &LogEntry, event: &Event, spec: &Arc<JobSubmitted>) {
         if let Some(existing) = self.jobs.get(&spec.job) {
             let detail = format!(
                 "job id {:?} is already taken (submitted at sequence {}); choose a new id",
@@ -276,7 +277,7 @@ impl CellState {
         }
         let job = Job {
             tenant: event.tenant.clone().unwrap_or_default(),
-            spec: spec.clone(),
+            spec: Arc::clone(spec),
             submission_id: event.id.clone(),
             traceparent: event.traceparent.clone(),
             state: JobState::Submitted,

@@ -2,6 +2,7 @@
 
 use rota_events::{JobSubmitted, Outcome};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +58,9 @@ impl JobState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub tenant: String,
-    pub spec: JobSubmitted,
+    /// Shared with the submission's decoded event and every other fold of
+    /// the process; a snapshot holds its own copy.
+    pub spec: Arc<JobSubmitted>,
     /// The submission's event id.
     pub submission_id: String,
     pub traceparent: Option<String>,

@@ -194,9 +194,10 @@ fn usage_weights_charge_each_resource() {
     let mut log = Log::new();
     log.push(submit("j", 1500));
     let mut job = log.fold().jobs["j"].clone();
-    job.spec.resources.memory_bytes = 4 << 30;
-    job.spec.resources.gpus = 2;
-    job.spec.constraints.extended.insert("fpga".into(), 2);
+    let spec = std::sync::Arc::make_mut(&mut job.spec);
+    spec.resources.memory_bytes = 4 << 30;
+    spec.resources.gpus = 2;
+    spec.constraints.extended.insert("fpga".into(), 2);
     // 1.5 cores + 4 GiB * 0.25 + 2 GPUs * 2 + 2 fpga * 0.5 = 7.5 units/s.
     assert_eq!(usage_rate_milli(&job, &weights), 7500);
     assert_eq!(amounts(&job.spec.resources).gpu_milli, 2000);

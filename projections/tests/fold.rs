@@ -252,6 +252,7 @@ fn pending_jobs_max_is_refused_outside_one_to_its_limit() {
 fn web_replica(job: &str) -> Event {
     let mut event = submit(job, 100);
     if let Body::JobSubmitted(spec) = &mut event.body {
+        let spec = std::sync::Arc::make_mut(spec);
         spec.labels = BTreeMap::from([("app".to_string(), "web".to_string())]);
         spec.constraints.job_anti_affinity.required = vec![JobAffinityTerm {
             selector: JobSelector {

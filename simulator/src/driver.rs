@@ -10,6 +10,7 @@ use rota_fairshare::FairShareRules;
 use rota_placement::Scheduler;
 use rota_projections::{CellState, Decider, LogEntry, seal_round};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The cell the simulator's log belongs to.
 pub const SIM_CELL: &str = "sim";
@@ -216,7 +217,7 @@ fn submission(job: &SimJob) -> Event {
     Event::new(
         job.id.clone(),
         SIM_CELL,
-        Body::JobSubmitted(JobSubmitted {
+        Body::JobSubmitted(Arc::new(JobSubmitted {
             job: job.id.clone(),
             name: None,
             command: Vec::new(),
@@ -226,7 +227,7 @@ fn submission(job: &SimJob) -> Event {
             priority: 0,
             labels: BTreeMap::new(),
             ..Default::default()
-        }),
+        })),
     )
     .with_tenant(job.tenant.clone())
 }

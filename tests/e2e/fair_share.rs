@@ -9,6 +9,7 @@ use rota_events::*;
 use rota_projections::{CellState, JobState, LogEntry};
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
 use rota_testkit::{CELL, TestBed, assert_replay_clean};
+use std::sync::Arc;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
@@ -29,7 +30,7 @@ fn tenants(mode: FairShareMode, tenants: Vec<TenantNode>) -> Event {
 }
 
 fn task(tenant: &str, id: &str, cpu_milli: u64, memory_gib: u64, duration_ms: u64) -> Event {
-    let body = Body::JobSubmitted(JobSubmitted {
+    let body = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: id.into(),
         resources: Resources {
             cpu_milli,
@@ -38,7 +39,7 @@ fn task(tenant: &str, id: &str, cpu_milli: u64, memory_gib: u64, duration_ms: u6
         },
         duration_ms: Some(duration_ms),
         ..Default::default()
-    });
+    }));
     Event::new(id, CELL, body).with_tenant(tenant)
 }
 

@@ -7,6 +7,7 @@ use rota_events::*;
 use rota_projections::JobState;
 use rota_testkit::{CELL, TestBed, assert_replay_clean};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn node(name: &str, registered: NodeRegistered) -> Event {
     let body = Body::NodeRegistered(NodeRegistered {
@@ -17,12 +18,12 @@ fn node(name: &str, registered: NodeRegistered) -> Event {
 }
 
 fn job(id: &str, resources: Resources, constraints: Constraints) -> Event {
-    let body = Body::JobSubmitted(JobSubmitted {
+    let body = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: id.into(),
         resources,
         constraints,
         ..Default::default()
-    });
+    }));
     Event::new(id, CELL, body).with_tenant("acme")
 }
 
@@ -177,7 +178,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
     // replica lands on its own node, in one round or several, and the one
     // too many waits with the reason.
     let replica = |id: &str| {
-        let body = Body::JobSubmitted(JobSubmitted {
+        let body = Body::JobSubmitted(Arc::new(JobSubmitted {
             job: id.into(),
             resources: cpu(100),
             labels: BTreeMap::from([("app".into(), "web".into())]),
@@ -203,7 +204,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
                 ..Default::default()
             },
             ..Default::default()
-        });
+        }));
         Event::new(id, CELL, body).with_tenant("web-team")
     };
     bed.submit(&[
@@ -239,7 +240,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
 
     // A sidecar must share a node with a web replica; the web replicas'
     // anti-affinity selects only web jobs, so it does not repel it.
-    let sidecar = Body::JobSubmitted(JobSubmitted {
+    let sidecar = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: "sidecar".into(),
         resources: cpu(100),
         labels: BTreeMap::from([("app".into(), "sidecar".into())]),
@@ -255,7 +256,7 @@ async fn constraints_decide_placement_over_nats_and_replay_agrees() {
             ..Default::default()
         },
         ..Default::default()
-    });
+    }));
     bed.submit(&[Event::new("sidecar", CELL, sidecar).with_tenant("web-team")])
         .await;
     let state = bed

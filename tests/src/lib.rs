@@ -12,6 +12,7 @@ use rota_shell::nats_server::NatsServer;
 use rota_shell::service::{ServiceConfig, run_service};
 use rota_shell::{CellLog, Shutdown};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -162,7 +163,7 @@ impl Drop for TestBed {
 /// A small job for load: half a core and 256 MiB, running `duration_ms` on
 /// a simulated node.
 pub fn small_job(tenant: &str, id: &str, duration_ms: u64) -> Event {
-    let body = Body::JobSubmitted(JobSubmitted {
+    let body = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: id.to_string(),
         resources: Resources {
             cpu_milli: 500,
@@ -171,13 +172,13 @@ pub fn small_job(tenant: &str, id: &str, duration_ms: u64) -> Event {
         },
         duration_ms: Some(duration_ms),
         ..Default::default()
-    });
+    }));
     Event::new(id, CELL, body).with_tenant(tenant)
 }
 
 /// A job submission for `tenant` with the given request.
 pub fn job(tenant: &str, id: &str, resources: Resources, command: &[&str]) -> Event {
-    let body = Body::JobSubmitted(JobSubmitted {
+    let body = Body::JobSubmitted(Arc::new(JobSubmitted {
         job: id.to_string(),
         name: None,
         command: command.iter().map(|s| s.to_string()).collect(),
@@ -187,7 +188,7 @@ pub fn job(tenant: &str, id: &str, resources: Resources, command: &[&str]) -> Ev
         priority: 0,
         labels: BTreeMap::new(),
         ..Default::default()
-    });
+    }));
     Event::new(id, CELL, body).with_tenant(tenant)
 }
 

@@ -6,6 +6,7 @@
 use rota_events::*;
 use rota_projections::{CellState, LogEntry};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Builds a log with increasing sequences and times.
 pub struct Log {
@@ -117,7 +118,7 @@ pub fn submit(job: &str, cpu_milli: u64) -> Event {
     Event::new(
         job,
         "default",
-        Body::JobSubmitted(JobSubmitted {
+        Body::JobSubmitted(Arc::new(JobSubmitted {
             job: job.into(),
             name: None,
             command: vec![],
@@ -127,7 +128,7 @@ pub fn submit(job: &str, cpu_milli: u64) -> Event {
             priority: 0,
             labels: BTreeMap::new(),
             ..Default::default()
-        }),
+        })),
     )
     .with_tenant("acme")
 }

@@ -4,6 +4,7 @@ use rota_admission::{Admission, QUEUE_FULL_REASON_PREFIX, queue_full_reason, val
 use rota_events::*;
 use rota_projections::{LogEntry, ServiceCore};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn spec(job: &str) -> JobSubmitted {
     JobSubmitted {
@@ -39,7 +40,12 @@ fn fold(events: Vec<Event>) -> Admission {
 }
 
 fn submitted(spec: JobSubmitted) -> Event {
-    Event::new(spec.job.clone(), "default", Body::JobSubmitted(spec)).with_tenant("acme")
+    Event::new(
+        spec.job.clone(),
+        "default",
+        Body::JobSubmitted(Arc::new(spec)),
+    )
+    .with_tenant("acme")
 }
 
 fn cancel(job: &str, tenant: &str, id: &str) -> Event {
@@ -289,7 +295,7 @@ fn the_tenant_tree_decides_who_may_submit_and_how_much_may_wait() {
         ..Default::default()
     };
     let as_tenant = |job: &str, tenant: &str| {
-        Event::new(job, "default", Body::JobSubmitted(spec(job))).with_tenant(tenant)
+        Event::new(job, "default", Body::JobSubmitted(Arc::new(spec(job)))).with_tenant(tenant)
     };
     let core = fold(vec![
         Event::new("t", "default", Body::TenantsSet(TenantsSet { config })),

@@ -5,6 +5,7 @@
 use rota_events::*;
 use rota_fairshare::FairShare;
 use rota_projections::{Decider, LogEntry, ServiceCore};
+use std::sync::Arc;
 
 struct Cell {
     core: FairShare,
@@ -119,7 +120,7 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
         Event::new(
             "j",
             "default",
-            Body::JobSubmitted(JobSubmitted {
+            Body::JobSubmitted(Arc::new(JobSubmitted {
                 job: "j".into(),
                 resources: Resources {
                     cpu_milli: 64_000,
@@ -127,7 +128,7 @@ fn publishes_significant_changes_at_once_and_the_rest_on_its_cadence() {
                     ..Default::default()
                 },
                 ..Default::default()
-            }),
+            })),
         )
         .with_tenant("a"),
         0,

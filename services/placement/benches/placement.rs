@@ -13,6 +13,7 @@ use rota_events::*;
 use rota_placement::Placement;
 use rota_projections::{LogEntry, SeededRng, ServiceCore};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 const PENDING_JOBS: usize = 100_000;
@@ -112,7 +113,7 @@ fn cell(nodes: usize, with_job_terms: bool) -> Cell {
             Event::new(
                 id.clone(),
                 "bench",
-                Body::JobSubmitted(JobSubmitted {
+                Body::JobSubmitted(Arc::new(JobSubmitted {
                     job: id.clone(),
                     name: None,
                     command: vec![],
@@ -123,7 +124,7 @@ fn cell(nodes: usize, with_job_terms: bool) -> Cell {
                     priority_class: None,
                     labels: BTreeMap::from([("app".to_string(), service)]),
                     constraints,
-                }),
+                })),
             )
             .with_tenant(["a", "b", "c"][i % 3]),
         );

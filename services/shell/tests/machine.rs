@@ -174,7 +174,7 @@ fn submission(job: &str) -> Event {
     Event::new(
         job,
         "default",
-        Body::JobSubmitted(JobSubmitted {
+        Body::JobSubmitted(Arc::new(JobSubmitted {
             job: job.into(),
             resources: Resources {
                 cpu_milli: 100,
@@ -182,7 +182,7 @@ fn submission(job: &str) -> Event {
                 ..Default::default()
             },
             ..Default::default()
-        }),
+        })),
     )
     .with_tenant("acme")
 }

@@ -6,6 +6,7 @@
 use rota_events::*;
 use rota_placement::Placement;
 use rota_projections::{LogEntry, ServiceCore};
+use std::sync::Arc;
 
 pub struct Driver {
     pub core: Placement,
@@ -102,7 +103,10 @@ impl Driver {
     /// Submits and admits a job of `tenant`.
     pub fn job_for(&mut self, tenant: &str, spec: JobSubmitted) {
         let id = spec.job.clone();
-        self.push(Event::new(id.clone(), "default", Body::JobSubmitted(spec)).with_tenant(tenant));
+        self.push(
+            Event::new(id.clone(), "default", Body::JobSubmitted(Arc::new(spec)))
+                .with_tenant(tenant),
+        );
         let mut admitted = Event::new(
             format!("a-{id}"),
             "default",
