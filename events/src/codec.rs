@@ -312,7 +312,16 @@ fn check_names(event: &Event) -> Result<(), InputError> {
 /// Encodes a service's state for a snapshot: MessagePack with named fields,
 /// byte-identical for equal states as long as the state holds no hash maps.
 pub fn encode_state<T: Serialize>(state: &T) -> Vec<u8> {
-    rmp_serde::to_vec_named(state).expect("states always encode")
+    encode_state_sized(state, 0)
+}
+
+/// Encodes a state into a buffer made `capacity_hint` bytes large up front:
+/// a large state encoded into a growing buffer spends much of its time
+/// copying what it already wrote.
+pub fn encode_state_sized<T: Serialize>(state: &T, capacity_hint: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(capacity_hint);
+    rmp_serde::encode::write_named(&mut bytes, state).expect("states always encode");
+    bytes
 }
 
 /// Decodes a snapshot's state.

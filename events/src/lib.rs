@@ -26,6 +26,7 @@ pub use body::{
 };
 pub use codec::{
     Encoding, InputError, InputErrorKind, decode, decode_state, encode, encode_as, encode_state,
+    encode_state_sized,
 };
 pub use constraints::{
     Constraints, JobAffinity, JobAffinityTerm, JobSelector, LabelRequirement, NodeAffinity,

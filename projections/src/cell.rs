@@ -1,6 +1,6 @@
 //! The cell's state as a fold over its log.
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, amounts};
 use crate::entry::LogEntry;
 use crate::job::{Job, JobState};
 use crate::labels::LabelIndex;
@@ -12,7 +12,7 @@ use crate::retention::EndedJobs;
 use crate::tally::JobTally;
 use rota_events::{
     Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
-    ParsedSubject, PlacementPolicy, Resources, Writer,
+    ParsedSubject, PlacementPolicy, ResourceAmounts, Resources, Writer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,6 +83,9 @@ pub struct CellState {
     /// The sequence of the last event that changed which nodes are ready or
     /// what a node is (registration, drain, loss): what node filters see.
     pub nodes_changed_seq: u64,
+    /// The capacity of the ready nodes, as quotas and dominant shares count
+    /// it: kept as nodes change, since fair share reads it every round.
+    pub ready_capacity: ResourceAmounts,
     /// The ended jobs still held, in the order they leave.
     pub ended: EndedJobs,
     /// What happened to every job since the log began.
@@ -110,6 +113,7 @@ impl CellState {
             accounts: Accounts::default(),
             ended: EndedJobs::default(),
             tally: JobTally::default(),
+            ready_capacity: ResourceAmounts::default(),
         }
     }
 
@@ -196,6 +200,7 @@ impl CellState {
             Body::NodeDrained(drained) => match self.nodes.get_mut(&drained.node) {
                 Some(node) if node.state == NodeState::Ready => {
                     node.state = NodeState::Draining;
+                    self.ready_capacity = self.ready_capacity.minus(&amounts(&node.capacity));
                     self.nodes_changed_seq = entry.seq;
                 }
                 Some(_) => {}
@@ -386,6 +391,14 @@ impl CellState {
 
     fn on_registered(&mut self, entry: &LogEntry, registered: &NodeRegistered) {
         let mut node = Node::registered(registered, entry.seq);
+        if let Some(old) = self.nodes.get(&registered.node)
+            && old.state == NodeState::Ready
+        {
+            self.ready_capacity = self.ready_capacity.minus(&amounts(&old.capacity));
+        }
+        if node.state == NodeState::Ready {
+            self.ready_capacity = self.ready_capacity.plus(&amounts(&node.capacity));
+        }
         if let Some(old) = self.nodes.get(&registered.node) {
             // A re-registration keeps what the node holds, unless it was lost.
             if old.state != NodeState::Lost {
@@ -558,6 +571,9 @@ impl CellState {
             }
         }
         let node = self.nodes.get_mut(node_id).expect("checked by caller");
+        if node.state == NodeState::Ready {
+            self.ready_capacity = self.ready_capacity.minus(&amounts(&node.capacity));
+        }
         node.state = NodeState::Lost;
     }
 

@@ -309,3 +309,43 @@ fn holders_of_anti_affinity_are_counted_per_kind_and_domain_until_they_leave() {
     log.push(finished("w2", "n2"));
     assert!(held(&log.fold()).is_empty());
 }
+
+#[test]
+fn ready_capacity_follows_registrations_drains_and_losses() {
+    let direct = |state: &CellState| {
+        state
+            .nodes
+            .values()
+            .filter(|node| node.state == NodeState::Ready)
+            .map(|node| node.capacity.cpu_milli)
+            .sum::<u64>()
+    };
+    let drain = Event::new(
+        "dr",
+        "default",
+        Body::NodeDrained(NodeDrained {
+            node: "n1".into(),
+            reason: "maintenance".into(),
+        }),
+    );
+    let lost = Event::new(
+        "lost",
+        "default",
+        Body::NodeLost(NodeLost {
+            node: "n2".into(),
+            reason: "silent".into(),
+        }),
+    );
+    let mut log = Log::new();
+    log.push(node("n1", 1000)).push(node("n2", 2000)).push(node("n3", 4000));
+    let mut seen = vec![log.fold().ready_capacity.cpu_milli];
+    log.push(drain);
+    seen.push(log.fold().ready_capacity.cpu_milli);
+    log.push(lost);
+    seen.push(log.fold().ready_capacity.cpu_milli);
+    log.push(node("n3", 8000)).push(node("n2", 500));
+    let state = log.fold();
+    seen.push(state.ready_capacity.cpu_milli);
+    assert_eq!(seen, [7000, 6000, 4000, 8500]);
+    assert_eq!(state.ready_capacity.cpu_milli, direct(&state));
+}

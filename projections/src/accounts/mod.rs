@@ -16,7 +16,6 @@ pub mod tree;
 
 use crate::cell::CellState;
 use crate::job::Job;
-use crate::node::NodeState;
 use decay::decayed_usage_milli;
 use quota::Holdings;
 use rota_events::{ResourceAmounts, Resources, TenantConfig, UsageWeights};
@@ -38,13 +37,7 @@ pub fn amounts(resources: &Resources) -> ResourceAmounts {
 
 /// The ready nodes' capacity, as quotas and dominant shares count it.
 pub fn ready_capacity(state: &CellState) -> ResourceAmounts {
-    state
-        .nodes
-        .values()
-        .filter(|node| node.state == NodeState::Ready)
-        .fold(ResourceAmounts::default(), |sum, node| {
-            sum.plus(&amounts(&node.capacity))
-        })
+    state.ready_capacity
 }
 
 /// What holding `job`'s resources for a second adds to its tenant's usage,

@@ -140,6 +140,7 @@ pub async fn run_service_with(
     };
     let mut snapshots_saved = 0u64;
     let mut writing: Option<SnapshotWrite> = None;
+    let mut last_snapshot_bytes = 0usize;
     let mut failure = None;
 
     'run: loop {
@@ -156,7 +157,13 @@ pub async fn run_service_with(
                     if let Some(store) = &snapshots {
                         snapshots_saved += finish_write(&mut writing, false).await;
                         if writing.is_none() {
-                            writing = Some(start_write(store, &log, machine.core()));
+                            let encoded = EncodedState::sized(
+                                machine.core().state(),
+                                last_snapshot_bytes + last_snapshot_bytes / 8,
+                            );
+                            last_snapshot_bytes = encoded.len();
+                            writing =
+                                Some(start_write(store, &log, machine.core().service(), encoded));
                         }
                     }
                 }
@@ -354,15 +361,18 @@ fn restore_snapshot(
 /// A snapshot being written on a blocking thread; true once saved.
 type SnapshotWrite = tokio::task::JoinHandle<bool>;
 
-/// Encodes the core's state here (the fold must not move while it is read)
-/// and writes it on a blocking thread, so that the disk never holds up the
-/// event loop.
-fn start_write(store: &Arc<SnapshotStore>, log: &CellLog, core: &dyn ServiceCore) -> SnapshotWrite {
-    let encoded = EncodedState::of(core.state());
+/// Writes a state encoded on the loop (the fold must not move while it is
+/// read) on a blocking thread, so that the disk never holds up the loop.
+fn start_write(
+    store: &Arc<SnapshotStore>,
+    log: &CellLog,
+    service: &str,
+    encoded: EncodedState,
+) -> SnapshotWrite {
     let (store, stream, service) = (
         Arc::clone(store),
         log.stream_identity.clone(),
-        core.service().to_string(),
+        service.to_string(),
     );
     tokio::task::spawn_blocking(move || match store.write(&service, &stream, encoded) {
         Ok(()) => true,

@@ -10,7 +10,7 @@
 //! names the current file; sled does not give back the space of values it
 //! overwrote, which made a store of whole states grow with every snapshot.
 
-use rota_events::{decode_state, encode_state, fnv1a64};
+use rota_events::{decode_state, encode_state, encode_state_sized};
 use rota_projections::CellState;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -38,9 +38,9 @@ struct Record {
     seq: u64,
     /// The state file's name in the states directory.
     file: String,
-    /// The state file's length and FNV-1a checksum, checked on load.
+    /// The state file's length and CRC-32, checked on load.
     bytes: u64,
-    checksum: u64,
+    checksum: u32,
 }
 
 /// A state as it will be written: encoded at once, so that the fold can go
@@ -53,11 +53,26 @@ pub struct EncodedState {
 
 impl EncodedState {
     pub fn of(state: &CellState) -> EncodedState {
+        EncodedState::sized(state, 0)
+    }
+
+    /// Encodes `state` into a buffer of `capacity_hint` bytes to start with:
+    /// the size of the last snapshot, which the next one is close to.
+    pub fn sized(state: &CellState, capacity_hint: usize) -> EncodedState {
         EncodedState {
             cell: state.cell.clone(),
             seq: state.applied_seq,
-            bytes: encode_state(state),
+            bytes: encode_state_sized(state, capacity_hint),
         }
+    }
+
+    /// The encoded length, in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 }
 
@@ -111,7 +126,7 @@ impl SnapshotStore {
             seq: state.seq,
             file: file.clone(),
             bytes: state.bytes.len() as u64,
-            checksum: fnv1a64(0, &state.bytes),
+            checksum: crc32fast::hash(&state.bytes),
         };
         self.db
             .insert(Self::key(&state.cell, service), encode_state(&record))
@@ -175,7 +190,9 @@ impl SnapshotStore {
         let path = self.states.join(&record.file);
         let state_bytes = std::fs::read(&path)
             .map_err(|e| format!("cannot read snapshot {}: {e}", path.display()))?;
-        if state_bytes.len() as u64 != record.bytes || fnv1a64(0, &state_bytes) != record.checksum {
+        if state_bytes.len() as u64 != record.bytes
+            || crc32fast::hash(&state_bytes) != record.checksum
+        {
             return Err(format!(
                 "snapshot {} is damaged: {} bytes that do not match its record ({} bytes)",
                 path.display(),
