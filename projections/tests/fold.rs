@@ -337,7 +337,9 @@ fn ready_capacity_follows_registrations_drains_and_losses() {
         }),
     );
     let mut log = Log::new();
-    log.push(node("n1", 1000)).push(node("n2", 2000)).push(node("n3", 4000));
+    log.push(node("n1", 1000))
+        .push(node("n2", 2000))
+        .push(node("n3", 4000));
     let mut seen = vec![log.fold().ready_capacity.cpu_milli];
     log.push(drain);
     seen.push(log.fold().ready_capacity.cpu_milli);
