@@ -187,6 +187,8 @@ pub async fn run_service_with(
                     let input = match item {
                         Some(Ok((entry, pending))) => Input::Entry { entry, pending },
                         Some(Err(error)) => { io.reader = None; Input::ReadFailed { error: error.to_string() } }
+                        // A shared reader ends with the process: that is the stop, not a failure.
+                        None if shutdown.is_triggered() => break 'run,
                         None => { io.reader = None; Input::ReadFailed { error: "the reader ended".into() } }
                     };
                     let began = Instant::now();
