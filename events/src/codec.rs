@@ -3,7 +3,7 @@
 
 use crate::body::{self, Body, JobSubmitted, JobSubmittedV1, TYPE_NAMES};
 use crate::envelope::{Event, RoundTag};
-use crate::limits::{EVENT_BYTES_MAX, JOB_SUBMITTED_VERSION};
+use crate::limits::{EVENT_BYTES_MAX, JOB_SUBMITTED_VERSION, NODE_GPU_DEVICES_MAX};
 use crate::names::check_name;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -178,6 +178,7 @@ pub fn decode(subject: &str, encoding: Encoding, payload: &[u8]) -> Result<Event
     })?;
     let event = decode_body(&head, encoding, payload)?;
     check_names(&event)?;
+    check_amounts(&event)?;
     let expected = event.subject();
     if expected != subject {
         return Err(InputError::new(
@@ -305,6 +306,22 @@ fn check_names(event: &Event) -> Result<(), InputError> {
     }
     if let Body::LeaseClaimed(lease) = &event.body {
         check_name("service", &lease.service).map_err(malformed)?;
+    }
+    Ok(())
+}
+
+/// Checks the amounts whose size every reader of the log would pay for.
+fn check_amounts(event: &Event) -> Result<(), InputError> {
+    if let Body::NodeRegistered(node) = &event.body
+        && node.capacity.gpus > NODE_GPU_DEVICES_MAX
+    {
+        return Err(InputError::new(
+            InputErrorKind::Malformed,
+            format!(
+                "capacity.gpus is {}; a node may have 0 to {NODE_GPU_DEVICES_MAX} GPU devices",
+                node.capacity.gpus
+            ),
+        ));
     }
     Ok(())
 }

@@ -16,6 +16,11 @@ pub const NAME_CHARS_MAX: usize = 64;
 /// Longest free-text field (reasons, messages, job names), in bytes.
 pub const TEXT_BYTES_MAX: usize = 1024;
 
+/// Most GPU devices one node may register. The fold keeps a slot per
+/// device, so an unbounded count would make every reader of the log
+/// allocate without limit (4,294,967,295 devices is 16 GiB of slots).
+pub const NODE_GPU_DEVICES_MAX: u32 = 64;
+
 /// How many events one service round may hold. It equals the server's limit
 /// on messages in one atomic batch.
 pub const ROUND_EVENTS_MAX: usize = 1000;

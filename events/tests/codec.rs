@@ -182,3 +182,32 @@ fn decisions_carry_deterministic_message_ids() {
     assert_eq!(event.msg_id(), "admission.3.41.2");
     assert_eq!(event.subject(), "rota.default.job.acme.j1.admitted");
 }
+
+#[test]
+fn a_node_with_more_gpu_devices_than_the_limit_is_refused_at_decode() {
+    let node = |gpus: u32| {
+        Event::new(
+            format!("reg-{gpus}"),
+            "default",
+            Body::NodeRegistered(NodeRegistered {
+                node: "n1".into(),
+                capacity: Resources {
+                    cpu_milli: 1000,
+                    memory_bytes: 1 << 30,
+                    gpus,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        )
+    };
+    let at_limit = node(NODE_GPU_DEVICES_MAX);
+    let subject = at_limit.subject();
+    assert!(decode(&subject, Encoding::MessagePack, &encode(&at_limit)).is_ok());
+    let error = decode(&subject, Encoding::MessagePack, &encode(&node(u32::MAX))).unwrap_err();
+    assert_eq!(error.kind, InputErrorKind::Malformed);
+    assert_eq!(
+        error.detail,
+        "capacity.gpus is 4294967295; a node may have 0 to 64 GPU devices"
+    );
+}

@@ -11,8 +11,8 @@ use crate::repellers::RepellerIndex;
 use crate::retention::EndedJobs;
 use crate::tally::JobTally;
 use rota_events::{
-    Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, NodeRegistered, Outcome,
-    ParsedSubject, PlacementPolicy, ResourceAmounts, Resources, Writer,
+    Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, LeaseClaimed, NodeRegistered,
+    Outcome, ParsedSubject, PlacementPolicy, ResourceAmounts, Resources, Writer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,6 +141,9 @@ impl CellState {
             self.applied_seq
         );
         self.applied_seq = entry.seq;
+        // The log's time never goes back, even if the server's clock does:
+        // every time the fold records is this one, so a clock stepping back
+        // cannot shorten a wall-clock limit or make a wait negative.
         self.now_ms = self.now_ms.max(entry.time_ms);
         self.retire_ended_jobs();
         match &entry.event {
@@ -186,7 +189,7 @@ impl CellState {
                 self.queues.rejections.remove(&rejected.seq);
                 self.queues.cancels.remove(&rejected.seq);
             }
-            Body::JobBound(bound) => self.on_bound(entry, bound),
+            Body::JobBound(bound) => self.on_bound(bound),
             Body::JobStarted(started) => {
                 let on_node = self.job_on_node(&started.job, &started.node);
                 match on_node {
@@ -213,18 +216,7 @@ impl CellState {
                 }
                 false => self.note_unknown_node(entry, &lost.node),
             },
-            Body::LeaseClaimed(claim) => {
-                if claim.epoch > self.lease_epoch(&claim.service) {
-                    self.leases.insert(
-                        claim.service.clone(),
-                        crate::cell::Lease {
-                            epoch: claim.epoch,
-                            holder: claim.holder.clone(),
-                            seq: entry.seq,
-                        },
-                    );
-                }
-            }
+            Body::LeaseClaimed(claim) => self.on_lease_claimed(entry, claim),
             Body::ClockTick(_) => {}
             Body::TenantsSet(set) => match set.config.validate() {
                 Ok(()) => {
@@ -289,7 +281,7 @@ impl CellState {
             node: None,
             gpu_devices: Vec::new(),
             submitted_seq: entry.seq,
-            submitted_ms: entry.time_ms,
+            submitted_ms: self.now_ms,
             admitted_seq: None,
             first_bound_ms: None,
             bound_ms: None,
@@ -427,6 +419,32 @@ impl CellState {
         self.nodes_changed_seq = entry.seq;
     }
 
+    /// Takes a claim only at the next epoch of its service: a claim that
+    /// skipped ahead (to `u64::MAX`, say) would leave no epoch for the next
+    /// claimant. Two claimants of one epoch cannot both be in the log (the
+    /// server refuses the second), so any other epoch is refused visibly.
+    fn on_lease_claimed(&mut self, entry: &LogEntry, claim: &LeaseClaimed) {
+        let current = self.lease_epoch(&claim.service);
+        if Some(claim.epoch) != current.checked_add(1) {
+            let detail = format!(
+                "lease.claimed refused: epoch {} of service {} is not the next epoch, {}",
+                claim.epoch,
+                claim.service,
+                current.saturating_add(1)
+            );
+            self.note_invalid(entry, None, detail);
+            return;
+        }
+        self.leases.insert(
+            claim.service.clone(),
+            Lease {
+                epoch: claim.epoch,
+                holder: claim.holder.clone(),
+                seq: entry.seq,
+            },
+        );
+    }
+
     fn on_timed_out(&mut self, timed_out: &JobTimedOut) {
         match self.job_on_node(&timed_out.job, &timed_out.node) {
             Some(JobState::Bound | JobState::Running) => {
@@ -458,8 +476,8 @@ impl CellState {
             .unwrap_or(self.policy.default_estimate_s.saturating_mul(1000))
     }
 
-    fn on_bound(&mut self, entry: &LogEntry, bound: &JobBound) {
-        let now = entry.time_ms;
+    fn on_bound(&mut self, bound: &JobBound) {
+        let now = self.now_ms;
         let valid = match (self.jobs.get(&bound.job), self.nodes.get(&bound.node)) {
             (Some(job), Some(node)) => {
                 let free = node.free();
@@ -540,7 +558,7 @@ impl CellState {
             JobState::Cancelling if !job.timed_out => JobState::Cancelled,
             _ => JobState::Finished,
         };
-        job.finished_ms = Some(entry.time_ms);
+        job.finished_ms = Some(self.now_ms);
         job.outcome = Some(finished.outcome);
         job.exit_code = finished.exit_code;
         if finished.outcome != Outcome::Succeeded {

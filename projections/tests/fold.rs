@@ -351,3 +351,63 @@ fn ready_capacity_follows_registrations_drains_and_losses() {
     assert_eq!(seen, [7000, 6000, 4000, 8500]);
     assert_eq!(state.ready_capacity.cpu_milli, direct(&state));
 }
+
+#[test]
+fn a_lease_claim_is_taken_only_at_the_next_epoch_and_any_other_is_refused() {
+    let mut log = Log::new();
+    log.push(lease("placement", 1))
+        .push(lease("placement", u64::MAX))
+        .push(lease("placement", 3))
+        .push(lease("placement", 1))
+        .push(lease("placement", 2));
+    let state = log.fold();
+    assert_eq!(state.lease_epoch("placement"), 2);
+    assert_eq!(state.leases["placement"].holder, "placement-2");
+    let details: Vec<&str> = state
+        .queues
+        .rejections
+        .values()
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "lease.claimed refused: epoch 18446744073709551615 of service placement is not the next epoch, 2",
+            "lease.claimed refused: epoch 3 of service placement is not the next epoch, 2",
+            "lease.claimed refused: epoch 1 of service placement is not the next epoch, 2",
+        ]
+    );
+}
+
+#[test]
+fn a_server_clock_stepping_back_does_not_move_a_job_back_in_time() {
+    let mut log = given_pending_job();
+    let admitted_at = log.entries.last().unwrap().time_ms;
+    // The server's clock steps back before the binding lands.
+    log.entries.push(rota_projections::LogEntry {
+        seq: log.entries.len() as u64 + 1,
+        time_ms: admitted_at.saturating_sub(3_000),
+        subject: "rota.default.job.acme.j1.bound".into(),
+        event: Ok({
+            let mut event = Event::new("late", "default", bound("j1", "n1", 600));
+            event.tenant = Some("acme".into());
+            event.round = Some(RoundTag {
+                service: "placement".into(),
+                epoch: 1,
+                basis: log.entries.len() as u64,
+                index: 0,
+                size: 1,
+            });
+            event
+        }),
+    });
+    let state = log.fold();
+    let job = &state.jobs["j1"];
+    assert_eq!(job.state, JobState::Bound);
+    assert_eq!(
+        job.bound_ms,
+        Some(admitted_at),
+        "the fold's time, not the message's"
+    );
+    assert!(job.bound_ms.unwrap() >= job.submitted_ms);
+}

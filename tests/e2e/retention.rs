@@ -7,7 +7,7 @@
 
 use rota_events::Resources;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
-use rota_testkit::{CELL, TestBed, assert_replay_clean, run_rota, small_job};
+use rota_testkit::{TestBed, assert_replay_clean, run_rota, small_job};
 use std::time::Duration;
 
 const JOBS: usize = 300;
