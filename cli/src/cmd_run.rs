@@ -3,7 +3,7 @@
 use crate::Target;
 use anyhow::Context;
 use rota_shell::clock::{ClockConfig, run_clock};
-use rota_shell::service::{ServiceConfig, run_service_with};
+use rota_shell::service::{ServiceConfig, SnapshotTurns, run_service_with, snapshot_turns};
 use rota_shell::shared_reader::SharedReader;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, Shutdown};
@@ -53,18 +53,15 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| format!("{}-{}", std::process::id(), ulid::Ulid::new()));
     // The deciding services of one process read the log once, together.
     let deciding = services.iter().filter(|s| **s != "clock").count();
-    let shared =
-        (deciding > 1).then(|| SharedReader::start(log.clone(), deciding, shutdown.clone()));
+    let together = Together {
+        reader: (deciding > 1)
+            .then(|| SharedReader::start(log.clone(), deciding, shutdown.clone())),
+        snapshot_turns: snapshot_turns(),
+    };
     let mut tasks = JoinSet::new();
     for service in services {
         spawn_service(
-            &mut tasks,
-            &log,
-            service,
-            &instance,
-            &args,
-            &shutdown,
-            shared.clone(),
+            &mut tasks, &log, service, &instance, &args, &shutdown, &together,
         )
         .await?;
     }
@@ -113,6 +110,13 @@ fn report_end(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> boo
     }
 }
 
+/// What the services of one process share: one reader of the log, and the
+/// turn to snapshot.
+pub struct Together {
+    pub reader: Option<SharedReader>,
+    pub snapshot_turns: SnapshotTurns,
+}
+
 /// Starts one service's loop as a task of `tasks`.
 pub async fn spawn_service(
     tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -121,7 +125,7 @@ pub async fn spawn_service(
     instance: &str,
     args: &RunArgs,
     shutdown: &Shutdown,
-    shared: Option<SharedReader>,
+    together: &Together,
 ) -> anyhow::Result<()> {
     // Each service of the process on a connection of its own.
     let log = log.connect_again().await?;
@@ -136,6 +140,8 @@ pub async fn spawn_service(
     config.state_dir = args.state_dir.as_ref().map(|dir| dir.join(service));
     config.snapshot_every_events = args.snapshot_every.max(1);
     config.lease_timeout = Duration::from_millis(args.lease_timeout_ms);
+    config.snapshot_turns = together.snapshot_turns.clone();
+    let shared = together.reader.clone();
     tasks.spawn(async move {
         run_service_with(log, core, config, shutdown, shared).await?;
         Ok(())

@@ -45,6 +45,16 @@ pub const HEARTBEAT_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// snapshot, plus what was appended while it was down.
 pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 10_000;
 
+/// The turn to snapshot, shared by the services of one process so that one
+/// at a time encodes and writes its state: each holds the encoded bytes
+/// until they are written, and together they would hold them all at once.
+pub type SnapshotTurns = Arc<tokio::sync::Semaphore>;
+
+/// A turn of one's own, for a service alone in its process.
+pub fn snapshot_turns() -> SnapshotTurns {
+    Arc::new(tokio::sync::Semaphore::new(1))
+}
+
 /// How a service instance runs.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -58,6 +68,8 @@ pub struct ServiceConfig {
     pub lease_timeout: Duration,
     /// How often the holder says it is alive.
     pub heartbeat_interval: Duration,
+    /// Whose turn it is to snapshot in this process.
+    pub snapshot_turns: SnapshotTurns,
 }
 
 impl ServiceConfig {
@@ -68,6 +80,7 @@ impl ServiceConfig {
             snapshot_every_events: SNAPSHOT_EVERY_EVENTS_DEFAULT,
             lease_timeout: Duration::from_secs(3),
             heartbeat_interval: Duration::from_millis(500),
+            snapshot_turns: snapshot_turns(),
         }
     }
 }
@@ -141,6 +154,9 @@ pub async fn run_service_with(
     let mut snapshots_saved = 0u64;
     let mut writing: Option<SnapshotWrite> = None;
     let mut last_snapshot_bytes = 0usize;
+    // Asked for and not yet begun: waiting for the write before it, or for
+    // this process's turn.
+    let mut snapshot_wanted = false;
     let mut failure = None;
 
     'run: loop {
@@ -153,21 +169,19 @@ pub async fn run_service_with(
                     });
                     break 'run;
                 }
-                Output::SaveSnapshot => {
-                    if let Some(store) = &snapshots {
-                        snapshots_saved += finish_write(&mut writing, false).await;
-                        if writing.is_none() {
-                            let encoded = EncodedState::sized(
-                                machine.core().state(),
-                                last_snapshot_bytes + last_snapshot_bytes / 8,
-                            );
-                            last_snapshot_bytes = encoded.len();
-                            writing =
-                                Some(start_write(store, &log, machine.core().service(), encoded));
-                        }
-                    }
-                }
+                Output::SaveSnapshot => snapshot_wanted = snapshots.is_some(),
                 other => io.start(&log, &liveness_subject, &service, other),
+            }
+        }
+        if let Some(store) = snapshots.as_ref().filter(|_| snapshot_wanted) {
+            snapshots_saved += finish_write(&mut writing, false).await;
+            let turn = config.snapshot_turns.clone().try_acquire_owned();
+            if let (None, Ok(turn)) = (&writing, turn) {
+                snapshot_wanted = false;
+                let hint = last_snapshot_bytes + last_snapshot_bytes / 8;
+                let encoded = EncodedState::sized(machine.core().state(), hint);
+                last_snapshot_bytes = encoded.len();
+                writing = Some(start_write(store, &log, &service, encoded, turn));
             }
         }
         // A wake in the past is due now, but never sooner than
@@ -370,25 +384,29 @@ fn start_write(
     log: &CellLog,
     service: &str,
     encoded: EncodedState,
+    turn: tokio::sync::OwnedSemaphorePermit,
 ) -> SnapshotWrite {
     let (store, stream, service) = (
         Arc::clone(store),
         log.stream_identity.clone(),
         service.to_string(),
     );
-    tokio::task::spawn_blocking(move || match store.write(&service, &stream, encoded) {
-        Ok(()) => true,
-        Err(error) => {
-            warn!(service, error, "snapshot not saved");
-            false
+    tokio::task::spawn_blocking(move || {
+        let saved = store.write(&service, &stream, encoded);
+        drop(turn);
+        match saved {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(service, error, "snapshot not saved");
+                false
+            }
         }
     })
 }
 
 /// Collects the write in progress once it is done (or, with `wait`, waits
 /// for it); returns 1 if it saved a snapshot. A write still in progress is
-/// left running, and the snapshot asked for meanwhile is skipped: the next
-/// one covers it.
+/// left running, and a snapshot asked for meanwhile waits for it.
 async fn finish_write(writing: &mut Option<SnapshotWrite>, wait: bool) -> u64 {
     match writing.take() {
         Some(handle) if wait || handle.is_finished() => u64::from(handle.await.unwrap_or(false)),
