@@ -224,14 +224,8 @@ fn pending_jobs_max_is_refused_outside_one_to_its_limit() {
         state.policy.pending_jobs_max, 1,
         "the last valid policy stays"
     );
-    let details: Vec<&str> = state
-        .queues
-        .rejections
-        .values()
-        .map(|r| r.detail.as_str())
-        .collect();
     assert_eq!(
-        details,
+        rejection_details(&state),
         [
             "policy.set refused: pending_jobs_max is 0; it must be 1 to 1000000 jobs",
             "policy.set refused: pending_jobs_max is 1000001; it must be 1 to 1000000 jobs",
@@ -363,14 +357,8 @@ fn a_lease_claim_is_taken_only_at_the_next_epoch_and_any_other_is_refused() {
     let state = log.fold();
     assert_eq!(state.lease_epoch("placement"), 2);
     assert_eq!(state.leases["placement"].holder, "placement-2");
-    let details: Vec<&str> = state
-        .queues
-        .rejections
-        .values()
-        .map(|r| r.detail.as_str())
-        .collect();
     assert_eq!(
-        details,
+        rejection_details(&state),
         [
             "lease.claimed refused: epoch 18446744073709551615 of service placement is not the next epoch, 2",
             "lease.claimed refused: epoch 3 of service placement is not the next epoch, 2",

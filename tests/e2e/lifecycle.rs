@@ -210,19 +210,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert!(text.contains("more than any ready node"), "{text}");
 
     // `rota status` tells the story of the failing job.
-    let status = rota(&url, &["status", &failing]);
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{text}");
-    assert!(text.contains("finished: failed"), "{text}");
-    for event in [
-        "job.submitted",
-        "job.admitted",
-        "job.bound",
-        "job.started",
-        "job.finished",
-    ] {
-        assert!(text.contains(event), "status lacks {event}: {text}");
-    }
+    rota_testkit::assert_whole_story(&rota(&url, &["status", &failing]), "finished: failed");
     let unknown = rota(&url, &["status", "no-such-job"]);
     assert!(!unknown.status.success());
 

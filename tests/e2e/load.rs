@@ -6,10 +6,10 @@
 //! finishes, no submission is lost, no job is bound twice, and the log
 //! replays clean.
 
-use rota_events::{Body, Event, Outcome, Resources};
+use rota_events::{Body, Event, Outcome};
 use rota_projections::{CellState, LogEntry};
 use rota_shell::PublishWindow;
-use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
+use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_testkit::{CELL, TestBed, assert_replay_clean, bound_events, summary};
 use std::collections::BTreeSet;
@@ -47,22 +47,6 @@ fn job_id(i: usize) -> String {
 /// A small, short job: half a core and 256 MiB for a simulated second.
 fn submission(i: usize) -> Event {
     rota_testkit::small_job(TENANTS[i % TENANTS.len()], &job_id(i), JOB_DURATION_MS)
-}
-
-/// 200 nodes of 32 cores and 64 GiB: room for every job at once, so the
-/// test measures the path through the services, not queueing for capacity.
-fn fleet() -> Vec<NodeSpec> {
-    (0..NODES)
-        .map(|i| NodeSpec {
-            name: format!("load-node-{i:03}"),
-            capacity: Resources {
-                cpu_milli: 32_000,
-                memory_bytes: 64 << 30,
-                ..Default::default()
-            },
-            ..Default::default()
-        })
-        .collect()
 }
 
 /// What the submitter did.
@@ -209,7 +193,9 @@ async fn load_test() {
     bed.run_services(true);
     let fleet = tokio::spawn(run_nodes(
         bed.log.clone(),
-        fleet(),
+        // Room for every job at once, so the test measures the path through
+        // the services, not queueing for capacity.
+        rota_testkit::sim_fleet("load-node", NODES),
         SimRunner::new(TIME_SCALE),
         bed.shutdown.clone(),
     ));

@@ -5,9 +5,10 @@
 //! still tells an early job's whole life from the log, `rota explain` says
 //! the job has left the state and where to look, and the log replays clean.
 
-use rota_events::Resources;
-use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
-use rota_testkit::{TestBed, assert_replay_clean, run_rota, small_job};
+use rota_shell::nodes::{SimRunner, run_nodes};
+use rota_testkit::{
+    TestBed, assert_replay_clean, assert_whole_story, run_rota, sim_fleet, small_job,
+};
 use std::time::Duration;
 
 const JOBS: usize = 300;
@@ -19,20 +20,6 @@ const TIME_SCALE: f64 = 100.0;
 
 fn job_id(i: usize) -> String {
     format!("kept-{i:04}")
-}
-
-fn fleet() -> Vec<NodeSpec> {
-    (0..NODES)
-        .map(|i| NodeSpec {
-            name: format!("retention-node-{i:02}"),
-            capacity: Resources {
-                cpu_milli: 32_000,
-                memory_bytes: 64 << 30,
-                ..Default::default()
-            },
-            ..Default::default()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +40,7 @@ async fn ended_jobs_leave_the_state_and_their_story_stays_in_the_log() {
     bed.run_services(true);
     let fleet = tokio::spawn(run_nodes(
         bed.log.clone(),
-        fleet(),
+        sim_fleet("retention-node", NODES),
         SimRunner::new(TIME_SCALE),
         bed.shutdown.clone(),
     ));
@@ -84,18 +71,7 @@ async fn ended_jobs_leave_the_state_and_their_story_stays_in_the_log() {
     assert!(!state.jobs.contains_key(&early), "{early} ended first");
 
     let status = run_rota(binary, bed.url(), &["status", &early]);
-    let told = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{told}");
-    assert!(told.contains("finished: succeeded"), "{told}");
-    for event in [
-        "job.submitted",
-        "job.admitted",
-        "job.bound",
-        "job.started",
-        "job.finished",
-    ] {
-        assert!(told.contains(event), "status lacks {event}: {told}");
-    }
+    assert_whole_story(&status, "finished: succeeded");
     let explain = run_rota(binary, bed.url(), &["explain", &early]);
     let why = String::from_utf8_lossy(&explain.stderr);
     assert!(!explain.status.success());

@@ -9,6 +9,7 @@ use rota_events::{Body, Event, JobSubmitted, NodeRegistered, Resources, derived_
 use rota_projections::{CellState, LogEntry};
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
+use rota_shell::nodes::NodeSpec;
 use rota_shell::service::{ServiceConfig, run_service};
 use rota_shell::{CellLog, Shutdown};
 use std::collections::BTreeMap;
@@ -327,4 +328,37 @@ pub fn repo_root() -> std::path::PathBuf {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf()
+}
+
+/// `count` simulated nodes named `<prefix>-<i>`, of 32 cores and 64 GiB.
+pub fn sim_fleet(prefix: &str, count: usize) -> Vec<NodeSpec> {
+    (0..count)
+        .map(|i| NodeSpec {
+            name: format!("{prefix}-{i:03}"),
+            capacity: Resources {
+                cpu_milli: 32_000,
+                memory_bytes: 64 << 30,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Checks that `rota status` succeeded, gave `verdict` and told every event
+/// of a job that ran to its end; returns what it printed.
+pub fn assert_whole_story(status: &std::process::Output, verdict: &str) -> String {
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains(verdict), "status lacks {verdict:?}: {text}");
+    for event in [
+        "job.submitted",
+        "job.admitted",
+        "job.bound",
+        "job.started",
+        "job.finished",
+    ] {
+        assert!(text.contains(event), "status lacks {event}: {text}");
+    }
+    text
 }

@@ -162,3 +162,13 @@ pub fn finished(job: &str, node: &str) -> Event {
     )
     .with_tenant("acme")
 }
+
+/// The details of the rejections the fold has queued, in log order.
+pub fn rejection_details(state: &CellState) -> Vec<&str> {
+    state
+        .queues
+        .rejections
+        .values()
+        .map(|r| r.detail.as_str())
+        .collect()
+}
