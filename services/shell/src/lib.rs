@@ -26,6 +26,7 @@ pub mod shared_reader;
 pub mod shutdown;
 pub mod slot;
 pub mod snapshot;
+pub mod snapshot_writer;
 
 pub use log::{CellLog, EntryStream, LogError};
 pub use publish::{Pipeline, PublishWindow};

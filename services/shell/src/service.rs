@@ -13,7 +13,9 @@ use crate::machine::{
 use crate::shared_reader::{Delivered, Entries, SharedReader};
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
-use crate::snapshot::{EncodedState, SnapshotStore};
+use crate::snapshot::SnapshotStore;
+use crate::snapshot_writer::SnapshotWriter;
+pub use crate::snapshot_writer::{SnapshotTurns, snapshot_turns};
 use futures::StreamExt;
 use rota_events::liveness_service_subject;
 use rota_projections::ServiceCore;
@@ -44,16 +46,6 @@ pub const HEARTBEAT_SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// otherwise: a restarted service folds at most this many events past its
 /// snapshot, plus what was appended while it was down.
 pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 10_000;
-
-/// The turn to snapshot, shared by the services of one process so that one
-/// at a time encodes and writes its state: each holds the encoded bytes
-/// until they are written, and together they would hold them all at once.
-pub type SnapshotTurns = Arc<tokio::sync::Semaphore>;
-
-/// A turn of one's own, for a service alone in its process.
-pub fn snapshot_turns() -> SnapshotTurns {
-    Arc::new(tokio::sync::Semaphore::new(1))
-}
 
 /// How a service instance runs.
 #[derive(Debug, Clone)]
@@ -151,12 +143,10 @@ pub async fn run_service_with(
         probe: Slot::default(),
         heartbeat: Slot::default(),
     };
-    let mut snapshots_saved = 0u64;
-    let mut writing: Option<SnapshotWrite> = None;
-    let mut last_snapshot_bytes = 0usize;
-    // Asked for and not yet begun: waiting for the write before it, or for
-    // this process's turn.
-    let mut snapshot_wanted = false;
+    let mut snapshots = snapshots.map(|store| {
+        let turns = config.snapshot_turns.clone();
+        SnapshotWriter::new(store, &service, &log.stream_identity, turns)
+    });
     let mut failure = None;
 
     'run: loop {
@@ -169,20 +159,12 @@ pub async fn run_service_with(
                     });
                     break 'run;
                 }
-                Output::SaveSnapshot => snapshot_wanted = snapshots.is_some(),
+                Output::SaveSnapshot => snapshots.iter_mut().for_each(SnapshotWriter::want),
                 other => io.start(&log, &liveness_subject, &service, other),
             }
         }
-        if let Some(store) = snapshots.as_ref().filter(|_| snapshot_wanted) {
-            snapshots_saved += finish_write(&mut writing, false).await;
-            let turn = config.snapshot_turns.clone().try_acquire_owned();
-            if let (None, Ok(turn)) = (&writing, turn) {
-                snapshot_wanted = false;
-                let hint = last_snapshot_bytes + last_snapshot_bytes / 8;
-                let encoded = EncodedState::sized(machine.core().state(), hint);
-                last_snapshot_bytes = encoded.len();
-                writing = Some(start_write(store, &log, &service, encoded, turn));
-            }
+        if let Some(writer) = &mut snapshots {
+            writer.poll(machine.core().state());
         }
         // A wake in the past is due now, but never sooner than
         // WAKE_AFTER_MIN: should the machine ask for a time at which it has
@@ -245,10 +227,10 @@ pub async fn run_service_with(
             _ = tokio::time::sleep_until(wake) => machine.handle_timeout(elapsed()),
         }
     }
-    snapshots_saved += finish_write(&mut writing, true).await;
-    if let Some(store) = &snapshots {
-        snapshots_saved += save_snapshot(store, &log, machine.core()) as u64;
-    }
+    let snapshots_saved = match snapshots {
+        Some(writer) => writer.finish(machine.core().state()).await,
+        None => 0,
+    };
     let report = ServiceReport {
         applied_seq: machine.core().state().applied_seq,
         snapshots: snapshots_saved,
@@ -370,60 +352,5 @@ fn restore_snapshot(
             "snapshot is ahead of the log; folding from the start"
         ),
         Err(why) => info!(service, why, "folding the log from the start"),
-    }
-}
-
-/// Saves a snapshot; true when it was saved.
-/// A snapshot being written on a blocking thread; true once saved.
-type SnapshotWrite = tokio::task::JoinHandle<bool>;
-
-/// Writes a state encoded on the loop (the fold must not move while it is
-/// read) on a blocking thread, so that the disk never holds up the loop.
-fn start_write(
-    store: &Arc<SnapshotStore>,
-    log: &CellLog,
-    service: &str,
-    encoded: EncodedState,
-    turn: tokio::sync::OwnedSemaphorePermit,
-) -> SnapshotWrite {
-    let (store, stream, service) = (
-        Arc::clone(store),
-        log.stream_identity.clone(),
-        service.to_string(),
-    );
-    tokio::task::spawn_blocking(move || {
-        let saved = store.write(&service, &stream, encoded);
-        drop(turn);
-        match saved {
-            Ok(()) => true,
-            Err(error) => {
-                warn!(service, error, "snapshot not saved");
-                false
-            }
-        }
-    })
-}
-
-/// Collects the write in progress once it is done (or, with `wait`, waits
-/// for it); returns 1 if it saved a snapshot. A write still in progress is
-/// left running, and a snapshot asked for meanwhile waits for it.
-async fn finish_write(writing: &mut Option<SnapshotWrite>, wait: bool) -> u64 {
-    match writing.take() {
-        Some(handle) if wait || handle.is_finished() => u64::from(handle.await.unwrap_or(false)),
-        Some(handle) => {
-            *writing = Some(handle);
-            0
-        }
-        None => 0,
-    }
-}
-
-fn save_snapshot(store: &SnapshotStore, log: &CellLog, core: &dyn ServiceCore) -> bool {
-    match store.save(core.service(), &log.stream_identity, core.state()) {
-        Ok(()) => true,
-        Err(error) => {
-            warn!(service = core.service(), error, "snapshot not saved");
-            false
-        }
     }
 }
