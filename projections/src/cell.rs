@@ -517,6 +517,7 @@ impl CellState {
         job.gpu_devices = bound.gpu_devices.clone();
         let extended = job.spec.constraints.extended.clone();
         let node = self.nodes.get_mut(&bound.node).expect("checked above");
+        node.allocation_seq = self.applied_seq;
         node.allocated = node.allocated.plus(&bound.resources);
         let share = gpu_share_milli(&bound.resources);
         for device in &bound.gpu_devices {
@@ -611,6 +612,7 @@ impl CellState {
             .nodes
             .get_mut(&node_id)
             .expect("job on an unknown node");
+        node.allocation_seq = self.applied_seq;
         node.allocated = node.allocated.minus(&job.spec.resources);
         let share = gpu_share_milli(&job.spec.resources);
         for device in devices {

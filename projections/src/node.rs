@@ -37,6 +37,11 @@ pub struct Node {
     pub state: NodeState,
     pub jobs: BTreeSet<String>,
     pub registered_seq: u64,
+    /// The sequence of the last entry that changed what the node holds
+    /// (its registration, a binding, a release): a node with the same value
+    /// as when last looked at holds the same, which lets placement keep its
+    /// view of free capacity from round to round.
+    pub allocation_seq: u64,
 }
 
 /// The domain of `node` (named `name`) under topology key `key`, if it has
@@ -67,6 +72,7 @@ impl Node {
             state: NodeState::Ready,
             jobs: BTreeSet::new(),
             registered_seq: seq,
+            allocation_seq: seq,
         }
     }
 

@@ -7,8 +7,8 @@
 
 use crate::filter::{filter_key, refusal};
 use crate::filter_memory::{ClassFacts, FilterMemory, PASSES, REFUSED, UNKNOWN};
-use crate::max_tree::MaxTree;
 use crate::neighbours::{JobView, Neighbours};
+use crate::node_trees::NodeTrees;
 use crate::score::{Candidate, scores, total};
 use crate::timeline::{Free, RoundBinding};
 use rota_events::{Resources, Strategy, fnv1a64};
@@ -55,22 +55,27 @@ pub struct Choice<'a> {
     pub devices: Vec<u32>,
 }
 
+/// What placement keeps from one round to the next: what it learnt about
+/// node filters and the trees of the ready nodes' resources. Both are
+/// caches, so a round that starts with nothing decides the same.
+#[derive(Debug, Clone, Default)]
+pub struct RoundMemory {
+    pub filters: FilterMemory,
+    pub trees: NodeTrees,
+}
+
 /// What each ready node has free now, and what this round has bound there.
 pub struct FreeCapacity<'a> {
     state: &'a CellState,
     /// Ready nodes in name order.
     names: Vec<&'a str>,
     nodes: Vec<&'a Node>,
-    free: MaxTree,
-    capacity: MaxTree,
+    /// The free and whole capacity of the ready nodes, and their taints.
+    trees: NodeTrees,
     /// Free thousandths per GPU device, for nodes this round has bound to.
     devices: BTreeMap<usize, Vec<u32>>,
     /// Extended resources this round has taken, per node.
     extended_taken: BTreeMap<usize, BTreeMap<String, u64>>,
-    max_cost: u32,
-    /// Nodes with a taint that refuses jobs, which every job must be
-    /// filtered against even without constraints of its own.
-    hard_tainted: Vec<bool>,
     /// What is known about node filters per constraint class, kept from
     /// round to round while the nodes do not change.
     memory: std::cell::RefCell<FilterMemory>,
@@ -84,64 +89,36 @@ pub struct FreeCapacity<'a> {
     neighbours: Neighbours<'a>,
 }
 
-/// A node's whole capacity as a summary: every device free.
-fn capacity_summary(node: &Node) -> Resources {
-    Resources {
-        cpu_milli: node.capacity.cpu_milli,
-        memory_bytes: node.capacity.memory_bytes,
-        gpus: node.capacity.gpus,
-        gpu_milli: if node.capacity.gpus > 0 { 1000 } else { 0 },
-    }
-}
-
 impl<'a> FreeCapacity<'a> {
     /// The round's view, with nothing remembered from earlier rounds.
     pub fn of(state: &'a CellState) -> FreeCapacity<'a> {
-        FreeCapacity::with_memory(state, FilterMemory::default())
+        FreeCapacity::with_memory(state, RoundMemory::default())
     }
 
-    /// The round's view, with what earlier rounds learnt about filters
-    /// (forgotten if the nodes changed since).
-    pub fn with_memory(state: &'a CellState, memory: FilterMemory) -> FreeCapacity<'a> {
-        let ready: Vec<(&'a str, &'a Node)> = state
+    /// The round's view, with what earlier rounds learnt (forgotten where
+    /// the nodes changed since).
+    pub fn with_memory(state: &'a CellState, memory: RoundMemory) -> FreeCapacity<'a> {
+        let (names, nodes): (Vec<&'a str>, Vec<&'a Node>) = state
             .nodes
             .iter()
             .filter(|(_, node)| node.state == NodeState::Ready)
             .map(|(name, node)| (name.as_str(), node))
-            .collect();
-        let mut memory = memory.valid_for(state.nodes_changed_seq, ready.len());
-        let numbering = std::mem::take(&mut memory.numbering);
-        let free: Vec<Resources> = ready.iter().map(|(_, node)| node.free()).collect();
-        let capacity: Vec<Resources> = ready
-            .iter()
-            .map(|(_, node)| capacity_summary(node))
-            .collect();
+            .unzip();
+        let mut filters = memory
+            .filters
+            .valid_for(state.nodes_changed_seq, nodes.len());
+        let numbering = std::mem::take(&mut filters.numbering);
         FreeCapacity {
             state,
-            max_cost: ready.iter().map(|(_, node)| node.cost).max().unwrap_or(0),
-            hard_tainted: ready
-                .iter()
-                .map(|(_, node)| {
-                    node.taints
-                        .iter()
-                        .any(|t| t.effect == rota_events::TaintEffect::NoSchedule)
-                })
-                .collect(),
-            memory: std::cell::RefCell::new(memory),
+            trees: memory.trees.refreshed(state.nodes_changed_seq, &nodes),
+            memory: std::cell::RefCell::new(filters),
             unfit: std::cell::RefCell::new(Vec::new()),
-            names: ready.iter().map(|(name, _)| *name).collect(),
-            nodes: ready.iter().map(|(_, node)| *node).collect(),
-            free: MaxTree::new(&free),
-            capacity: MaxTree::new(&capacity),
             devices: BTreeMap::new(),
             extended_taken: BTreeMap::new(),
             bound_this_round: BTreeMap::new(),
-            neighbours: Neighbours::of(
-                state,
-                ready.iter().map(|(name, _)| *name).collect(),
-                ready.iter().map(|(_, node)| *node).collect(),
-                numbering,
-            ),
+            neighbours: Neighbours::of(state, names.clone(), nodes.clone(), numbering),
+            names,
+            nodes,
         }
     }
 
@@ -158,7 +135,8 @@ impl<'a> FreeCapacity<'a> {
         }
         let mut domains: Vec<u32> = (0..self.names.len())
             .filter(|i| {
-                request.fits_within(&self.capacity.get(*i)) && self.passes_filters(*i, job, class)
+                request.fits_within(&self.trees.capacity.get(*i))
+                    && self.passes_filters(*i, job, class)
             })
             .filter_map(|i| self.neighbours.domain_of(key, i))
             .collect();
@@ -221,7 +199,7 @@ impl<'a> FreeCapacity<'a> {
         let Some(i) = self.index(node) else {
             return Free::default();
         };
-        let free = self.free.get(i);
+        let free = self.trees.free.get(i);
         Free {
             cpu_milli: free.cpu_milli,
             memory_bytes: free.memory_bytes,
@@ -259,12 +237,18 @@ impl<'a> FreeCapacity<'a> {
         Some(read(self.memory.borrow_mut().facts(row)))
     }
 
-    /// Ends the round, handing back what it learnt about filters.
-    pub fn into_memory(self) -> FilterMemory {
-        let mut memory = self.memory.into_inner();
-        memory.numbering = self.neighbours.into_numbering();
-        memory.end_round();
-        memory
+    /// Ends the round, handing back what it learnt. The nodes it bound to
+    /// are computed again from the fold before the next round, which may or
+    /// may not hold these bindings.
+    pub fn into_memory(self) -> RoundMemory {
+        let mut filters = self.memory.into_inner();
+        filters.numbering = self.neighbours.into_numbering();
+        filters.end_round();
+        let mut trees = self.trees;
+        for i in self.devices.keys() {
+            trees.note_changed_by_round(*i);
+        }
+        RoundMemory { filters, trees }
     }
 
     /// Whether node `i` passes the job's filters, remembered per filter
@@ -272,7 +256,7 @@ impl<'a> FreeCapacity<'a> {
     /// every node but those with refusing taints, without looking further.
     fn passes_filters(&self, i: usize, job: &'a Job, class: FilterClass) -> bool {
         match class {
-            FilterClass::TaintsOnly if !self.hard_tainted[i] => true,
+            FilterClass::TaintsOnly if !self.trees.hard_tainted[i] => true,
             FilterClass::Unremembered => refusal(job, self.nodes[i]).is_none(),
             FilterClass::TaintsOnly | FilterClass::Remembered(_) => {
                 let row = class.memory_row().expect("remembered");
@@ -311,7 +295,7 @@ impl<'a> FreeCapacity<'a> {
         }
         let largest = (0..self.names.len())
             .filter(|i| self.passes_filters(*i, job, class))
-            .map(|i| self.capacity.get(i))
+            .map(|i| self.trees.capacity.get(i))
             .fold(Resources::default(), |a, b| crate::max_tree::max(&a, &b));
         self.with_facts(class, |facts| facts.largest = Some(largest));
     }
@@ -323,6 +307,7 @@ impl<'a> FreeCapacity<'a> {
             return false;
         }
         let fits = self
+            .trees
             .capacity
             .first_fit_where(request, &|i| self.passes_filters(i, job, class))
             .is_some();
@@ -339,7 +324,7 @@ impl<'a> FreeCapacity<'a> {
         let view = self.job_view(job, class);
         (0..self.names.len())
             .filter(|i| {
-                job.spec.resources.fits_within(&self.capacity.get(*i))
+                job.spec.resources.fits_within(&self.trees.capacity.get(*i))
                     && self.passes_filters(*i, job, class)
                     && self.no_conflict(*i, job, view.as_ref())
             })
@@ -391,7 +376,7 @@ impl<'a> FreeCapacity<'a> {
         let mut candidates: Vec<usize> = Vec::with_capacity(SCORED_NODES_MAX);
         let nodes = self.names.len();
         for range in [start..nodes, 0..start] {
-            self.free.collect_fits_where(
+            self.trees.free.collect_fits_where(
                 request,
                 range,
                 SCORED_NODES_MAX,
@@ -418,7 +403,7 @@ impl<'a> FreeCapacity<'a> {
         candidates
             .into_iter()
             .map(|i| {
-                let free = self.free.get(i);
+                let free = self.trees.free.get(i);
                 let after = Resources {
                     cpu_milli: free.cpu_milli - request.cpu_milli,
                     memory_bytes: free.memory_bytes - request.memory_bytes,
@@ -431,7 +416,7 @@ impl<'a> FreeCapacity<'a> {
                     job,
                     node: self.nodes[i],
                     free_after: after,
-                    max_cost: self.max_cost,
+                    max_cost: self.trees.max_cost,
                     job_preference,
                 };
                 (total(policy, &scores(&candidate)), i)
@@ -454,13 +439,13 @@ impl<'a> FreeCapacity<'a> {
         for device in &choice.devices {
             devices[*device as usize] -= share;
         }
-        let free = self.free.get(i);
+        let free = self.trees.free.get(i);
         let summary = gpu_summary(
             free.cpu_milli - request.cpu_milli,
             free.memory_bytes - request.memory_bytes,
             &devices,
         );
-        self.free.set(i, summary);
+        self.trees.free.set(i, summary);
         self.devices.insert(i, devices);
         for (name, amount) in &job.spec.constraints.extended {
             *self

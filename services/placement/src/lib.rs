@@ -15,6 +15,7 @@ pub mod filter;
 pub mod filter_memory;
 pub mod max_tree;
 pub mod neighbours;
+pub mod node_trees;
 pub mod queue;
 pub mod schedule;
 pub mod score;
@@ -22,7 +23,7 @@ pub mod tenancy;
 pub mod timeline;
 pub mod walltime;
 
-use filter_memory::FilterMemory;
+use capacity::RoundMemory;
 use rota_projections::{CellState, Decider, Draft, Folded};
 use std::sync::Mutex;
 
@@ -51,12 +52,13 @@ pub const CONSERVATIVE_RESERVATIONS_MAX: usize = 100;
 /// Placement's decision rule: walltime enforcement, then scheduling under
 /// the policy in force.
 ///
-/// It keeps what it learnt about node filters from round to round
-/// ([`filter_memory`]); that is a cache, which changes no decision: a fresh
-/// `Scheduler` decides every round the same.
+/// It keeps what it learnt about node filters ([`filter_memory`]) and its
+/// trees of the nodes' resources ([`node_trees`]) from round to round;
+/// those are caches, which change no decision: a fresh `Scheduler` decides
+/// every round the same.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    memory: Mutex<FilterMemory>,
+    memory: Mutex<RoundMemory>,
 }
 
 impl Clone for Scheduler {
@@ -76,7 +78,7 @@ impl Decider for Scheduler {
         // cache, so start it afresh.
         let mut memory = self.memory.lock().unwrap_or_else(|poisoned| {
             let mut guard = poisoned.into_inner();
-            *guard = FilterMemory::default();
+            *guard = RoundMemory::default();
             guard
         });
         let (bindings, learnt) = schedule::bindings(state, room, std::mem::take(&mut *memory));

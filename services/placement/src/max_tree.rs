@@ -15,7 +15,7 @@ pub fn max(a: &Resources, b: &Resources) -> Resources {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MaxTree {
     /// Leaves start at `leaves`; node `i` has children `2i` and `2i + 1`.
     tree: Vec<Resources>,

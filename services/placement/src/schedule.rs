@@ -20,8 +20,7 @@
 //! round backfills without a reservation.
 //! Reservations count GPUs as thousandths summed over a node's devices.
 
-use crate::capacity::{Choice, FreeCapacity};
-use crate::filter_memory::FilterMemory;
+use crate::capacity::{Choice, FreeCapacity, RoundMemory};
 use crate::queue::Queue;
 use crate::timeline::{Free, Timeline};
 use crate::{CONSERVATIVE_RESERVATIONS_MAX, EASY_RESERVATION_ATTEMPTS_MAX, ROUND_JOBS_SCANNED_MAX};
@@ -39,12 +38,8 @@ pub struct Reservation {
 }
 
 /// The bindings of one round, at most `room` of them, with what the round
-/// learnt about node filters (from `memory`, what earlier rounds learnt).
-pub fn bindings(
-    state: &CellState,
-    room: usize,
-    memory: FilterMemory,
-) -> (Vec<Draft>, FilterMemory) {
+/// learnt (from `memory`, what earlier rounds learnt).
+pub fn bindings(state: &CellState, room: usize, memory: RoundMemory) -> (Vec<Draft>, RoundMemory) {
     let mut round = Round::new(state, FreeCapacity::with_memory(state, memory), room);
     match state.policy.backfill {
         Backfill::Fcfs => round.fcfs(),
