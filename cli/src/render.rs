@@ -125,6 +125,12 @@ fn details(event: &Event) -> String {
 /// The entry as one JSON object: sequence, time, subject, and the event (or
 /// the error).
 pub fn json(entry: &LogEntry) -> String {
+    json_noted(entry, None)
+}
+
+/// An entry as one JSON line, with the fold's note on it (`fold`) when it
+/// had no effect.
+pub fn json_noted(entry: &LogEntry, note: Option<String>) -> String {
     let event = match &entry.event {
         Ok(event) => serde_json::from_slice::<serde_json::Value>(&rota_events::encode_as(
             event,
@@ -133,11 +139,14 @@ pub fn json(entry: &LogEntry) -> String {
         .unwrap_or(serde_json::Value::Null),
         Err(error) => serde_json::json!({ "error": error.to_string() }),
     };
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "seq": entry.seq,
         "time_ms": entry.time_ms,
         "subject": entry.subject,
         "event": event,
-    })
-    .to_string()
+    });
+    if let Some(note) = note {
+        line["fold"] = serde_json::Value::String(note);
+    }
+    line.to_string()
 }

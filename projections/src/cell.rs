@@ -493,6 +493,9 @@ impl CellState {
                         .extended
                         .iter()
                         .all(|(name, amount)| *amount <= node.extended_free(name))
+                    // A node the job's own constraints forbid is no more
+                    // valid than one without room, whoever wrote the binding.
+                    && crate::node_filters::refusal(job, node).is_none()
             }
             _ => false,
         };
@@ -654,12 +657,11 @@ impl CellState {
 
     fn note_misplaced_report(&mut self, entry: &LogEntry, event: &Event, job: &str, node: &str) {
         let actual = match self.jobs.get(job) {
-            None => "the job is unknown".to_string(),
-            Some(j) => format!(
-                "the job is {} on {}",
-                j.state.as_str(),
-                j.node.as_deref().unwrap_or("no node")
-            ),
+            None => "no such job is live".to_string(),
+            Some(j) => match &j.node {
+                Some(on) => format!("the job is {} on node {on}", j.state.as_str()),
+                None => format!("the job is {} and holds no node", j.state.as_str()),
+            },
         };
         let detail = format!(
             "{} from node {node} for job {job} refused: {actual}",

@@ -66,6 +66,66 @@ fn a_binding_that_does_not_fit_is_void() {
     assert_eq!(state.counters.void_bindings, 1);
 }
 
+/// A decision that breaks the job's own constraints is void in the fold, as
+/// one that over-commits is: neither a forged nor a faulty binding can put a
+/// job where it may not run.
+#[test]
+fn a_binding_onto_a_node_the_job_forbids_is_void() {
+    let mut log = Log::new();
+    let mut gpu_node = node("n1", 1000);
+    let mut tainted = node("n2", 1000);
+    if let Body::NodeRegistered(registered) = &mut gpu_node.body {
+        registered.labels.insert("zone".into(), "a".into());
+        registered.capacity.gpus = 1;
+        registered.gpu_model = Some("v100".into());
+    }
+    if let Body::NodeRegistered(registered) = &mut tainted.body {
+        registered.labels.insert("zone".into(), "b".into());
+        registered.taints.push(Taint {
+            key: "dedicated".into(),
+            value: "ml".into(),
+            effect: TaintEffect::NoSchedule,
+        });
+    }
+    let mut wants_zone_b = submit("j1", 100);
+    let mut wants_a100 = submit("j2", 100);
+    if let Body::JobSubmitted(spec) = &mut wants_zone_b.body {
+        let spec = std::sync::Arc::make_mut(spec);
+        spec.constraints
+            .node_selector
+            .insert("zone".into(), "b".into());
+    }
+    if let Body::JobSubmitted(spec) = &mut wants_a100.body {
+        let spec = std::sync::Arc::make_mut(spec);
+        spec.resources.gpus = 1;
+        spec.constraints.gpu_model = Some("a100".into());
+    }
+    log.push(lease("admission", 1))
+        .push(lease("placement", 1))
+        .push(gpu_node)
+        .push(tainted)
+        .push(wants_zone_b)
+        .push(wants_a100)
+        .decision("admission", 1, admitted("j1"), Some("acme"))
+        .decision("admission", 1, admitted("j2"), Some("acme"));
+    // j1 selects zone b but lands in zone a; j2 wants an A100 and lands on a
+    // V100; j1 again, in zone b, on a taint it does not tolerate.
+    log.decision("placement", 1, bound("j1", "n1", 100), Some("acme"));
+    let mut on_v100 = bound("j2", "n1", 100);
+    if let Body::JobBound(binding) = &mut on_v100 {
+        binding.resources.gpus = 1;
+        binding.gpu_devices = vec![0];
+    }
+    log.decision("placement", 1, on_v100, Some("acme"));
+    log.decision("placement", 1, bound("j1", "n2", 100), Some("acme"));
+    let state = log.fold();
+    assert_eq!(state.counters.void_bindings, 3);
+    assert_eq!(state.jobs["j1"].state, JobState::Pending);
+    assert_eq!(state.jobs["j2"].state, JobState::Pending);
+    assert_eq!(state.nodes["n1"].allocated, Resources::default());
+    assert_eq!(state.nodes["n2"].allocated, Resources::default());
+}
+
 #[test]
 fn decisions_from_a_stale_epoch_are_fenced() {
     let mut log = given_pending_job();

@@ -1,0 +1,134 @@
+//! Forged events that a client writes into the log have no effect on the
+//! fold, and `rota status` says so: through the real services, a job that
+//! selects a zone no node is in waits; a client then writes a binding for it
+//! onto a node it forbids (with placement's current epoch copied, so it is
+//! not fenced), a binding from a stale epoch, and a start report from a node
+//! it is not bound to. The job stays pending, no node holds anything, and
+//! its story marks each forged event void, fenced or refused; replay
+//! verification flags the forged round.
+
+use rota_events::{Body, Event, JobBound, JobStarted};
+use rota_projections::{Draft, JobState, seal_round};
+use rota_testkit::{CELL, TestBed, job, run_rota, small};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
+    let binary = env!("CARGO_BIN_EXE_rota");
+    let mut bed = TestBed::start().await;
+    bed.run_named(&["admission", "placement"]);
+    bed.register_nodes(2, small()).await;
+    let mut waiting = job("acme", "j1", small(), &[]);
+    if let Body::JobSubmitted(spec) = &mut waiting.body {
+        std::sync::Arc::make_mut(spec)
+            .constraints
+            .node_selector
+            .insert("zone".into(), "nowhere".into());
+    }
+    bed.submit(&[waiting]).await;
+    let state = bed
+        .wait_for("j1 admitted and placement's lease taken", |s| {
+            s.lease_epoch("placement") >= 1
+                && s.jobs
+                    .get("j1")
+                    .is_some_and(|j| j.state == JobState::Pending)
+        })
+        .await;
+    let epoch = state.lease_epoch("placement");
+    let binding = |node: &str| Draft {
+        tenant: Some("acme".into()),
+        causation_id: None,
+        body: Body::JobBound(JobBound {
+            job: "j1".into(),
+            node: node.into(),
+            resources: small(),
+            gpu_devices: Vec::new(),
+            reclaimable: false,
+        }),
+    };
+    let onto_forbidden = seal_round(&state, "placement", epoch, vec![binding("node-00000")]);
+    let forged_seq = bed.log.publish_round(&onto_forbidden).await.unwrap();
+    let stale = seal_round(&state, "placement", epoch - 1, vec![binding("node-00001")]);
+    let stale_seq = bed.log.publish_round(&stale).await.unwrap();
+    let report = Event::new(
+        "forged-start",
+        CELL,
+        Body::JobStarted(JobStarted {
+            job: "j1".into(),
+            node: "node-00001".into(),
+            pid: None,
+        }),
+    )
+    .with_tenant("acme");
+    let report_seq = bed.log.publish(&report).await.unwrap();
+
+    let after = bed
+        .wait_for("the forged report to be refused", |s| {
+            s.applied_seq > report_seq && !s.queues.rejections.contains_key(&report_seq)
+        })
+        .await;
+    assert_eq!(after.jobs["j1"].state, JobState::Pending);
+    assert_eq!(after.counters.void_bindings, 1);
+    assert_eq!(after.counters.fenced_decisions, 1);
+    assert!(after.nodes.values().all(|n| n.jobs.is_empty()));
+
+    let status = run_rota(binary, bed.url(), &["status", "j1"]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{text}");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("job j1: pending: admitted, waiting for a node"),
+        "{text}"
+    );
+    let marked = |event: &str, note: &str| {
+        text.lines()
+            .any(|line| line.contains(event) && line.contains(note))
+    };
+    assert!(marked("job.bound", "[void: "), "{text}");
+    assert!(marked("job.bound", "[fenced: "), "{text}");
+    assert!(marked("job.started", "[refused: "), "{text}");
+    let noted = text
+        .lines()
+        .filter(|line| {
+            ["  [void: ", "  [fenced: ", "  [refused: "]
+                .iter()
+                .any(|n| line.contains(n))
+        })
+        .count();
+    assert_eq!(noted, 3, "only the forged events are marked: {text}");
+
+    let json = run_rota(binary, bed.url(), &["status", "j1", "--json"]);
+    let notes: Vec<Option<String>> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            value["fold"].as_str().map(str::to_string)
+        })
+        .collect();
+    assert_eq!(notes.len(), 5, "submitted, admitted, two bindings, a start");
+    assert_eq!(notes.iter().filter(|n| n.is_some()).count(), 3, "{notes:?}");
+
+    bed.stop_services().await;
+    // Replay verification re-derives placement's rounds at the forged
+    // basis and finds that placement would have bound nothing: both forged
+    // rounds are flagged, and nothing else is.
+    let report = rota_replay::verify(&bed.entries().await, &|service| {
+        rota_replay::standard_core(CELL, service)
+    });
+    let mut flagged: Vec<(&str, u64, u64, Option<u64>)> = report
+        .mismatches
+        .iter()
+        .map(|m| (m.service.as_str(), m.epoch, m.basis, m.seq))
+        .collect();
+    flagged.sort();
+    let basis = state.applied_seq;
+    assert_eq!(
+        flagged,
+        vec![
+            ("placement", epoch - 1, basis, Some(stale_seq)),
+            ("placement", epoch, basis, Some(forged_seq)),
+        ],
+        "{:#?}",
+        report.mismatches
+    );
+}
