@@ -4,7 +4,6 @@ use crate::Target;
 use crate::render::clock_time;
 use rota_events::check_name;
 use rota_projections::{CellState, JobState};
-use rota_shell::CellLog;
 use std::process::ExitCode;
 
 /// Explain a job: for a pending one, how many nodes could take it and why
@@ -17,7 +16,7 @@ pub struct ExplainArgs {
 
 pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitCode> {
     check_name("job", &args.job)?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let mut state = CellState::new(&target.cell);
     for entry in log.read_all().await? {
         state.apply(&entry);

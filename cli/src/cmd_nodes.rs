@@ -3,8 +3,8 @@
 use crate::Target;
 use anyhow::bail;
 use rota_events::{Resources, check_name};
+use rota_shell::Shutdown;
 use rota_shell::nodes::{NodeSpec, ProcessRunner, SimRunner, run_nodes};
-use rota_shell::{CellLog, Shutdown};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,7 +92,7 @@ pub struct SimFleetArgs {
 pub async fn agent(target: &Target, args: AgentArgs) -> anyhow::Result<ExitCode> {
     check_name("node", &args.node)?;
     let labels = parse_labels(&args.labels)?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let taints = parse_labels(&args.taints)?
@@ -132,7 +132,7 @@ pub async fn sim_fleet(target: &Target, args: SimFleetArgs) -> anyhow::Result<Ex
             args.time_scale
         );
     }
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     eprintln!(

@@ -7,7 +7,6 @@ use rota_events::{
     PENDING_JOBS_MAX_DEFAULT, PlacementPolicy, PolicySet, QueueWeights, Retention, Strategy,
     Weights,
 };
-use rota_shell::CellLog;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -153,7 +152,7 @@ fn read_policy_file(path: &std::path::Path) -> anyhow::Result<PlacementPolicy> {
 
 /// Logs the policy as a `policy.set` event.
 async fn publish(target: &Target, placement: PlacementPolicy) -> anyhow::Result<ExitCode> {
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let summary = format!(
         "backfill {}, default estimate {} s, strategy {}, weights {:?}, queue {:?}, classes [{}], at most {} jobs waiting, ended jobs kept {} s (at most {})",
         placement.backfill.as_str(),

@@ -1,7 +1,6 @@
 //! `rota replay`: re-derive every recorded decision from the log.
 
 use crate::Target;
-use rota_shell::CellLog;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand, Debug)]
@@ -21,7 +20,7 @@ pub async fn replay(target: &Target, command: ReplayCommand) -> anyhow::Result<E
 }
 
 async fn verify(target: &Target) -> anyhow::Result<ExitCode> {
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let entries = log.read_all().await?;
     let cell = target.cell.clone();
     let report = rota_replay::verify(&entries, &|service| {

@@ -40,7 +40,7 @@ pub struct RunArgs {
 }
 
 pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let services: Vec<&str> = match args.service.as_str() {

@@ -10,7 +10,6 @@ use rota_projections::accounts::fairness::{
 use rota_projections::accounts::quota::borrowed;
 use rota_projections::accounts::ready_capacity;
 use rota_projections::accounts::tree::ROOT;
-use rota_shell::CellLog;
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -121,7 +120,7 @@ pub fn rows(state: &CellState) -> Vec<ShareRow> {
 }
 
 pub async fn shares(target: &Target, args: SharesArgs) -> anyhow::Result<ExitCode> {
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let entries = log.read_all().await?;
     let head = entries.last().map_or(0, |e| e.seq);
     if let Some(at) = args.at

@@ -4,7 +4,6 @@ use crate::Target;
 use crate::render;
 use rota_events::{Body, Outcome, check_name};
 use rota_projections::{CellState, Job, JobState, LogEntry, Verdict, apply_with_verdict};
-use rota_shell::CellLog;
 use std::process::ExitCode;
 
 /// Show a job's state and every event of its life.
@@ -29,7 +28,7 @@ struct Story {
 
 pub async fn status(target: &Target, args: StatusArgs) -> anyhow::Result<ExitCode> {
     check_name("job", &args.job)?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let story = fold_story(log.read_all().await?, &target.cell, &args.job);
     if story.entries.is_empty() {
         eprintln!("no job {:?} in cell {}", args.job, target.cell);

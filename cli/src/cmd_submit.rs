@@ -5,7 +5,6 @@ use anyhow::{Context, bail};
 use rota_events::{
     Body, Constraints, Event, JobCancelRequested, JobSubmitted, Resources, check_name,
 };
-use rota_shell::CellLog;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -89,7 +88,7 @@ pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCod
         .into_iter()
         .map(|spec| to_event(&target.cell, args.tenant.as_deref(), spec))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let mut pipeline = log.pipeline();
     for event in &events {
         pipeline.push(event).await?;
@@ -151,7 +150,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
 pub async fn cancel(target: &Target, args: CancelArgs) -> anyhow::Result<ExitCode> {
     check_name("tenant", &args.tenant)?;
     check_name("job", &args.job)?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let id = ulid::Ulid::new().to_string();
     let body = Body::JobCancelRequested(JobCancelRequested {
         job: args.job.clone(),

@@ -4,7 +4,6 @@
 use crate::Target;
 use anyhow::Context;
 use rota_events::{Body, Event, TenantConfig, TenantsSet};
-use rota_shell::CellLog;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,7 +49,7 @@ pub async fn tenants(target: &Target, command: TenantsCommand) -> anyhow::Result
     let config = read_tenants_file(&file)?;
     let tenants = config.tenants.len();
     let mode = config.fair_share.mode.as_str();
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let event = Event::new(
         ulid::Ulid::new().to_string(),
         &target.cell,

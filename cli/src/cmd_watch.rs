@@ -3,7 +3,7 @@
 use crate::Target;
 use crate::render;
 use rota_events::check_name;
-use rota_shell::{CellLog, Shutdown};
+use rota_shell::Shutdown;
 use std::process::ExitCode;
 
 /// Follow events live, optionally only one tenant's, one job's or one node's.
@@ -57,7 +57,7 @@ fn filters(cell: &str, args: &WatchArgs) -> anyhow::Result<Vec<String>> {
 
 pub async fn watch(target: &Target, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let filters = filters(&target.cell, &args)?;
-    let log = CellLog::connect(target.url(), &target.cell).await?;
+    let log = target.connect().await?;
     let start = if args.from_start {
         1
     } else {

@@ -1,6 +1,7 @@
 //! `rota`: every way to use Rota from a terminal: run the services, submit
 //! and follow jobs, run node agents, replay the log, and the demo.
 
+mod cmd_auth;
 mod cmd_bench;
 mod cmd_demo;
 mod cmd_explain;
@@ -32,6 +33,10 @@ pub struct Target {
     /// The cell (scheduling domain) to use.
     #[arg(long, default_value = "default", global = true)]
     pub cell: String,
+    /// Connect as the identity whose NKey seed file this is (as `rota auth
+    /// init` writes them); without it, connect with no credentials.
+    #[arg(long = "creds", env = "NATS_CREDS", global = true)]
+    pub creds: Option<std::path::PathBuf>,
 }
 
 /// The NATS URL used when none is given.
@@ -41,6 +46,21 @@ impl Target {
     /// The NATS URL to connect to.
     pub fn url(&self) -> &str {
         self.nats_url.as_deref().unwrap_or(DEFAULT_NATS_URL)
+    }
+
+    /// The credentials of `--creds`, if given.
+    pub fn credentials(&self) -> anyhow::Result<Option<rota_shell::access::Credentials>> {
+        self.creds
+            .as_deref()
+            .map(rota_shell::access::Credentials::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Connects to the cell's log as the identity of `--creds`.
+    pub async fn connect(&self) -> anyhow::Result<rota_shell::CellLog> {
+        let credentials = self.credentials()?;
+        Ok(rota_shell::CellLog::connect_as(self.url(), &self.cell, credentials.as_ref()).await?)
     }
 }
 
@@ -84,6 +104,9 @@ enum Command {
     /// Replay the log: re-derive and verify every recorded decision.
     #[command(subcommand)]
     Replay(cmd_replay::ReplayCommand),
+    /// Identities and their permissions, enforced by the NATS server.
+    #[command(subcommand)]
+    Auth(cmd_auth::AuthCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,6 +140,7 @@ fn main() -> std::process::ExitCode {
             Command::Policy(command) => cmd_policy::policy(&target, command).await,
             Command::Tenants(command) => cmd_tenants::tenants(&target, command).await,
             Command::Shares(args) => cmd_shares::shares(&target, args).await,
+            Command::Auth(command) => cmd_auth::auth(&target, command).await,
         }
     });
     match result {

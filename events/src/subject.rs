@@ -126,3 +126,135 @@ pub fn liveness_node_subject(cell: &str) -> String {
 pub fn liveness_service_subject(cell: &str, service: &str) -> String {
     format!("rota.{cell}.live.service.{service}")
 }
+
+/// Which tokens of a subject pattern are fixed: the tenant, node or service
+/// a writer may write for. A token left `None` is the wildcard `*`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PatternScope<'a> {
+    pub tenant: Option<&'a str>,
+    pub node: Option<&'a str>,
+    pub service: Option<&'a str>,
+}
+
+/// The NATS subject patterns on which events of `type_name` are published in
+/// `cell`, with the tokens `scope` fixes and `*` for the others: what a
+/// publish permission for one writer of the type lists. Empty for an
+/// unknown type.
+pub fn subject_patterns(cell: &str, type_name: &str, scope: &PatternScope) -> Vec<String> {
+    let tenant = scope.tenant.unwrap_or("*");
+    let node = scope.node.unwrap_or("*");
+    let service = scope.service.unwrap_or("*");
+    let Some((family, verb)) = type_name.split_once('.') else {
+        return Vec::new();
+    };
+    let job = |suffix: &str| format!("rota.{cell}.job.{tenant}.*.{verb}{suffix}");
+    match (family, verb) {
+        ("job", "bound" | "started" | "finished" | "timed_out") => vec![job(&format!(".{node}"))],
+        ("job", "cancelled") => vec![job(""), job(&format!(".{node}"))],
+        ("job", _) => vec![job("")],
+        ("node", _) => vec![format!("rota.{cell}.node.{node}.{verb}")],
+        ("lease", _) => vec![format!("rota.{cell}.lease.{service}")],
+        ("input", _) => vec![
+            format!("rota.{cell}.input.rejected"),
+            format!("rota.{cell}.input.rejected.{tenant}"),
+        ],
+        _ => vec![format!("rota.{cell}.{type_name}")],
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+    use crate::body::*;
+    use std::sync::Arc;
+
+    /// Whether NATS would deliver `subject` to a subscription on `pattern`.
+    fn matches(pattern: &str, subject: &str) -> bool {
+        let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
+        loop {
+            match (p.next(), s.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    fn one_of_each() -> Vec<Event> {
+        let job = "j1".to_string();
+        let node = "n1".to_string();
+        let bodies = vec![
+            Body::JobSubmitted(Arc::new(JobSubmitted {
+                job: job.clone(),
+                ..Default::default()
+            })),
+            Body::JobCancelRequested(JobCancelRequested {
+                job: job.clone(),
+                reason: None,
+            }),
+            Body::JobAdmitted(JobAdmitted { job: job.clone() }),
+            Body::JobBound(JobBound {
+                job: job.clone(),
+                node: node.clone(),
+                ..Default::default()
+            }),
+            Body::JobStarted(JobStarted {
+                job: job.clone(),
+                node: node.clone(),
+                pid: None,
+            }),
+            Body::NodeRegistered(NodeRegistered {
+                node: node.clone(),
+                ..Default::default()
+            }),
+            Body::LeaseClaimed(LeaseClaimed {
+                service: "placement".into(),
+                epoch: 1,
+                holder: "p".into(),
+            }),
+            Body::ClockTick(ClockTick { after_seq: 1 }),
+        ];
+        bodies
+            .into_iter()
+            .map(|body| Event::new("e", "c", body).with_tenant("acme"))
+            .collect()
+    }
+
+    #[test]
+    fn every_event_is_on_a_pattern_of_its_own_writer_and_no_other() {
+        for event in one_of_each() {
+            let subject = event.subject();
+            let own = PatternScope {
+                tenant: Some("acme"),
+                node: Some("n1"),
+                service: Some("placement"),
+            };
+            let other = PatternScope {
+                tenant: Some("beta"),
+                node: Some("n2"),
+                service: Some("admission"),
+            };
+            let type_name = event.body.type_name();
+            assert!(
+                subject_patterns("c", type_name, &own)
+                    .iter()
+                    .any(|p| matches(p, &subject)),
+                "{subject} is on no pattern of {type_name}"
+            );
+            let scoped = matches!(
+                type_name.split_once('.').map(|(family, _)| family),
+                Some("job" | "node" | "lease")
+            );
+            if scoped {
+                assert!(
+                    !subject_patterns("c", type_name, &other)
+                        .iter()
+                        .any(|p| matches(p, &subject)),
+                    "{subject} is on a pattern of another writer of {type_name}"
+                );
+            }
+        }
+    }
+}

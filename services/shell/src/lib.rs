@@ -15,12 +15,14 @@
 //! - [`nats_server`]: finding and starting a local nats-server for the demo
 //!   and the tests.
 
+pub mod access;
 pub mod clock;
 pub mod log;
 pub mod machine;
 pub mod nats_server;
 pub mod nodes;
 pub mod publish;
+pub mod refusals;
 pub mod service;
 pub mod shared_reader;
 pub mod shutdown;

@@ -1,6 +1,8 @@
 //! The cell's log: one JetStream stream per cell.
 
+use crate::access::{Credentials, inbox_prefix};
 use crate::publish::{Pipeline, msg_id_headers, own_context, publish_error};
+use crate::refusals::Refusals;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
@@ -62,25 +64,56 @@ pub struct CellLog {
     /// stream that was since deleted and recreated does not match it.
     pub stream_identity: String,
     url: String,
+    credentials: Option<Credentials>,
+    /// Publishes the server refused on this connection.
+    refusals: Refusals,
     stream: stream::Stream,
 }
 
 impl CellLog {
-    /// Connects, checks the server version, and provisions the cell's stream.
+    /// Connects without credentials, checks the server version, and
+    /// provisions the cell's stream.
     pub async fn connect(url: &str, cell: &str) -> Result<CellLog, LogError> {
+        CellLog::connect_as(url, cell, None).await
+    }
+
+    /// Connects as the NKey user of `credentials` (if given), whose replies
+    /// then arrive on its own inbox prefix, as its server permissions
+    /// require; checks the server version and provisions the cell's stream
+    /// (or finds it, for identities that may not create it).
+    pub async fn connect_as(
+        url: &str,
+        cell: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<CellLog, LogError> {
         rota_events::check_name("cell", cell).map_err(|e| LogError::Provision {
             stream: stream_name(cell),
             detail: e.to_string(),
         })?;
-        let client = async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new()
             .name(format!("rota/{cell}"))
-            .connection_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| LogError::Connect {
-                url: url.to_string(),
-                detail: e.to_string(),
-            })?;
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(credentials) = credentials {
+            options = options
+                .nkey(credentials.seed().to_string())
+                .custom_inbox_prefix(inbox_prefix(credentials.public_key()));
+        }
+        let refusals = Refusals::default();
+        let noting = refusals.clone();
+        options = options.event_callback(move |event| {
+            let noting = noting.clone();
+            async move {
+                if let async_nats::Event::ServerError(async_nats::ServerError::Other(message)) =
+                    event
+                {
+                    noting.note(&message);
+                }
+            }
+        });
+        let client = options.connect(url).await.map_err(|e| LogError::Connect {
+            url: url.to_string(),
+            detail: e.to_string(),
+        })?;
         check_server_version(url, &client.server_info())?;
         let js = own_context(&client);
         let mut stream = provision(&js, url, cell).await?;
@@ -98,6 +131,8 @@ impl CellLog {
             cell: cell.to_string(),
             stream_identity: created.unix_timestamp_nanos().to_string(),
             url: url.to_string(),
+            credentials: credentials.cloned(),
+            refusals,
             stream,
         })
     }
@@ -107,7 +142,7 @@ impl CellLog {
     /// messages in order, so a round's batch on a shared connection would
     /// queue behind every other component's publishes.
     pub async fn connect_again(&self) -> Result<CellLog, LogError> {
-        CellLog::connect(&self.url, &self.cell).await
+        CellLog::connect_as(&self.url, &self.cell, self.credentials.as_ref()).await
     }
 
     /// The sequence of the last message in the stream, 0 when empty.
@@ -129,10 +164,15 @@ impl CellLog {
             .js
             .publish_with_headers(subject.clone(), msg_id_headers(event), encode(event).into())
             .await
-            .map_err(|e| publish_error(&subject, e))?
-            .await
             .map_err(|e| publish_error(&subject, e))?;
-        Ok(ack.sequence)
+        let is_this_subject = |refused: &str| refused == subject;
+        tokio::select! {
+            ack = ack => Ok(ack.map_err(|e| publish_error(&subject, e))?.sequence),
+            refusal = self.refusals.refused(&is_this_subject) => Err(LogError::Publish {
+                subject: subject.clone(),
+                detail: format!("the server refused it ({refusal}); these credentials may not write it"),
+            }),
+        }
     }
 
     /// Publishes raw bytes on a subject, as an outside client would.
@@ -217,7 +257,7 @@ impl CellLog {
     /// A pipeline of publishes with a bound on those in flight, with
     /// permits of its own.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(&self.client)
+        Pipeline::new(&self.client, self.refusals.clone())
     }
 
     /// A round's publication as a future that owns what it needs, so that a
@@ -233,18 +273,44 @@ impl CellLog {
         start_seq: u64,
         filter_subjects: Vec<String>,
     ) -> Result<EntryStream, LogError> {
-        let config = consumer::pull::OrderedConfig {
+        let mut config = consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: start_seq.max(1),
             },
-            filter_subjects,
             ..Default::default()
         };
-        let consumer = self
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
+        // A named consumer with one filter is created on a request subject
+        // that ends in the filter, which is what lets the server permit a
+        // tenant to read only its own subjects (see `access`).
+        match <[String; 1]>::try_from(filter_subjects) {
+            Ok([filter]) => {
+                config.name = Some(format!("rota_{}", ulid::Ulid::new()));
+                config.filter_subject = filter;
+            }
+            Err(filters) => config.filter_subjects = filters,
+        }
+        // The request subject names the consumer when it has a name, so that
+        // an earlier refusal of another reader is not taken for this one's.
+        let create_request = format!("$JS.API.CONSUMER.CREATE.{}", stream_name(&self.cell));
+        let this_request = match &config.name {
+            Some(name) => format!("{create_request}.{name}."),
+            None => create_request.clone(),
+        };
+        let named = config.name.is_some();
+        let is_this_request = |refused: &str| match named {
+            true => refused.starts_with(&this_request),
+            false => refused == create_request,
+        };
+        let consumer = tokio::select! {
+            created = self.stream.create_consumer(config) => {
+                created.map_err(|e| LogError::Read(e.to_string()))?
+            }
+            refusal = self.refusals.refused(&is_this_request) => {
+                return Err(LogError::Read(format!(
+                    "the server refused to open a reader ({refusal}); these credentials may not read those subjects"
+                )));
+            }
+        };
         let messages = consumer
             .messages()
             .await

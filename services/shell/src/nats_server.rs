@@ -37,14 +37,29 @@ impl NatsServer {
         NatsServer::start_binary(&binary)
     }
 
+    /// Starts the best suitable nats-server found with the configuration
+    /// file `config` (as `rota auth init` writes), on a free loopback port
+    /// with a temporary store.
+    pub fn start_with_config(config: &Path) -> Result<NatsServer, String> {
+        let binary = find_nats_server()?;
+        NatsServer::start_binary_with(&binary, Some(config))
+    }
+
     /// Starts `binary` on a loopback port of its choosing, with a temporary
     /// store, and waits until it listens.
     pub fn start_binary(binary: &Path) -> Result<NatsServer, String> {
+        NatsServer::start_binary_with(binary, None)
+    }
+
+    fn start_binary_with(binary: &Path, config: Option<&Path>) -> Result<NatsServer, String> {
         let store = tempfile::Builder::new()
             .prefix("rota-nats-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary store: {e}"))?;
         let mut command = Command::new(binary);
+        if let Some(config) = config {
+            command.arg("-c").arg(config);
+        }
         command
             .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
             .arg(store.path().join("jetstream"))

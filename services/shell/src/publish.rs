@@ -13,12 +13,14 @@
 //! acknowledgements because it has nothing else to drain.
 
 use crate::log::LogError;
+use crate::refusals::Refusals;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use rota_events::{Event, encode};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Most publishes awaiting their acknowledgement in one window.
@@ -140,15 +142,22 @@ fn ack_future<T: Send + 'static>(subject: String, ack: PublishAckFuture, tag: T)
 }
 
 /// Pipelined publishing for straight-line code: sends without waiting until
-/// the window is full, then waits for the oldest acknowledgement.
+/// the window is full, then waits for the oldest acknowledgement. A publish
+/// the server refuses (the credentials may not write its subject) fails the
+/// wait at once, with the server's reason, rather than at the ack timeout.
 pub struct Pipeline {
-    window: PublishWindow<()>,
+    window: PublishWindow<String>,
+    refusals: Refusals,
+    /// The subjects of the publishes in flight, with how many each.
+    in_flight: BTreeMap<String, usize>,
 }
 
 impl Pipeline {
-    pub fn new(client: &async_nats::Client) -> Pipeline {
+    pub fn new(client: &async_nats::Client, refusals: Refusals) -> Pipeline {
         Pipeline {
             window: PublishWindow::new(client, PUBLISH_WINDOW_MAX),
+            refusals,
+            in_flight: BTreeMap::new(),
         }
     }
 
@@ -164,18 +173,47 @@ impl Pipeline {
         payload: Vec<u8>,
     ) -> Result<(), LogError> {
         if !self.window.has_room() {
-            self.window.next_acked().await.result?;
+            self.wait_oldest().await?;
         }
-        self.window.send_raw(subject, headers, payload, ()).await
+        *self.in_flight.entry(subject.clone()).or_default() += 1;
+        self.window
+            .send_raw(subject.clone(), headers, payload, subject)
+            .await
     }
 
     /// Waits for every outstanding acknowledgement.
     pub async fn flush(&mut self) -> Result<(), LogError> {
         while !self.window.is_empty() {
-            self.window.next_acked().await.result?;
+            self.wait_oldest().await?;
         }
         Ok(())
     }
+
+    async fn wait_oldest(&mut self) -> Result<(), LogError> {
+        let in_flight = &self.in_flight;
+        let is_in_flight = |subject: &str| in_flight.contains_key(subject);
+        let acked = tokio::select! {
+            acked = self.window.next_acked() => acked,
+            refusal = self.refusals.refused(&is_in_flight) => {
+                return Err(LogError::Publish {
+                    subject: refusal_subject(&refusal),
+                    detail: format!("the server refused it ({refusal}); these credentials may not write it"),
+                });
+            }
+        };
+        if let Some(count) = self.in_flight.get_mut(&acked.tag) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_flight.remove(&acked.tag);
+            }
+        }
+        acked.result.map(|_| ())
+    }
+}
+
+/// The subject a refusal names, for the error it becomes.
+fn refusal_subject(refusal: &str) -> String {
+    refusal.split('"').nth(1).unwrap_or_default().to_string()
 }
 
 /// The headers every event is published with: its deterministic message id,

@@ -1,0 +1,141 @@
+//! `rota auth init`: the identities of a cell, as a nats-server
+//! configuration with one NKey user per identity and a seed file for each.
+
+use crate::Target;
+use rota_events::check_name;
+use rota_shell::access::{Credentials, Identity, SERVICES, User, authorization_config};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The file, under `--out`, that holds the users and their permissions.
+pub const AUTH_CONFIG_FILE: &str = "auth.conf";
+
+/// The server configuration file, under `--out`, that includes it.
+pub const SERVER_CONFIG_FILE: &str = "nats-server.conf";
+
+/// The directory, under `--out`, of the seed files.
+pub const CREDS_DIR: &str = "creds";
+
+/// Most tenants or nodes one `rota auth init` writes: the configuration
+/// lists every user, and the server reads it whole at start.
+pub const IDENTITIES_MAX: usize = 10_000;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Write a server configuration in which every identity may publish
+    /// and read only what its part allows, and a seed file for each.
+    #[command(
+        after_help = "Writes, under --out: auth.conf (the authorization block: one NKey user per identity with publish and subscribe allow-lists), nats-server.conf (JetStream on, including auth.conf) and creds/<identity>.nk, one secret seed file per identity (operator, auditor, services, service-<name> for each service, fleet, tenant-<name> for each --tenant, agent-<node> for each --node). Start the server with `nats-server -c <out>/nats-server.conf -sd <store>`, and give each `rota` command its identity with --creds or NATS_CREDS. docs/security.md says who may do what.\n\nExample:\n  rota auth init --out ./auth --tenant acme --tenant beta --node gpu-01\n  nats-server -c ./auth/nats-server.conf -sd /var/lib/rota\n  rota submit job.yaml --creds ./auth/creds/tenant-acme.nk"
+    )]
+    Init(InitArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The directory to write; it must not hold a configuration already.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A tenant to give credentials (repeat for more).
+    #[arg(long = "tenant")]
+    pub tenants: Vec<String>,
+    /// A node whose agent to give credentials (repeat for more).
+    #[arg(long = "node")]
+    pub nodes: Vec<String>,
+}
+
+pub async fn auth(target: &Target, command: AuthCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuthCommand::Init(args) => init(&target.cell, &args),
+    }
+}
+
+fn init(cell: &str, args: &InitArgs) -> anyhow::Result<ExitCode> {
+    let identities = identities(args)?;
+    if args.out.join(AUTH_CONFIG_FILE).exists() {
+        anyhow::bail!(
+            "{} already holds a configuration; remove it or choose another --out, so that no credentials in use are overwritten",
+            args.out.display()
+        );
+    }
+    let creds = args.out.join(CREDS_DIR);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&creds)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", creds.display()))?;
+    }
+    let mut users = Vec::new();
+    for identity in identities {
+        let credentials = Credentials::generate();
+        write_secret(
+            &creds.join(format!("{}.nk", identity.name())),
+            &credentials.file_text(&identity, cell),
+        )?;
+        users.push(User {
+            identity,
+            public_key: credentials.public_key().to_string(),
+        });
+    }
+    let header = format!(
+        "# Users of Rota cell {cell} and what each may publish and subscribe to,\n# written by `rota auth init`. See docs/security.md.\n"
+    );
+    write_secret(
+        &args.out.join(AUTH_CONFIG_FILE),
+        &(header + &authorization_config(cell, &users)),
+    )?;
+    std::fs::write(
+        args.out.join(SERVER_CONFIG_FILE),
+        format!(
+            "# nats-server configuration for Rota cell {cell}, written by `rota auth init`.\n# Start with: nats-server -c {SERVER_CONFIG_FILE} -sd <store directory>\njetstream {{}}\ninclude \"{AUTH_CONFIG_FILE}\"\n"
+        ),
+    )?;
+    println!(
+        "wrote {} users for cell {cell} to {}: {SERVER_CONFIG_FILE}, {AUTH_CONFIG_FILE} and {CREDS_DIR}/<identity>.nk",
+        users.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every identity of the cell: the fixed ones, then the tenants and nodes
+/// asked for, each checked as a subject token.
+fn identities(args: &InitArgs) -> anyhow::Result<Vec<Identity>> {
+    for (what, names) in [("tenant", &args.tenants), ("node", &args.nodes)] {
+        if names.len() > IDENTITIES_MAX {
+            anyhow::bail!(
+                "{} {what}s given; at most {IDENTITIES_MAX} per `rota auth init`",
+                names.len()
+            );
+        }
+        for name in names {
+            check_name(what, name)?;
+        }
+    }
+    let mut identities = vec![
+        Identity::Operator,
+        Identity::Auditor,
+        Identity::Services,
+        Identity::Fleet,
+    ];
+    identities.extend(SERVICES.iter().map(|s| Identity::Service(s.to_string())));
+    identities.extend(args.tenants.iter().cloned().map(Identity::Tenant));
+    identities.extend(args.nodes.iter().cloned().map(Identity::Agent));
+    identities.dedup();
+    Ok(identities)
+}
+
+/// Writes a file only its owner can read.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
