@@ -117,8 +117,9 @@ pub struct RestartTimes {
 
 pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
-    let (_server, url) = crate::local::server(target, "bench", args.json)?;
-    let log = crate::local::empty_cell(&url, &target.cell, "bench").await?;
+    let (_server, url) = crate::local::server(target, "bench", args.json, None)?;
+    let log = target.connect_to(&url).await?;
+    crate::local::empty_cell(&log, &url, &target.cell, "bench").await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let submissions = submissions(&target.cell, &args);
@@ -309,7 +310,8 @@ impl Fleet {
             ..Default::default()
         };
         let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-        crate::local::spawn_scheduler(&mut fleet.tasks, log, nodes, 1.0, "bench", shutdown).await?;
+        crate::local::spawn_scheduler(&mut fleet.tasks, log, log, nodes, 1.0, "bench", shutdown)
+            .await?;
         Ok(fleet)
     }
 

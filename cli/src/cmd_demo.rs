@@ -2,13 +2,17 @@
 
 use crate::Target;
 use crate::cmd_nodes::fleet_nodes;
+use crate::local_access::LocalAccess;
 use crate::summary::{RunRecorder, Summary};
+use crate::workload::TENANTS;
 use anyhow::{Context, bail};
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
+use rota_shell::access::Identity;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, PublishWindow, Shutdown};
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -62,13 +66,44 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-    let (_server, url) = crate::local::server(target, "demo", false)?;
-    let log = crate::local::empty_cell(&url, &target.cell, "demo").await?;
+    // On a server of its own, every part of the demo connects as its own
+    // identity under server-enforced permissions.
+    let access = match target.nats_url {
+        Some(_) => None,
+        None => Some(LocalAccess::generate(&target.cell, &TENANTS)?),
+    };
+    let (_server, url) = crate::local::server(target, "demo", false, access.as_ref())?;
+    let connect = Connect {
+        target,
+        url: &url,
+        access: access.as_ref(),
+    };
+    // The operator's connection provisions the stream; the others find it.
+    let _operator = connect.as_identity(Identity::Operator).await?;
+    let log = connect.as_identity(Identity::Auditor).await?;
+    crate::local::empty_cell(&log, &url, &target.cell, "demo").await?;
+    let services = connect.as_identity(Identity::Services).await?;
+    let fleet = connect.as_identity(Identity::Fleet).await?;
+    let mut tenants = BTreeMap::new();
+    for tenant in TENANTS {
+        let tenant_log = connect
+            .as_identity(Identity::Tenant(tenant.to_string()))
+            .await?;
+        tenants.insert(tenant.to_string(), tenant_log);
+    }
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    crate::local::spawn_scheduler(&mut tasks, &log, nodes, args.time_scale, "demo", &shutdown)
-        .await?;
+    crate::local::spawn_scheduler(
+        &mut tasks,
+        &services,
+        &fleet,
+        nodes,
+        args.time_scale,
+        "demo",
+        &shutdown,
+    )
+    .await?;
     println!(
         "rota demo: admission, placement and clock services; {} simulated nodes (32 cores, 128 GiB, 4 GPUs each); time x{}",
         args.nodes, args.time_scale
@@ -77,7 +112,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "rota demo: submitting {} jobs from 3 tenants over {} s (seed {})",
         args.jobs, args.submit_over_s, args.seed
     );
-    let outcome = drive(&log, &args, &target.cell, &shutdown).await;
+    let outcome = drive(&log, &tenants, &args, &target.cell, &shutdown).await;
     shutdown.trigger();
     let joined = join_within(&mut tasks, SHUTDOWN_GRACE)
         .await
@@ -102,6 +137,23 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Connections of the demo's parts: as their own identities on the demo's
+/// own server, or all as `--creds` on a server `--nats` names.
+struct Connect<'a> {
+    target: &'a Target,
+    url: &'a str,
+    access: Option<&'a LocalAccess>,
+}
+
+impl Connect<'_> {
+    async fn as_identity(&self, identity: Identity) -> anyhow::Result<CellLog> {
+        match self.access {
+            Some(access) => access.connect(self.url, &self.target.cell, &identity).await,
+            None => self.target.connect_to(self.url).await,
+        }
+    }
+}
+
 /// Submits the workload while following the log, printing progress, until
 /// every job has ended. Returns the run as folded at the end.
 ///
@@ -111,6 +163,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
 /// blocking, so the deadline and the shutdown signal are always seen.
 async fn drive(
     log: &CellLog,
+    tenants: &BTreeMap<String, CellLog>,
     args: &DemoArgs,
     cell: &str,
     shutdown: &Shutdown,
@@ -132,7 +185,12 @@ async fn drive(
     let deadline = started + Duration::from_secs(args.timeout_s);
     loop {
         while next_job < due && window.has_room() {
-            window.send(&workload[next_job], ()).await?;
+            let job = &workload[next_job];
+            let tenant = job.tenant.as_deref().unwrap_or_default();
+            let submitter = tenants
+                .get(tenant)
+                .with_context(|| format!("the demo has no connection for tenant {tenant}"))?;
+            window.send_via(&submitter.js, job, ()).await?;
             next_job += 1;
         }
         tokio::select! {

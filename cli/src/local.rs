@@ -3,6 +3,7 @@
 //! process.
 
 use crate::Target;
+use crate::local_access::LocalAccess;
 use anyhow::{Context, bail};
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
@@ -16,23 +17,31 @@ use tokio::task::JoinSet;
 pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
 
 /// The server to use: the one `--nats` names, or a new one with a temporary
-/// store (kept alive by the returned handle). `command` names the caller in
+/// store (kept alive by the returned handle) and, given `access`, its
+/// users and their permissions. `command` names the caller in
 /// the line that says so, printed on standard output, or on standard error
 /// when `quiet` (standard output holds a report).
 pub fn server(
     target: &Target,
     command: &str,
     quiet: bool,
+    access: Option<&LocalAccess>,
 ) -> anyhow::Result<(Option<NatsServer>, String)> {
     if let Some(url) = &target.nats_url {
         return Ok((None, url.clone()));
     }
     let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
-    let server = NatsServer::start_binary(&binary).map_err(anyhow::Error::msg)?;
+    let config = access.map(|access| access.config.as_path());
+    let server = NatsServer::start_binary_with(&binary, config).map_err(anyhow::Error::msg)?;
     let started = format!(
-        "rota {command}: started {} on {} (temporary store)",
+        "rota {command}: started {} on {} (temporary store{})",
         binary.display(),
-        server.url
+        server.url,
+        if access.is_some() {
+            "; every part of the run connects as its own identity"
+        } else {
+            ""
+        }
     );
     if quiet {
         eprintln!("{started}");
@@ -43,23 +52,24 @@ pub fn server(
     Ok((Some(server), url))
 }
 
-/// Connects to the cell, which must have no events yet.
-pub async fn empty_cell(url: &str, cell: &str, command: &str) -> anyhow::Result<CellLog> {
-    let log = CellLog::connect(url, cell).await?;
+/// Checks that the cell has no events yet.
+pub async fn empty_cell(log: &CellLog, url: &str, cell: &str, command: &str) -> anyhow::Result<()> {
     if log.last_seq().await? > 0 {
         bail!(
             "cell {cell:?} at {url} already has events; the {command} needs an empty cell (use --cell {command}-<n> or a fresh server)"
         );
     }
-    Ok(log)
+    Ok(())
 }
 
 /// Starts the deciding services, the clock and a simulated fleet of `nodes`
-/// as tasks of `tasks`, each on a connection of its own; the services and
+/// as tasks of `tasks`, each on a connection of its own (the services' and
+/// the clock's like `log`, the fleet's like `fleet_log`); the services and
 /// the fleet read the log through one shared reader.
 pub async fn spawn_scheduler(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     log: &CellLog,
+    fleet_log: &CellLog,
     nodes: Vec<NodeSpec>,
     time_scale: f64,
     instance_suffix: &str,
@@ -84,7 +94,7 @@ pub async fn spawn_scheduler(
     tasks.spawn(
         async move { Ok(run_clock(clock_log, ClockConfig::default(), clock_shutdown).await?) },
     );
-    let (log, shutdown) = (log.connect_again().await?, shutdown.clone());
+    let (log, shutdown) = (fleet_log.connect_again().await?, shutdown.clone());
     let runner = SimRunner::new(time_scale);
     tasks.spawn(async move {
         run_nodes_with(log, nodes, runner, shutdown, Some(shared)).await?;

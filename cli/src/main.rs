@@ -17,6 +17,7 @@ mod cmd_tenants;
 mod cmd_watch;
 mod document;
 mod local;
+mod local_access;
 mod render;
 mod summary;
 mod workload;
@@ -59,8 +60,13 @@ impl Target {
 
     /// Connects to the cell's log as the identity of `--creds`.
     pub async fn connect(&self) -> anyhow::Result<rota_shell::CellLog> {
+        self.connect_to(self.url()).await
+    }
+
+    /// Connects to the cell's log at `url` as the identity of `--creds`.
+    pub async fn connect_to(&self, url: &str) -> anyhow::Result<rota_shell::CellLog> {
         let credentials = self.credentials()?;
-        Ok(rota_shell::CellLog::connect_as(self.url(), &self.cell, credentials.as_ref()).await?)
+        Ok(rota_shell::CellLog::connect_as(url, &self.cell, credentials.as_ref()).await?)
     }
 }
 

@@ -6,7 +6,7 @@ use rota_projections::SeededRng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+pub const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
 const CPU_MILLI_CHOICES: [u64; 6] = [250, 500, 1000, 2000, 4000, 8000];
 const MEMORY_GIB_CHOICES: [u64; 5] = [1, 2, 4, 8, 16];
 /// Declared run times, in seconds of simulated time.

@@ -51,7 +51,9 @@ impl NatsServer {
         NatsServer::start_binary_with(binary, None)
     }
 
-    fn start_binary_with(binary: &Path, config: Option<&Path>) -> Result<NatsServer, String> {
+    /// Starts `binary` as [`NatsServer::start_binary`] does, with the
+    /// configuration file `config` if given.
+    pub fn start_binary_with(binary: &Path, config: Option<&Path>) -> Result<NatsServer, String> {
         let store = tempfile::Builder::new()
             .prefix("rota-nats-")
             .tempdir()

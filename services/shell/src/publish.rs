@@ -106,12 +106,7 @@ impl<T: Send + 'static> PublishWindow<T> {
         payload: Vec<u8>,
         tag: T,
     ) -> Result<(), LogError> {
-        if !self.has_room() {
-            return Err(LogError::Publish {
-                subject,
-                detail: format!("the publish window is full ({} in flight)", self.limit),
-            });
-        }
+        self.check_room(&subject)?;
         let ack = self
             .js
             .publish_with_headers(subject.clone(), headers, payload.into())
@@ -119,6 +114,34 @@ impl<T: Send + 'static> PublishWindow<T> {
             .map_err(|e| publish_error(&subject, e))?;
         self.in_flight.push_back(ack_future(subject, ack, tag));
         Ok(())
+    }
+
+    /// Sends one event on another connection (a tenant's own, say), its
+    /// acknowledgement awaited in this window with the others.
+    pub async fn send_via(
+        &mut self,
+        js: &jetstream::Context,
+        event: &Event,
+        tag: T,
+    ) -> Result<(), LogError> {
+        let subject = event.subject();
+        self.check_room(&subject)?;
+        let ack = js
+            .publish_with_headers(subject.clone(), msg_id_headers(event), encode(event).into())
+            .await
+            .map_err(|e| publish_error(&subject, e))?;
+        self.in_flight.push_back(ack_future(subject, ack, tag));
+        Ok(())
+    }
+
+    fn check_room(&self, subject: &str) -> Result<(), LogError> {
+        match self.has_room() {
+            true => Ok(()),
+            false => Err(LogError::Publish {
+                subject: subject.to_string(),
+                detail: format!("the publish window is full ({} in flight)", self.limit),
+            }),
+        }
     }
 
     /// The oldest publish's outcome. Pending while nothing is in flight, so

@@ -1,0 +1,70 @@
+//! The identities of a local run: when `rota demo` starts its own
+//! nats-server, it writes an authorization configuration for it with one
+//! NKey user per part of the run (the services, the fleet, each tenant of
+//! the workload, an auditor that follows the log, an operator that
+//! provisions the stream), and each part connects as its own identity, so
+//! the demo runs under the same server-enforced permissions as a cell that
+//! `rota auth init` configured.
+
+use rota_shell::CellLog;
+use rota_shell::access::{Credentials, Identity, User, authorization_config};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The file, in the run's temporary directory, that the server starts with.
+const SERVER_CONFIG_FILE: &str = "nats-server.conf";
+
+pub struct LocalAccess {
+    /// Holds the configuration for as long as the server runs.
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    credentials: BTreeMap<String, Credentials>,
+}
+
+impl LocalAccess {
+    /// Users for the services, the fleet, an auditor, an operator and each
+    /// of `tenants`, in `cell`.
+    pub fn generate(cell: &str, tenants: &[&str]) -> anyhow::Result<LocalAccess> {
+        let mut identities = vec![
+            Identity::Operator,
+            Identity::Auditor,
+            Identity::Services,
+            Identity::Fleet,
+        ];
+        identities.extend(tenants.iter().map(|t| Identity::Tenant(t.to_string())));
+        let mut credentials = BTreeMap::new();
+        let mut users = Vec::new();
+        for identity in identities {
+            let generated = Credentials::generate();
+            users.push(User {
+                identity: identity.clone(),
+                public_key: generated.public_key().to_string(),
+            });
+            credentials.insert(identity.name(), generated);
+        }
+        let dir = tempfile::Builder::new().prefix("rota-auth-").tempdir()?;
+        let config = dir.path().join(SERVER_CONFIG_FILE);
+        std::fs::write(
+            &config,
+            format!("jetstream {{}}\n{}", authorization_config(cell, &users)),
+        )?;
+        Ok(LocalAccess {
+            _dir: dir,
+            config,
+            credentials,
+        })
+    }
+
+    /// Connects to `cell` at `url` as `identity`.
+    pub async fn connect(
+        &self,
+        url: &str,
+        cell: &str,
+        identity: &Identity,
+    ) -> anyhow::Result<CellLog> {
+        let credentials = self.credentials.get(&identity.name()).ok_or_else(|| {
+            anyhow::anyhow!("the local run has no credentials for {}", identity.name())
+        })?;
+        Ok(CellLog::connect_as(url, cell, Some(credentials)).await?)
+    }
+}
