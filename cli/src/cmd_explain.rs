@@ -3,6 +3,7 @@
 use crate::Target;
 use crate::render::clock_time;
 use rota_events::check_name;
+use rota_placement::NeverFits;
 use rota_projections::{CellState, JobState};
 use std::process::ExitCode;
 
@@ -77,10 +78,17 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
     }
     println!("placement: {}", explanation.summary());
     let in_s = |t: u64| t.saturating_sub(state.now_ms) as f64 / 1000.0;
-    if explanation.larger_than_every_node {
-        println!(
-            "it asks for more than any ready node has in all; it cannot start until a larger node registers"
-        );
+    match explanation.never_fits {
+        Some(NeverFits::NoReadyNode) => {
+            println!("no node is ready; it cannot start until one registers or returns")
+        }
+        Some(NeverFits::RefusedByEveryNode) => println!(
+            "every ready node is one its own constraints refuse (the reasons above say how); it cannot start until a node that passes them registers"
+        ),
+        Some(NeverFits::LargerThanEveryNode) => println!(
+            "it asks for more than any ready node that passes its constraints has in all; it cannot start until a larger node registers"
+        ),
+        None => {}
     }
     if let Some(reservation) = &explanation.reservation {
         println!(

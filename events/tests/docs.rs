@@ -32,7 +32,10 @@ fn the_reference_lists_every_subject_the_stream_holds() {
         .find(|line| line.starts_with("| Subjects |"))
         .expect("the stream's Subjects row");
     for subject in stream_subjects("<cell>") {
-        assert!(row.contains(&format!("`{subject}`")), "{row} lacks {subject}");
+        assert!(
+            row.contains(&format!("`{subject}`")),
+            "{row} lacks {subject}"
+        );
     }
 }
 

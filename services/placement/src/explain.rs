@@ -10,6 +10,19 @@ use rota_projections::accounts::quota::Verdict;
 use rota_projections::{CellState, JobState, NodeState};
 use std::collections::BTreeMap;
 
+/// Why no ready node could ever take a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeverFits {
+    /// No node is ready.
+    NoReadyNode,
+    /// Every ready node is one the job's own constraints refuse (node
+    /// selector, node affinity, taints, GPU model, extended resources).
+    RefusedByEveryNode,
+    /// Some ready nodes pass its constraints, but none is large enough for
+    /// it even when empty.
+    LargerThanEveryNode,
+}
+
 /// The explanation of one job's placement state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
@@ -23,12 +36,13 @@ pub struct Explanation {
     pub nodes_total: usize,
     /// Nodes with room for the job now.
     pub nodes_fitting: usize,
-    /// Why the other nodes cannot take it now: reason to count. A node that
-    /// falls short in several resources counts under each.
+    /// Why the other nodes cannot take it now: reason to count. Each node
+    /// counts once, under its first refusal or, when it is only short of
+    /// room, under every resource it is short of together ("insufficient
+    /// cpu and memory"), so the counts add up to the nodes that do not fit.
     pub reasons: BTreeMap<String, usize>,
-    /// Set when no ready node could ever take the job: too large, or refused
-    /// by every node's filters.
-    pub larger_than_every_node: bool,
+    /// Set when no ready node could ever take the job, with why.
+    pub never_fits: Option<NeverFits>,
     /// The job's own reservation, if the policy gives it one.
     pub reservation: Option<Reservation>,
     /// For a job that fits somewhere but waits: the reservation it must not
@@ -84,22 +98,17 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         }
         let free = node.free();
         let short: Vec<&str> = [
-            (request.cpu_milli > free.cpu_milli, "insufficient cpu"),
-            (
-                request.memory_bytes > free.memory_bytes,
-                "insufficient memory",
-            ),
-            (request.gpus > free.gpus, "insufficient gpus"),
-            (request.gpu_milli > free.gpu_milli, "insufficient gpu share"),
+            (request.cpu_milli > free.cpu_milli, "cpu"),
+            (request.memory_bytes > free.memory_bytes, "memory"),
+            (request.gpus > free.gpus, "gpus"),
+            (request.gpu_milli > free.gpu_milli, "gpu share"),
         ]
         .into_iter()
-        .filter_map(|(short, reason)| short.then_some(reason))
+        .filter_map(|(short, resource)| short.then_some(resource))
         .collect();
-        if short.is_empty() {
-            fitting += 1;
-        }
-        for reason in short {
-            *reasons.entry(reason.to_string()).or_default() += 1;
+        match short.as_slice() {
+            [] => fitting += 1,
+            resources => *reasons.entry(insufficient(resources)).or_default() += 1,
         }
     }
     let queue_position = (job.state == JobState::Pending)
@@ -132,8 +141,35 @@ pub fn explain(state: &CellState, job_id: &str) -> Option<Explanation> {
         nodes_total: state.nodes.len(),
         nodes_fitting: fitting,
         reasons,
-        larger_than_every_node: !free_now.could_ever_fit(job),
+        never_fits: (!free_now.could_ever_fit(job)).then(|| never_fits(state, job)),
         reservation,
         held_back_by,
     })
+}
+
+/// "insufficient cpu", "insufficient cpu and memory", "insufficient cpu,
+/// memory and gpus".
+fn insufficient(resources: &[&str]) -> String {
+    let listed = match resources {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    format!("insufficient {listed}")
+}
+
+/// Why no ready node could ever take `job`, given that none could.
+fn never_fits(state: &CellState, job: &rota_projections::Job) -> NeverFits {
+    let mut ready = state
+        .nodes
+        .values()
+        .filter(|node| node.state == NodeState::Ready)
+        .peekable();
+    if ready.peek().is_none() {
+        return NeverFits::NoReadyNode;
+    }
+    match ready.any(|node| refusal(job, node).is_none()) {
+        true => NeverFits::LargerThanEveryNode,
+        false => NeverFits::RefusedByEveryNode,
+    }
 }

@@ -27,7 +27,7 @@ use capacity::RoundMemory;
 use rota_projections::{CellState, Decider, Draft, Folded};
 use std::sync::Mutex;
 
-pub use explain::{Explanation, explain};
+pub use explain::{Explanation, NeverFits, explain};
 pub use schedule::{Reservation, head_reservation, reservations};
 
 /// The service's name in leases and round tags.

@@ -104,7 +104,11 @@ fn selectors_affinity_taints_and_models_filter_nodes() {
         explanation.summary(),
         "0/2 nodes fit: 1 node selector zone=z2 not matched, 1 untolerated taint dedicated=ml"
     );
-    assert!(explanation.larger_than_every_node);
+    assert_eq!(
+        explanation.never_fits,
+        Some(rota_placement::NeverFits::RefusedByEveryNode),
+        "a small job that every node's filters refuse is not too large"
+    );
     let explanation = rota_placement::explain(driver.core.state(), "h100").unwrap();
     assert_eq!(
         explanation.summary(),
@@ -259,4 +263,34 @@ fn binpack_fills_one_node_and_spread_fills_them_evenly() {
         counts.sort_unstable_by(|a, b| b.cmp(a));
         assert_eq!(counts, expected, "{strategy:?}");
     }
+}
+
+/// An explanation counts every node once: a node short of several resources
+/// is one reason naming them all, so the counts add up to the nodes that do
+/// not fit; and a job that is large is told so apart from one that every
+/// node's constraints refuse.
+#[test]
+fn an_explanation_counts_each_node_once_and_says_why_nothing_ever_fits() {
+    let mut driver = Driver::new();
+    driver.node("small", r(1000, 1, 0));
+    driver.node("narrow", r(1000, 64, 0));
+    driver.node("wide", r(64_000, 64, 0));
+    driver.job("big", r(32_000, 32, 0), 0);
+    driver.job("huge", r(128_000, 32, 0), 0);
+    let state = driver.core.state();
+    let big = rota_placement::explain(state, "big").unwrap();
+    assert_eq!(
+        big.summary(),
+        "1/3 nodes fit: 1 insufficient cpu, 1 insufficient cpu and memory"
+    );
+    assert_eq!(
+        big.reasons.values().sum::<usize>(),
+        big.nodes_total - big.nodes_fitting
+    );
+    assert_eq!(big.never_fits, None);
+    let huge = rota_placement::explain(state, "huge").unwrap();
+    assert_eq!(
+        huge.never_fits,
+        Some(rota_placement::NeverFits::LargerThanEveryNode)
+    );
 }
