@@ -85,6 +85,8 @@ pub struct BenchReport {
     pub submit_errors: u64,
     pub submitted_per_s: f64,
     pub finished: u64,
+    /// Of `finished`, the jobs admission refused rather than ran.
+    pub rejected: u64,
     pub lifecycle_per_s: f64,
     pub bound_p50_ms: u64,
     pub bound_p99_ms: u64,
@@ -496,6 +498,8 @@ struct Lives {
     first_submit_ms: Option<u64>,
     last_end_ms: u64,
     ended: u64,
+    /// Of the ended, those admission refused (a full queue, for one).
+    rejected: u64,
 }
 
 impl Lives {
@@ -525,6 +529,9 @@ impl Lives {
                 self.started_ms.push(waited);
             }
             Body::JobFinished(_) | Body::JobRejected(_) | Body::JobCancelled(_) => {
+                if let Body::JobRejected(_) = &event.body {
+                    self.rejected += 1;
+                }
                 self.live.remove(job);
                 self.last_end_ms = self.last_end_ms.max(time);
                 self.ended += 1;
@@ -585,6 +592,7 @@ fn report(
         submit_errors: submitted.errors,
         submitted_per_s: submitted.stored as f64 / submitted.elapsed_s.max(0.001),
         finished: lives.ended,
+        rejected: lives.rejected,
         lifecycle_per_s,
         bound_p50_ms: percentile(&bound, 0.50),
         bound_p99_ms: percentile(&bound, 0.99),
@@ -688,8 +696,8 @@ fn print_report(report: &BenchReport, json: bool) -> anyhow::Result<()> {
         report.submitted, report.submitted_per_s, report.rate_target, report.submit_errors
     );
     println!(
-        "  whole life                 {} jobs ended, {:.0} jobs/s",
-        report.finished, report.lifecycle_per_s
+        "  whole life                 {} jobs ended ({} rejected), {:.0} jobs/s",
+        report.finished, report.rejected, report.lifecycle_per_s
     );
     println!(
         "  submit to bound            p50 {} ms, p99 {} ms, max {} ms",

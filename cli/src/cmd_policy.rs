@@ -4,8 +4,8 @@ use crate::Target;
 use anyhow::Context;
 use rota_events::{
     Backfill, Body, ENDED_JOB_AGE_S_DEFAULT, ENDED_JOBS_MAX_DEFAULT, Event,
-    PENDING_JOBS_MAX_DEFAULT, PlacementPolicy, PolicySet, QueueWeights, Retention, Strategy,
-    Weights,
+    PENDING_JOBS_MAX_DEFAULT, PENDING_JOBS_PER_TENANT_MAX_DEFAULT, PlacementPolicy, PolicySet,
+    QueueWeights, Retention, Strategy, Weights,
 };
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -17,7 +17,7 @@ pub enum PolicyCommand {
     #[command(after_help = "Examples:
   rota policy set --backfill conservative --default-estimate-s 7200
   rota policy set --priority-class high=900 --priority-class batch=100 --default-priority-class batch
-  rota policy set --pending-jobs-max 20000
+  rota policy set --pending-jobs-max 20000 --pending-jobs-per-tenant-max 5000
   rota policy set --ended-job-age-s 3600 --ended-jobs-max 50000
   rota policy set --file placement-policy.yaml
 
@@ -31,6 +31,7 @@ A policy file (YAML or JSON) has the fields of policy.set's `placement`
   priority_classes: {high: 900, batch: 100}
   default_priority_class: batch
   pending_jobs_max: 100000
+  pending_jobs_per_tenant_max: 25000
   retention: {ended_job_age_s: 300, ended_jobs_max: 10000}")]
     Set(PolicyArgs),
 }
@@ -38,7 +39,7 @@ A policy file (YAML or JSON) has the fields of policy.set's `placement`
 #[derive(clap::Args, Debug)]
 pub struct PolicyArgs {
     /// Read the whole policy from this YAML or JSON file instead of the flags.
-    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class", "pending_jobs_max", "ended_job_age_s", "ended_jobs_max"])]
+    #[arg(long, conflicts_with_all = ["backfill", "default_estimate_s", "strategy", "weights", "queue_weights", "age_max_s", "priority_class", "default_priority_class", "pending_jobs_max", "pending_jobs_per_tenant_max", "ended_job_age_s", "ended_jobs_max"])]
     file: Option<std::path::PathBuf>,
     /// fcfs (no backfill), easy or conservative.
     #[arg(long, default_value = "easy", value_parser = ["fcfs", "easy", "conservative"])]
@@ -70,6 +71,11 @@ pub struct PolicyArgs {
     /// past it admission rejects submissions, asking clients to retry later.
     #[arg(long, default_value_t = PENDING_JOBS_MAX_DEFAULT)]
     pending_jobs_max: u64,
+    /// Most jobs of any one tenant that may wait for placement (1 to
+    /// 1000000); past it that tenant's submissions are rejected, asking it
+    /// to retry later, while other tenants' are still admitted.
+    #[arg(long, default_value_t = PENDING_JOBS_PER_TENANT_MAX_DEFAULT)]
+    pending_jobs_per_tenant_max: u64,
     /// How long an ended job stays in the services' state, in seconds of log
     /// time (0 to 315360000); its events stay in the log.
     #[arg(long, default_value_t = ENDED_JOB_AGE_S_DEFAULT)]
@@ -135,6 +141,7 @@ fn from_flags(args: PolicyArgs) -> anyhow::Result<PlacementPolicy> {
         priority_classes,
         default_priority_class: args.default_priority_class,
         pending_jobs_max: args.pending_jobs_max,
+        pending_jobs_per_tenant_max: args.pending_jobs_per_tenant_max,
         retention: Retention {
             ended_job_age_s: args.ended_job_age_s,
             ended_jobs_max: args.ended_jobs_max,

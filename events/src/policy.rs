@@ -34,6 +34,11 @@ pub const PENDING_JOBS_MAX_DEFAULT: u64 = 100_000;
 /// leave admission's backlog effectively unbounded.
 pub const PENDING_JOBS_MAX_LIMIT: u64 = 1_000_000;
 
+/// How many jobs of one tenant may wait for placement at once unless the
+/// policy says otherwise: a quarter of the cell's default queue, so that one
+/// tenant's flood cannot fill the queue and starve the others.
+pub const PENDING_JOBS_PER_TENANT_MAX_DEFAULT: u64 = 25_000;
+
 /// How placement fills the machine around the queue's head.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -178,6 +183,14 @@ pub struct PlacementPolicy {
     /// default.
     #[serde(default = "default_pending_jobs_max")]
     pub pending_jobs_max: u64,
+    /// Most jobs of any one tenant that may wait for placement at once, so
+    /// that one tenant cannot fill the cell's queue: past it, that tenant's
+    /// submissions are refused with a reason that asks it to retry, while
+    /// other tenants' are still admitted. A tenant's own `max_pending_jobs`
+    /// in the tenant tree may be lower. Logs written before the field
+    /// existed read as the default.
+    #[serde(default = "default_pending_jobs_per_tenant_max")]
+    pub pending_jobs_per_tenant_max: u64,
     /// Which ended jobs the fold keeps. Logs written before the field
     /// existed read as the default.
     #[serde(default)]
@@ -192,6 +205,10 @@ fn default_pending_jobs_max() -> u64 {
     PENDING_JOBS_MAX_DEFAULT
 }
 
+fn default_pending_jobs_per_tenant_max() -> u64 {
+    PENDING_JOBS_PER_TENANT_MAX_DEFAULT
+}
+
 impl Default for PlacementPolicy {
     fn default() -> Self {
         PlacementPolicy {
@@ -203,6 +220,7 @@ impl Default for PlacementPolicy {
             priority_classes: BTreeMap::new(),
             default_priority_class: None,
             pending_jobs_max: default_pending_jobs_max(),
+            pending_jobs_per_tenant_max: default_pending_jobs_per_tenant_max(),
             retention: Retention::default(),
         }
     }
@@ -257,11 +275,18 @@ impl PlacementPolicy {
     }
 
     fn validate_pending_jobs_max(&self) -> Result<(), String> {
-        if !(1..=PENDING_JOBS_MAX_LIMIT).contains(&self.pending_jobs_max) {
-            return Err(format!(
-                "pending_jobs_max is {}; it must be 1 to {PENDING_JOBS_MAX_LIMIT} jobs",
-                self.pending_jobs_max
-            ));
+        for (name, value) in [
+            ("pending_jobs_max", self.pending_jobs_max),
+            (
+                "pending_jobs_per_tenant_max",
+                self.pending_jobs_per_tenant_max,
+            ),
+        ] {
+            if !(1..=PENDING_JOBS_MAX_LIMIT).contains(&value) {
+                return Err(format!(
+                    "{name} is {value}; it must be 1 to {PENDING_JOBS_MAX_LIMIT} jobs"
+                ));
+            }
         }
         Ok(())
     }

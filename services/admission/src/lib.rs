@@ -16,7 +16,9 @@ mod validate;
 
 pub use limits::*;
 use queue_limit::QueueGate;
-pub use queue_limit::{QUEUE_FULL_FIELD, QUEUE_FULL_REASON_PREFIX, queue_full_reason};
+pub use queue_limit::{
+    QUEUE_FULL_FIELD, QUEUE_FULL_REASON_PREFIX, queue_full_reason, tenant_queue_full_reason,
+};
 use tenancy::TenantGate;
 pub use validate::{Refusal, validate};
 
@@ -126,7 +128,7 @@ fn check_submission(state: &CellState, job: &Job, gates: &Gates) -> Result<(), R
             reason,
         });
     }
-    gates.queue.refusal().map_or(Ok(()), Err)
+    gates.queue.refusal(&job.tenant).map_or(Ok(()), Err)
 }
 
 fn decide_submission<'a>(
@@ -140,7 +142,7 @@ fn decide_submission<'a>(
         Ok(()) => {
             decided.insert(job_id, JobState::Pending);
             gates.tenants.note_admitted(&job.tenant);
-            gates.queue.note_admitted();
+            gates.queue.note_admitted(&job.tenant);
             Body::JobAdmitted(JobAdmitted {
                 job: job_id.to_string(),
             })

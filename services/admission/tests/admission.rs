@@ -1,6 +1,8 @@
 //! Admission as given/when/then: its backlog in, its round out.
 
-use rota_admission::{Admission, QUEUE_FULL_REASON_PREFIX, queue_full_reason, validate};
+use rota_admission::{
+    Admission, QUEUE_FULL_REASON_PREFIX, queue_full_reason, tenant_queue_full_reason, validate,
+};
 use rota_events::*;
 use rota_projections::{LogEntry, ServiceCore};
 use std::collections::BTreeMap;
@@ -414,4 +416,47 @@ fn a_full_queue_rejects_valid_submissions_with_a_retryable_reason_until_a_job_le
     let core = fold(log);
     assert_eq!(core.state().pending.len(), 2);
     assert_eq!(submission_decisions(&core.decide(1))["j7"], "admitted");
+}
+
+/// One tenant's flood fills only its share of the queue: past
+/// `pending_jobs_per_tenant_max` its submissions are refused with a
+/// retryable reason that names it, and another tenant's are still admitted,
+/// in the same round and in later ones.
+#[test]
+fn one_tenant_cannot_fill_the_queue_for_the_others() {
+    let mut log = vec![
+        lease("admission", 1),
+        policy(PlacementPolicy {
+            pending_jobs_max: 10,
+            pending_jobs_per_tenant_max: 2,
+            ..Default::default()
+        }),
+    ];
+    let of = |tenant: &str, job: &str| {
+        Event::new(job, "default", Body::JobSubmitted(Arc::new(spec(job)))).with_tenant(tenant)
+    };
+    log.extend(["f1", "f2", "f3", "f4"].map(|job| of("flood", job)));
+    log.push(of("calm", "c1"));
+    let round = fold(log.clone()).decide(1);
+    let full = format!("queue: {}", tenant_queue_full_reason("flood", 2, 2));
+    assert_eq!(
+        submission_decisions(&round),
+        BTreeMap::from([
+            ("f1".to_string(), "admitted".to_string()),
+            ("f2".to_string(), "admitted".to_string()),
+            ("f3".to_string(), full.clone()),
+            ("f4".to_string(), full.clone()),
+            ("c1".to_string(), "admitted".to_string()),
+        ])
+    );
+    assert!(full.contains("tenant flood has 2 jobs waiting"), "{full}");
+    assert!(tenant_queue_full_reason("flood", 2, 2).starts_with(QUEUE_FULL_REASON_PREFIX));
+
+    // The fold's pending jobs count per tenant in later rounds.
+    log.extend(round);
+    log.push(of("flood", "f5"));
+    log.push(of("calm", "c2"));
+    let decisions = submission_decisions(&fold(log).decide(1));
+    assert_eq!(decisions["f5"], full);
+    assert_eq!(decisions["c2"], "admitted");
 }
