@@ -16,6 +16,10 @@ pub const SERVER_CONFIG_FILE: &str = "nats-server.conf";
 /// The directory, under `--out`, of the seed files.
 pub const CREDS_DIR: &str = "creds";
 
+/// The directory, under `--out`, of the authority and the server's
+/// certificate and key.
+pub const TLS_DIR: &str = "tls";
+
 /// Most tenants or nodes one `rota auth init` writes: the configuration
 /// lists every user, and the server reads it whole at start.
 pub const IDENTITIES_MAX: usize = 10_000;
@@ -25,7 +29,7 @@ pub enum AuthCommand {
     /// Write a server configuration in which every identity may publish
     /// and read only what its part allows, and a seed file for each.
     #[command(
-        after_help = "Writes, under --out: auth.conf (the authorization block: one NKey user per identity with publish and subscribe allow-lists), nats-server.conf (JetStream on, including auth.conf) and creds/<identity>.nk, one secret seed file per identity (operator, auditor, services, service-<name> for each service, fleet, tenant-<name> for each --tenant, agent-<node> for each --node). Start the server with `nats-server -c <out>/nats-server.conf -sd <store>`, and give each `rota` command its identity with --creds or NATS_CREDS. docs/security.md says who may do what.\n\nExample:\n  rota auth init --out ./auth --tenant acme --tenant beta --node gpu-01\n  nats-server -c ./auth/nats-server.conf -sd /var/lib/rota\n  rota submit job.yaml --creds ./auth/creds/tenant-acme.nk"
+        after_help = "Writes, under --out: auth.conf (the authorization block: one NKey user per identity with publish and subscribe allow-lists), nats-server.conf (JetStream and TLS on, including auth.conf), tls/ (the cell's certificate authority ca.pem, and the server's certificate and key for localhost, 127.0.0.1 and each --host) and creds/<identity>.nk, one secret seed file per identity (operator, auditor, services, service-<name> for each service, fleet, tenant-<name> for each --tenant, agent-<node> for each --node). Start the server with `nats-server -c <out>/nats-server.conf -sd <store>`, and give each `rota` command its identity with --creds or NATS_CREDS and the authority with --tls-ca or NATS_CA. docs/security.md says who may do what.\n\nExample:\n  rota auth init --out ./auth --tenant acme --tenant beta --node gpu-01\n  nats-server -c ./auth/nats-server.conf -sd /var/lib/rota\n  rota submit job.yaml --creds ./auth/creds/tenant-acme.nk --tls-ca ./auth/tls/ca.pem"
     )]
     Init(InitArgs),
 }
@@ -41,6 +45,10 @@ pub struct InitArgs {
     /// A node whose agent to give credentials (repeat for more).
     #[arg(long = "node")]
     pub nodes: Vec<String>,
+    /// A host name or address clients reach the server by, besides
+    /// localhost and 127.0.0.1, for its certificate (repeat for more).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
 }
 
 pub async fn auth(target: &Target, command: AuthCommand) -> anyhow::Result<ExitCode> {
@@ -78,6 +86,10 @@ fn init(cell: &str, args: &InitArgs) -> anyhow::Result<ExitCode> {
             public_key: credentials.public_key().to_string(),
         });
     }
+    // The server reads the certificate's paths relative to where it runs,
+    // so the configuration names them in full.
+    let tls_dir = std::path::absolute(args.out.join(TLS_DIR))?;
+    let tls = rota_shell::tls::generate(cell, &tls_dir, &args.hosts).map_err(anyhow::Error::msg)?;
     let header = format!(
         "# Users of Rota cell {cell} and what each may publish and subscribe to,\n# written by `rota auth init`. See docs/security.md.\n"
     );
@@ -88,13 +100,15 @@ fn init(cell: &str, args: &InitArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(
         args.out.join(SERVER_CONFIG_FILE),
         format!(
-            "# nats-server configuration for Rota cell {cell}, written by `rota auth init`.\n# Start with: nats-server -c {SERVER_CONFIG_FILE} -sd <store directory>\njetstream {{}}\ninclude \"{AUTH_CONFIG_FILE}\"\n"
+            "# nats-server configuration for Rota cell {cell}, written by `rota auth init`.\n# Start with: nats-server -c {SERVER_CONFIG_FILE} -sd <store directory>\n# Clients connect over TLS only, trusting {TLS_DIR}/ca.pem (rota --tls-ca).\njetstream {{}}\n{}include \"{AUTH_CONFIG_FILE}\"\n",
+            tls.server_config()
         ),
     )?;
     println!(
-        "wrote {} users for cell {cell} to {}: {SERVER_CONFIG_FILE}, {AUTH_CONFIG_FILE} and {CREDS_DIR}/<identity>.nk",
+        "wrote {} users for cell {cell} to {}: {SERVER_CONFIG_FILE}, {AUTH_CONFIG_FILE}, {CREDS_DIR}/<identity>.nk and {TLS_DIR}/ (clients: --creds {CREDS_DIR}/<identity>.nk --tls-ca {})",
         users.len(),
-        args.out.display()
+        args.out.display(),
+        tls.ca.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,11 +3,12 @@
 //! NKey user per part of the run (the services, the fleet, each tenant of
 //! the workload, an auditor that follows the log, an operator that
 //! provisions the stream), and each part connects as its own identity, so
-//! the demo runs under the same server-enforced permissions as a cell that
-//! `rota auth init` configured.
+//! the demo runs under the same server-enforced permissions, over TLS, as a
+//! cell that `rota auth init` configured.
 
 use rota_shell::CellLog;
-use rota_shell::access::{Credentials, Identity, User, authorization_config};
+use rota_shell::access::{Access, Credentials, Identity, User, authorization_config};
+use rota_shell::tls::TlsFiles;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -19,6 +20,7 @@ pub struct LocalAccess {
     _dir: tempfile::TempDir,
     pub config: PathBuf,
     credentials: BTreeMap<String, Credentials>,
+    tls: TlsFiles,
 }
 
 impl LocalAccess {
@@ -43,15 +45,22 @@ impl LocalAccess {
             credentials.insert(identity.name(), generated);
         }
         let dir = tempfile::Builder::new().prefix("rota-auth-").tempdir()?;
+        let tls = rota_shell::tls::generate(cell, &dir.path().join("tls"), &[])
+            .map_err(anyhow::Error::msg)?;
         let config = dir.path().join(SERVER_CONFIG_FILE);
         std::fs::write(
             &config,
-            format!("jetstream {{}}\n{}", authorization_config(cell, &users)),
+            format!(
+                "jetstream {{}}\n{}{}",
+                tls.server_config(),
+                authorization_config(cell, &users)
+            ),
         )?;
         Ok(LocalAccess {
             _dir: dir,
             config,
             credentials,
+            tls,
         })
     }
 
@@ -65,6 +74,10 @@ impl LocalAccess {
         let credentials = self.credentials.get(&identity.name()).ok_or_else(|| {
             anyhow::anyhow!("the local run has no credentials for {}", identity.name())
         })?;
-        Ok(CellLog::connect_as(url, cell, Some(credentials)).await?)
+        let access = Access {
+            credentials: Some(credentials.clone()),
+            tls_ca: Some(self.tls.ca.clone()),
+        };
+        Ok(CellLog::connect_as(url, cell, &access).await?)
     }
 }

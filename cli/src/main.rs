@@ -38,6 +38,10 @@ pub struct Target {
     /// init` writes them); without it, connect with no credentials.
     #[arg(long = "creds", env = "NATS_CREDS", global = true)]
     pub creds: Option<std::path::PathBuf>,
+    /// Connect over TLS, trusting the server only if its certificate is
+    /// signed by this authority (as `rota auth init` writes it, tls/ca.pem).
+    #[arg(long = "tls-ca", env = "NATS_CA", global = true)]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 /// The NATS URL used when none is given.
@@ -49,24 +53,37 @@ impl Target {
         self.nats_url.as_deref().unwrap_or(DEFAULT_NATS_URL)
     }
 
-    /// The credentials of `--creds`, if given.
-    pub fn credentials(&self) -> anyhow::Result<Option<rota_shell::access::Credentials>> {
-        self.creds
+    /// The credentials of `--creds` and the authority of `--tls-ca`.
+    pub fn access(&self) -> anyhow::Result<rota_shell::access::Access> {
+        let credentials = self
+            .creds
             .as_deref()
             .map(rota_shell::access::Credentials::load)
             .transpose()
-            .map_err(anyhow::Error::msg)
+            .map_err(anyhow::Error::msg)?;
+        if let Some(ca) = &self.tls_ca
+            && !ca.is_file()
+        {
+            anyhow::bail!(
+                "--tls-ca {} is not a file; give the authority's certificate, as `rota auth init` writes it to <out>/tls/ca.pem",
+                ca.display()
+            );
+        }
+        Ok(rota_shell::access::Access {
+            credentials,
+            tls_ca: self.tls_ca.clone(),
+        })
     }
 
-    /// Connects to the cell's log as the identity of `--creds`.
+    /// Connects to the cell's log as the identity of `--creds`, over TLS
+    /// with `--tls-ca`.
     pub async fn connect(&self) -> anyhow::Result<rota_shell::CellLog> {
         self.connect_to(self.url()).await
     }
 
-    /// Connects to the cell's log at `url` as the identity of `--creds`.
+    /// Connects to the cell's log at `url` as [`Target::connect`] does.
     pub async fn connect_to(&self, url: &str) -> anyhow::Result<rota_shell::CellLog> {
-        let credentials = self.credentials()?;
-        Ok(rota_shell::CellLog::connect_as(url, &self.cell, credentials.as_ref()).await?)
+        Ok(rota_shell::CellLog::connect_as(url, &self.cell, &self.access()?).await?)
     }
 }
 

@@ -1,14 +1,15 @@
 //! The NATS server itself enforces who may write and read what, under the
 //! configuration `rota auth init` writes: against a real server started with
 //! it, each identity's publishes outside its part are refused by the server
-//! (nothing is stored), a tenant cannot read another tenant's events, and
-//! what each identity may do still works.
+//! (nothing is stored), a tenant cannot read another tenant's events, no
+//! client gets in without credentials or without TLS, and what each
+//! identity may do still works.
 
 use rota_events::{
     Body, Event, JobCancelRequested, JobFinished, JobStarted, LeaseClaimed, Outcome,
 };
 use rota_shell::CellLog;
-use rota_shell::access::Credentials;
+use rota_shell::access::{Access, Credentials};
 use rota_shell::nats_server::NatsServer;
 use rota_testkit::{CELL, job, run_rota, small};
 use std::path::Path;
@@ -63,9 +64,16 @@ impl Cell {
             .join(format!("{identity}.nk"))
     }
 
+    fn tls_ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("auth/tls/ca.pem")
+    }
+
     async fn connect(&self, identity: &str) -> CellLog {
-        let credentials = Credentials::load(&self.creds(identity)).unwrap();
-        CellLog::connect_as(&self.server.url, CELL, Some(&credentials))
+        let access = Access {
+            credentials: Some(Credentials::load(&self.creds(identity)).unwrap()),
+            tls_ca: Some(self.tls_ca()),
+        };
+        CellLog::connect_as(&self.server.url, CELL, &access)
             .await
             .unwrap_or_else(|e| {
                 panic!("{identity} cannot connect: {e}\n{}", self.server.log_tail())
@@ -120,8 +128,17 @@ fn started(job: &str, node: &str) -> Event {
 async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
     let binary = env!("CARGO_BIN_EXE_rota");
     let cell = Cell::start(binary);
-    // Nobody gets in without credentials.
+    // Nobody gets in without credentials, and nobody without TLS.
     assert!(CellLog::connect(&cell.server.url, CELL).await.is_err());
+    let without_tls = Access {
+        credentials: Some(Credentials::load(&cell.creds("auditor")).unwrap()),
+        tls_ca: None,
+    };
+    assert!(
+        CellLog::connect_as(&cell.server.url, CELL, &without_tls)
+            .await
+            .is_err()
+    );
     // The operator provisions the stream; the others find it.
     let _operator = cell.connect("operator").await;
     let acme = cell.connect("tenant-acme").await;

@@ -210,6 +210,22 @@ fn quoted_list(subjects: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
+/// How a connection proves who it is and checks whom it talks to: an
+/// identity's credentials, and the authority whose certificate the server
+/// must present (which makes the connection TLS).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub credentials: Option<Credentials>,
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl Access {
+    /// No credentials, no TLS: for servers without authorization.
+    pub fn none() -> Access {
+        Access::default()
+    }
+}
+
 /// An identity's secret: the seed of its NKey, as a `.nk` file holds it.
 #[derive(Clone)]
 pub struct Credentials {

@@ -29,6 +29,7 @@ pub mod shutdown;
 pub mod slot;
 pub mod snapshot;
 pub mod snapshot_writer;
+pub mod tls;
 
 pub use log::{CellLog, EntryStream, LogError};
 pub use publish::{Pipeline, PublishWindow};

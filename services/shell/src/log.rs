@@ -1,6 +1,6 @@
 //! The cell's log: one JetStream stream per cell.
 
-use crate::access::{Credentials, inbox_prefix};
+use crate::access::{Access, inbox_prefix};
 use crate::publish::{Pipeline, msg_id_headers, own_context, publish_error};
 use crate::refusals::Refusals;
 use async_nats::HeaderMap;
@@ -64,7 +64,7 @@ pub struct CellLog {
     /// stream that was since deleted and recreated does not match it.
     pub stream_identity: String,
     url: String,
-    credentials: Option<Credentials>,
+    access: Access,
     /// Publishes the server refused on this connection.
     refusals: Refusals,
     stream: stream::Stream,
@@ -74,18 +74,15 @@ impl CellLog {
     /// Connects without credentials, checks the server version, and
     /// provisions the cell's stream.
     pub async fn connect(url: &str, cell: &str) -> Result<CellLog, LogError> {
-        CellLog::connect_as(url, cell, None).await
+        CellLog::connect_as(url, cell, &Access::none()).await
     }
 
-    /// Connects as the NKey user of `credentials` (if given), whose replies
-    /// then arrive on its own inbox prefix, as its server permissions
-    /// require; checks the server version and provisions the cell's stream
-    /// (or finds it, for identities that may not create it).
-    pub async fn connect_as(
-        url: &str,
-        cell: &str,
-        credentials: Option<&Credentials>,
-    ) -> Result<CellLog, LogError> {
+    /// Connects as the NKey user of `access.credentials` (if given), whose
+    /// replies then arrive on its own inbox prefix, as its server
+    /// permissions require, and over TLS checked against `access.tls_ca`
+    /// (if given); checks the server version and provisions the cell's
+    /// stream (or finds it, for identities that may not create it).
+    pub async fn connect_as(url: &str, cell: &str, access: &Access) -> Result<CellLog, LogError> {
         rota_events::check_name("cell", cell).map_err(|e| LogError::Provision {
             stream: stream_name(cell),
             detail: e.to_string(),
@@ -93,7 +90,10 @@ impl CellLog {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("rota/{cell}"))
             .connection_timeout(Duration::from_secs(5));
-        if let Some(credentials) = credentials {
+        if let Some(ca) = &access.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some(credentials) = &access.credentials {
             options = options
                 .nkey(credentials.seed().to_string())
                 .custom_inbox_prefix(inbox_prefix(credentials.public_key()));
@@ -116,7 +116,7 @@ impl CellLog {
         })?;
         check_server_version(url, &client.server_info())?;
         let js = own_context(&client);
-        let mut stream = provision(&js, url, cell).await?;
+        let mut stream = provision(&js, url, cell, &refusals).await?;
         let created = stream
             .info()
             .await
@@ -131,7 +131,7 @@ impl CellLog {
             cell: cell.to_string(),
             stream_identity: created.unix_timestamp_nanos().to_string(),
             url: url.to_string(),
-            credentials: credentials.cloned(),
+            access: access.clone(),
             refusals,
             stream,
         })
@@ -142,7 +142,7 @@ impl CellLog {
     /// messages in order, so a round's batch on a shared connection would
     /// queue behind every other component's publishes.
     pub async fn connect_again(&self) -> Result<CellLog, LogError> {
-        CellLog::connect_as(&self.url, &self.cell, self.credentials.as_ref()).await
+        CellLog::connect_as(&self.url, &self.cell, &self.access).await
     }
 
     /// The sequence of the last message in the stream, 0 when empty.
@@ -483,6 +483,7 @@ async fn provision(
     js: &jetstream::Context,
     url: &str,
     cell: &str,
+    refusals: &Refusals,
 ) -> Result<stream::Stream, LogError> {
     let name = stream_name(cell);
     let config = stream::Config {
@@ -500,7 +501,19 @@ async fn provision(
         stream: name.clone(),
         detail: e,
     };
-    let mut stream = js.get_or_create_stream(config.clone()).await.map_err(|e| {
+    // An identity that may not create the stream (a tenant, an agent, the
+    // auditor) is refused by the server if the stream does not exist yet.
+    let create_request = format!("$JS.API.STREAM.CREATE.{name}");
+    let is_create = |refused: &str| refused == create_request;
+    let found = tokio::select! {
+        found = js.get_or_create_stream(config.clone()) => found,
+        refusal = refusals.refused(&is_create) => {
+            return Err(provision_error(format!(
+                "the stream does not exist yet and these credentials may not create it ({refusal}); start the services, or run `rota policy set` as the operator, first"
+            )));
+        }
+    };
+    let mut stream = found.map_err(|e| {
         if e.to_string().contains("jetstream not enabled") {
             return LogError::NoJetStream {
                 url: url.to_string(),
