@@ -119,7 +119,7 @@ pub struct RestartTimes {
 
 pub async fn bench(target: &Target, args: BenchArgs) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
-    let (_server, url) = crate::local::server(target, "bench", args.json, None)?;
+    let (_server, url) = crate::local::server(target, "bench", args.json, None, false)?;
     let log = target.connect_to(&url).await?;
     crate::local::empty_cell(&log, &url, &target.cell, "bench").await?;
     let shutdown = Shutdown::new();

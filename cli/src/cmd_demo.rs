@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
 use rota_shell::access::Identity;
+use rota_shell::nats_cluster::CLUSTER_SIZE;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, PublishWindow, Shutdown};
@@ -46,6 +47,10 @@ pub struct DemoArgs {
     /// Give up if the workload has not finished after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_s: u64,
+    /// Run the log on a cluster of three nats-servers, the cell's stream
+    /// replicated on all three (unless --nats names a server).
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// Most jobs the demo submits.
@@ -68,11 +73,13 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let nodes = fleet_nodes("sim", args.nodes, capacity)?;
     // On a server of its own, every part of the demo connects as its own
     // identity under server-enforced permissions.
+    let replicas = args.cluster.then_some(CLUSTER_SIZE);
     let access = match target.nats_url {
         Some(_) => None,
-        None => Some(LocalAccess::generate(&target.cell, &TENANTS)?),
+        None => Some(LocalAccess::generate(&target.cell, &TENANTS, replicas)?),
     };
-    let (_server, url) = crate::local::server(target, "demo", false, access.as_ref())?;
+    let (_server, url) =
+        crate::local::server(target, "demo", false, access.as_ref(), args.cluster)?;
     let connect = Connect {
         target,
         url: &url,

@@ -6,6 +6,7 @@ use crate::Target;
 use crate::local_access::LocalAccess;
 use anyhow::{Context, bail};
 use rota_shell::clock::{ClockConfig, run_clock};
+use rota_shell::nats_cluster::{CLUSTER_SIZE, NatsCluster};
 use rota_shell::nats_server::NatsServer;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes_with};
 use rota_shell::service::{ServiceConfig, run_service_with};
@@ -16,29 +17,51 @@ use tokio::task::JoinSet;
 /// The deciding services every local run starts.
 pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
 
-/// The server to use: the one `--nats` names, or a new one with a temporary
-/// store (kept alive by the returned handle) and, given `access`, its
-/// users and their permissions. `command` names the caller in
-/// the line that says so, printed on standard output, or on standard error
-/// when `quiet` (standard output holds a report).
+/// A server this process started: one, or a cluster. It is held, not read:
+/// dropping it stops the servers.
+#[allow(dead_code)]
+pub enum LocalServer {
+    Single(NatsServer),
+    Cluster(NatsCluster),
+}
+
+/// The server to use: the one `--nats` names, or a new one (a cluster of
+/// [`CLUSTER_SIZE`] with `cluster`) with a temporary store, kept alive by
+/// the returned handle, and, given `access`, its users and their
+/// permissions. `command` names the caller in the line that says so,
+/// printed on standard output, or on standard error when `quiet` (standard
+/// output holds a report).
 pub fn server(
     target: &Target,
     command: &str,
     quiet: bool,
     access: Option<&LocalAccess>,
-) -> anyhow::Result<(Option<NatsServer>, String)> {
+    cluster: bool,
+) -> anyhow::Result<(Option<LocalServer>, String)> {
     if let Some(url) = &target.nats_url {
         return Ok((None, url.clone()));
     }
     let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
     let config = access.map(|access| access.config.as_path());
-    let server = NatsServer::start_binary_with(&binary, config).map_err(anyhow::Error::msg)?;
+    let (server, url, what) = if cluster {
+        let cluster = NatsCluster::start(config).map_err(anyhow::Error::msg)?;
+        let url = cluster.url();
+        let what = format!("a cluster of {CLUSTER_SIZE} {}", binary.display());
+        (LocalServer::Cluster(cluster), url, what)
+    } else {
+        let server =
+            NatsServer::start_binary_with(&binary, config, &[]).map_err(anyhow::Error::msg)?;
+        let url = server.url.clone();
+        (
+            LocalServer::Single(server),
+            url,
+            binary.display().to_string(),
+        )
+    };
     let started = format!(
-        "rota {command}: started {} on {} (temporary store{})",
-        binary.display(),
-        server.url,
+        "rota {command}: started {what} on {url} (temporary store{})",
         if access.is_some() {
-            "; every part of the run connects as its own identity"
+            "; every part of the run connects as its own identity, over TLS"
         } else {
             ""
         }
@@ -48,7 +71,6 @@ pub fn server(
     } else {
         println!("{started}");
     }
-    let url = server.url.clone();
     Ok((Some(server), url))
 }
 

@@ -21,12 +21,19 @@ pub struct LocalAccess {
     pub config: PathBuf,
     credentials: BTreeMap<String, Credentials>,
     tls: TlsFiles,
+    /// The stream's replicas, when it runs on a cluster.
+    replicas: Option<usize>,
 }
 
 impl LocalAccess {
     /// Users for the services, the fleet, an auditor, an operator and each
-    /// of `tenants`, in `cell`.
-    pub fn generate(cell: &str, tenants: &[&str]) -> anyhow::Result<LocalAccess> {
+    /// of `tenants`, in `cell`, whose connections keep the cell's stream on
+    /// `replicas` servers.
+    pub fn generate(
+        cell: &str,
+        tenants: &[&str],
+        replicas: Option<usize>,
+    ) -> anyhow::Result<LocalAccess> {
         let mut identities = vec![
             Identity::Operator,
             Identity::Auditor,
@@ -61,6 +68,7 @@ impl LocalAccess {
             config,
             credentials,
             tls,
+            replicas,
         })
     }
 
@@ -77,6 +85,7 @@ impl LocalAccess {
         let access = Access {
             credentials: Some(credentials.clone()),
             tls_ca: Some(self.tls.ca.clone()),
+            replicas: self.replicas,
         };
         Ok(CellLog::connect_as(url, cell, &access).await?)
     }

@@ -42,6 +42,11 @@ pub struct Target {
     /// signed by this authority (as `rota auth init` writes it, tls/ca.pem).
     #[arg(long = "tls-ca", env = "NATS_CA", global = true)]
     pub tls_ca: Option<std::path::PathBuf>,
+    /// On how many servers of a JetStream cluster to keep the cell's stream
+    /// (1 to 5), when this command provisions it: it is created or changed
+    /// to that count. Without it an existing stream keeps its count.
+    #[arg(long, env = "ROTA_REPLICAS", global = true, value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: Option<u8>,
 }
 
 /// The NATS URL used when none is given.
@@ -72,6 +77,7 @@ impl Target {
         Ok(rota_shell::access::Access {
             credentials,
             tls_ca: self.tls_ca.clone(),
+            replicas: self.replicas.map(usize::from),
         })
     }
 

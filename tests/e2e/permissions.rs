@@ -72,6 +72,7 @@ impl Cell {
         let access = Access {
             credentials: Some(Credentials::load(&self.creds(identity)).unwrap()),
             tls_ca: Some(self.tls_ca()),
+            replicas: None,
         };
         CellLog::connect_as(&self.server.url, CELL, &access)
             .await
@@ -133,6 +134,7 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
     let without_tls = Access {
         credentials: Some(Credentials::load(&cell.creds("auditor")).unwrap()),
         tls_ca: None,
+        replicas: None,
     };
     assert!(
         CellLog::connect_as(&cell.server.url, CELL, &without_tls)

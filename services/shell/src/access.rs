@@ -210,13 +210,19 @@ fn quoted_list(subjects: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// How a connection proves who it is and checks whom it talks to: an
+/// How a connection proves who it is and checks whom it talks to (an
 /// identity's credentials, and the authority whose certificate the server
-/// must present (which makes the connection TLS).
+/// must present, which makes the connection TLS), and how it provisions the
+/// cell's stream.
 #[derive(Debug, Clone, Default)]
 pub struct Access {
     pub credentials: Option<Credentials>,
     pub tls_ca: Option<std::path::PathBuf>,
+    /// On how many servers the cell's stream is to be kept, when this
+    /// connection provisions it: a stream with another count is changed to
+    /// it. None leaves an existing stream as it is and creates one with one
+    /// replica.
+    pub replicas: Option<usize>,
 }
 
 impl Access {

@@ -19,6 +19,7 @@ pub mod access;
 pub mod clock;
 pub mod log;
 pub mod machine;
+pub mod nats_cluster;
 pub mod nats_server;
 pub mod nodes;
 pub mod publish;

@@ -110,13 +110,23 @@ impl CellLog {
                 }
             }
         });
-        let client = options.connect(url).await.map_err(|e| LogError::Connect {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })?;
+        // Several servers, comma-separated, are one cluster: the client
+        // connects to any and moves to another when its server goes.
+        let servers: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|server| !server.is_empty())
+            .collect();
+        let client = options
+            .connect(servers.as_slice())
+            .await
+            .map_err(|e| LogError::Connect {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
         check_server_version(url, &client.server_info())?;
         let js = own_context(&client);
-        let mut stream = provision(&js, url, cell, &refusals).await?;
+        let mut stream = provision(&js, url, cell, access.replicas, &refusals).await?;
         let created = stream
             .info()
             .await
@@ -483,10 +493,12 @@ async fn provision(
     js: &jetstream::Context,
     url: &str,
     cell: &str,
+    replicas: Option<usize>,
     refusals: &Refusals,
 ) -> Result<stream::Stream, LogError> {
     let name = stream_name(cell);
-    let config = stream::Config {
+    let mut config = stream::Config {
+        num_replicas: replicas.unwrap_or(1),
         name: name.clone(),
         subjects: stream_subjects(cell),
         storage: stream::StorageType::File,
@@ -531,8 +543,13 @@ async fn provision(
         || existing.duplicate_window != config.duplicate_window
         || existing.max_message_size != config.max_message_size
         || existing.subjects != config.subjects
-        || !existing.allow_direct;
+        || !existing.allow_direct
+        || replicas.is_some_and(|wanted| existing.num_replicas != wanted);
     if drifted {
+        // Without a count asked for, the stream keeps the one it has.
+        if replicas.is_none() {
+            config.num_replicas = existing.num_replicas;
+        }
         js.update_stream(config)
             .await
             .map_err(|e| provision_error(e.to_string()))?;

@@ -28,6 +28,10 @@ pub struct NatsServer {
     pub url: String,
     pub port: u16,
     store: tempfile::TempDir,
+    /// How it was started, so that it can be started again on its store.
+    binary: PathBuf,
+    config: Option<PathBuf>,
+    extra_args: Vec<String>,
 }
 
 impl NatsServer {
@@ -42,40 +46,28 @@ impl NatsServer {
     /// with a temporary store.
     pub fn start_with_config(config: &Path) -> Result<NatsServer, String> {
         let binary = find_nats_server()?;
-        NatsServer::start_binary_with(&binary, Some(config))
+        NatsServer::start_binary_with(&binary, Some(config), &[])
     }
 
     /// Starts `binary` on a loopback port of its choosing, with a temporary
     /// store, and waits until it listens.
     pub fn start_binary(binary: &Path) -> Result<NatsServer, String> {
-        NatsServer::start_binary_with(binary, None)
+        NatsServer::start_binary_with(binary, None, &[])
     }
 
     /// Starts `binary` as [`NatsServer::start_binary`] does, with the
-    /// configuration file `config` if given.
-    pub fn start_binary_with(binary: &Path, config: Option<&Path>) -> Result<NatsServer, String> {
+    /// configuration file `config` if given and `extra_args` after the
+    /// others (a cluster's name and routes, say).
+    pub fn start_binary_with(
+        binary: &Path,
+        config: Option<&Path>,
+        extra_args: &[String],
+    ) -> Result<NatsServer, String> {
         let store = tempfile::Builder::new()
             .prefix("rota-nats-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary store: {e}"))?;
-        let mut command = Command::new(binary);
-        if let Some(config) = config {
-            command.arg("-c").arg(config);
-        }
-        command
-            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
-            .arg(store.path().join("jetstream"))
-            .arg("--ports_file_dir")
-            .arg(store.path())
-            .arg("-l")
-            .arg(server_log_path(store.path()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        die_with_parent(&mut command);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        started_servers().insert(child.id(), store.path().to_path_buf());
+        let child = spawn_server(binary, config, extra_args, store.path())?;
         // Owned before the wait, so that dropping it on a failed start kills
         // the process.
         let mut server = NatsServer {
@@ -83,10 +75,36 @@ impl NatsServer {
             url: String::new(),
             port: 0,
             store,
+            binary: binary.to_path_buf(),
+            config: config.map(Path::to_path_buf),
+            extra_args: extra_args.to_vec(),
         };
         server.url = server.wait_for_client_url()?;
         server.port = port_of(&server.url)?;
         Ok(server)
+    }
+
+    /// Kills the server at once (SIGKILL), keeping its store, as a crash
+    /// would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        started_servers().remove(&self.child.id());
+    }
+
+    /// Starts the server again on its store, after [`NatsServer::kill`];
+    /// it listens for clients on a new port.
+    pub fn restart(&mut self) -> Result<(), String> {
+        remove_ports_files(self.store.path());
+        self.child = spawn_server(
+            &self.binary,
+            self.config.as_deref(),
+            &self.extra_args,
+            self.store.path(),
+        )?;
+        self.url = self.wait_for_client_url()?;
+        self.port = port_of(&self.url)?;
+        Ok(())
     }
 
     /// The temporary store directory.
@@ -94,9 +112,14 @@ impl NatsServer {
         self.store.path()
     }
 
+    /// The server's own log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(server_log_path(self.store.path())).unwrap_or_default()
+    }
+
     /// The last lines of the server's own log, for error messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(server_log_path(self.store.path())).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(SERVER_LOG_TAIL_LINES)..].join("\n")
     }
@@ -201,6 +224,46 @@ fn die_with_parent(command: &mut Command) {
             }
             Ok(())
         });
+    }
+}
+
+/// Starts a server process on `store`, listening for clients on a
+/// loopback port of its choosing that it reports in a ports file there.
+fn spawn_server(
+    binary: &Path,
+    config: Option<&Path>,
+    extra_args: &[String],
+    store: &Path,
+) -> Result<Child, String> {
+    let mut command = Command::new(binary);
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    command
+        .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-sd"])
+        .arg(store.join("jetstream"))
+        .arg("--ports_file_dir")
+        .arg(store)
+        .arg("-l")
+        .arg(server_log_path(store))
+        .args(extra_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    die_with_parent(&mut command);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    started_servers().insert(child.id(), store.to_path_buf());
+    Ok(child)
+}
+
+/// Removes the ports files a server that no longer runs left in `dir`, so
+/// that the wait for a restarted one reads its own.
+fn remove_ports_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|ext| ext == "ports") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
