@@ -50,7 +50,8 @@ pub const SNAPSHOT_EVERY_EVENTS_DEFAULT: u64 = 10_000;
 /// How a service instance runs.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// This instance's name in lease claims; unique per process.
+    /// This instance's name in lease claims; each run adds an id of its
+    /// own (see [`incarnation`]).
     pub instance: String,
     /// Where snapshots live; none means no snapshots.
     pub state_dir: Option<PathBuf>,
@@ -84,6 +85,16 @@ pub struct ServiceReport {
     pub snapshots: u64,
     /// Rounds, decisions, redeliveries dropped, read failures and the rest.
     pub machine: MachineStats,
+}
+
+/// The name this run of `instance` claims the lease and says it is alive
+/// under: the instance's name and an id of this run. Two processes given the
+/// same `--instance`, or one started again after a crash, are then never
+/// taken for each other: neither believes it holds a lease the other
+/// claimed, and a restarted process claims the lease anew at the next epoch
+/// rather than acting under its predecessor's.
+fn incarnation(instance: &str) -> String {
+    format!("{instance}~{}", ulid::Ulid::new())
 }
 
 /// Runs one service instance until `shutdown`, or until it cannot make
@@ -127,7 +138,7 @@ pub async fn run_service_with(
     let origin = Instant::now();
     let elapsed = move || -> Moment { origin.elapsed() };
     let machine_config = MachineConfig {
-        instance: config.instance.clone(),
+        instance: incarnation(&config.instance),
         lease_timeout: config.lease_timeout,
         heartbeat_interval: config.heartbeat_interval,
         snapshot_every_events: config.snapshot_every_events,
