@@ -132,3 +132,50 @@ async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
         report.mismatches
     );
 }
+
+/// A client cannot make the stream drop a decision as a duplicate by
+/// publishing under the message id the decision will have: a decision's id
+/// carries a salt of the deciding process that no client can guess. Here a
+/// submission is published under the id admission's answer to it would have
+/// had without the salt; with nothing else in the log to wake admission
+/// again, the answer still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cannot_take_a_decisions_message_id() {
+    let mut bed = TestBed::start().await;
+    bed.run_named(&["admission"]);
+    let epoch = bed
+        .wait_for("admission's lease", |s| s.lease_epoch("admission") >= 1)
+        .await
+        .lease_epoch("admission");
+    let next = bed.log.last_seq().await.unwrap() + 1;
+    let submission = job("acme", "hijack", small(), &[]);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        "Nats-Msg-Id",
+        rota_events::decision_msg_id("admission", epoch, next, 0).as_str(),
+    );
+    let seq = bed
+        .log
+        .publish_raw(
+            &submission.subject(),
+            headers,
+            rota_events::encode(&submission),
+        )
+        .await
+        .unwrap();
+    assert_eq!(seq, next, "the submission landed where it was aimed");
+    let admitted = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        bed.wait_for("the hijacked submission to be admitted", |s| {
+            s.jobs
+                .get("hijack")
+                .is_some_and(|j| j.state == JobState::Pending)
+        }),
+    )
+    .await;
+    assert!(
+        admitted.is_ok(),
+        "admission's answer was dropped as a duplicate"
+    );
+    bed.stop_services().await;
+}

@@ -65,6 +65,11 @@ pub struct CellLog {
     pub stream_identity: String,
     url: String,
     access: Access,
+    /// Appended to the message ids of this process's decisions: unguessable
+    /// outside it, so that no client can publish under a decision's message
+    /// id ahead of it and have the stream drop the decision as a duplicate.
+    /// Retries of one round from this process still share their ids.
+    decision_salt: String,
     /// Publishes the server refused on this connection.
     refusals: Refusals,
     stream: stream::Stream,
@@ -142,6 +147,7 @@ impl CellLog {
             stream_identity: created.unix_timestamp_nanos().to_string(),
             url: url.to_string(),
             access: access.clone(),
+            decision_salt: ulid::Ulid::new().to_string(),
             refusals,
             stream,
         })
@@ -152,7 +158,9 @@ impl CellLog {
     /// messages in order, so a round's batch on a shared connection would
     /// queue behind every other component's publishes.
     pub async fn connect_again(&self) -> Result<CellLog, LogError> {
-        CellLog::connect_as(&self.url, &self.cell, &self.access).await
+        let mut log = CellLog::connect_as(&self.url, &self.cell, &self.access).await?;
+        log.decision_salt = self.decision_salt.clone();
+        Ok(log)
     }
 
     /// The sequence of the last message in the stream, 0 when empty.
@@ -172,7 +180,7 @@ impl CellLog {
         let subject = event.subject();
         let ack = self
             .js
-            .publish_with_headers(subject.clone(), msg_id_headers(event), encode(event).into())
+            .publish_with_headers(subject.clone(), self.headers(event), encode(event).into())
             .await
             .map_err(|e| publish_error(&subject, e))?;
         let is_this_subject = |refused: &str| refused == subject;
@@ -242,15 +250,15 @@ impl CellLog {
             Some((only, [])) => return self.publish(only).await,
             Some(split) => split,
         };
-        let batch_id = last.msg_id();
+        let batch_id = self.msg_id(last);
         for (index, event) in rest.iter().enumerate() {
-            let headers = batch_headers(event, &batch_id, index + 1);
+            let headers = batch_headers(self.headers(event), &batch_id, index + 1);
             self.client
                 .publish_with_headers(event.subject(), headers, encode(event).into())
                 .await
                 .map_err(|e| round_error(e.to_string()))?;
         }
-        let mut headers = batch_headers(last, &batch_id, round.len());
+        let mut headers = batch_headers(self.headers(last), &batch_id, round.len());
         headers.insert("Nats-Batch-Commit", "1");
         let request = async_nats::Request::new()
             .headers(headers)
@@ -262,6 +270,23 @@ impl CellLog {
             .await
             .map_err(|e| round_error(e.to_string()))?;
         parse_batch_ack(&reply.payload, round.len()).map_err(round_error)
+    }
+
+    /// The `Nats-Msg-Id` this connection publishes `event` under: a
+    /// decision's position in its round with this process's salt, any other
+    /// event's own id.
+    fn msg_id(&self, event: &Event) -> String {
+        match &event.round {
+            Some(_) => format!("{}.{}", event.msg_id(), self.decision_salt),
+            None => event.msg_id(),
+        }
+    }
+
+    /// The headers this connection publishes `event` with.
+    fn headers(&self, event: &Event) -> HeaderMap {
+        let mut headers = msg_id_headers(event);
+        headers.insert("Nats-Msg-Id", self.msg_id(event).as_str());
+        headers
     }
 
     /// A pipeline of publishes with a bound on those in flight, with
@@ -416,8 +441,7 @@ fn to_entry(message: &jetstream::Message) -> Result<(LogEntry, u64), LogError> {
     Ok((entry, info.pending))
 }
 
-fn batch_headers(event: &Event, batch_id: &str, sequence: usize) -> HeaderMap {
-    let mut headers = msg_id_headers(event);
+fn batch_headers(mut headers: HeaderMap, batch_id: &str, sequence: usize) -> HeaderMap {
     headers.insert("Nats-Batch-Id", batch_id);
     headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
     headers
