@@ -42,7 +42,7 @@ pub use names::{NameError, check_name};
 pub use policy::*;
 pub use retention::*;
 pub use subject::{
-    ParsedSubject, PatternScope, Subject, liveness_node_subject, liveness_service_subject,
-    stream_name, stream_subjects, subject_patterns,
+    ParsedSubject, PatternScope, Subject, liveness_node_subject, liveness_one_node_subject,
+    liveness_service_subject, stream_name, stream_subjects, subject_patterns,
 };
 pub use tenants::*;

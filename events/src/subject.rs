@@ -117,9 +117,17 @@ pub fn stream_subjects(cell: &str) -> Vec<String> {
     .collect()
 }
 
-/// Core NATS subject on which a node's agent says it is alive.
+/// Core NATS subject on which a fleet says its nodes are alive, many in
+/// one message (their names, separated by spaces).
 pub fn liveness_node_subject(cell: &str) -> String {
     format!("rota.{cell}.live.nodes")
+}
+
+/// Core NATS subject on which one node's agent says that node is alive: the
+/// subject names the node, so the server can let each agent speak only for
+/// its own.
+pub fn liveness_one_node_subject(cell: &str, node: &str) -> String {
+    format!("rota.{cell}.live.nodes.{node}")
 }
 
 /// Core NATS subject on which a service's lease holder says it is alive.

@@ -210,6 +210,29 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
     .with_tenant("beta");
     refused(&agent, &finished, "agent of node-1").await;
 
+    // An agent says only its own node is alive: the services hear node-1's
+    // heartbeat, and the server drops the one it sends for node-2.
+    let services = cell.connect("services").await;
+    let mut heard = services
+        .client
+        .subscribe("rota.default.live.nodes.>")
+        .await
+        .unwrap();
+    services.client.flush().await.unwrap();
+    for node in ["node-2", "node-1"] {
+        agent
+            .client
+            .publish(format!("rota.default.live.nodes.{node}"), node.into())
+            .await
+            .unwrap();
+    }
+    agent.client.flush().await.unwrap();
+    let first = tokio::time::timeout(REFUSAL_WAIT, futures::StreamExt::next(&mut heard))
+        .await
+        .expect("a heartbeat arrives")
+        .unwrap();
+    assert_eq!(first.subject.as_str(), "rota.default.live.nodes.node-1");
+
     // A service writes its own decisions and lease, not another's.
     let admission = cell.connect("service-admission").await;
     refused(&admission, &claim, "admission").await;

@@ -12,7 +12,10 @@
 //! and receives replies only on an inbox of its own. The fold still refuses
 //! what a writer may not write (defence in depth): see docs/security.md.
 
-use rota_events::{PatternScope, TYPE_NAMES, Writer, stream_name, subject_patterns, writer_of};
+use rota_events::{
+    PatternScope, TYPE_NAMES, Writer, liveness_node_subject, liveness_one_node_subject,
+    stream_name, subject_patterns, writer_of,
+};
 
 /// The services that decide, each the one writer of its decisions.
 pub const SERVICES: [&str; 4] = ["admission", "placement", "fairshare", "clock"];
@@ -111,7 +114,11 @@ impl Identity {
 
     fn liveness_publish(&self, cell: &str) -> Vec<String> {
         match self {
-            Identity::Agent(_) | Identity::Fleet => vec![format!("rota.{cell}.live.nodes")],
+            Identity::Agent(node) => vec![liveness_one_node_subject(cell, node)],
+            Identity::Fleet => vec![
+                liveness_node_subject(cell),
+                liveness_one_node_subject(cell, "*"),
+            ],
             Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
             Identity::Services => vec![format!("rota.{cell}.live.service.*")],
             _ => Vec::new(),
@@ -121,7 +128,8 @@ impl Identity {
     fn liveness_subscribe(&self, cell: &str) -> Vec<String> {
         match self {
             Identity::Service(service) if service == "clock" => vec![
-                format!("rota.{cell}.live.nodes"),
+                liveness_node_subject(cell),
+                liveness_one_node_subject(cell, "*"),
                 format!("rota.{cell}.live.service.clock"),
             ],
             Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
@@ -331,6 +339,8 @@ mod tests {
         let subjects = publishes(&Identity::Agent("n1".into()));
         assert!(subjects.contains(&"rota.c.job.*.*.started.n1".to_string()));
         assert!(subjects.contains(&"rota.c.node.n1.registered".to_string()));
+        assert!(subjects.contains(&"rota.c.live.nodes.n1".to_string()));
+        assert!(!subjects.contains(&"rota.c.live.nodes".to_string()));
         assert!(
             !subjects
                 .iter()

@@ -9,7 +9,10 @@ use crate::publish::PublishWindow;
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
 use futures::StreamExt;
-use rota_events::{Body, ClockTick, Event, NodeLost, derived_event_id, liveness_node_subject};
+use rota_events::{
+    Body, ClockTick, Event, NodeLost, derived_event_id, liveness_node_subject,
+    liveness_one_node_subject,
+};
 use rota_projections::{CellState, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -68,9 +71,16 @@ pub async fn run_clock(
 ) -> Result<(), LogError> {
     let mut state = CellState::new(&log.cell);
     let mut entries = log.entries(1, vec![node_subjects(&log.cell)]).await?;
-    let mut liveness = log
+    // Fleets say many nodes are alive in one message; an agent says its
+    // one node is, on that node's own subject.
+    let mut batched = log
         .client
         .subscribe(liveness_node_subject(&log.cell))
+        .await
+        .map_err(|e| LogError::Read(e.to_string()))?;
+    let mut single = log
+        .client
+        .subscribe(liveness_one_node_subject(&log.cell, "*"))
         .await
         .map_err(|e| LogError::Read(e.to_string()))?;
     let mut window: PublishWindow<Published> = PublishWindow::new(&log.client, CLOCK_WINDOW_MAX);
@@ -95,10 +105,17 @@ pub async fn run_clock(
                 state.apply(&entry);
                 nodes_caught_up = pending == 0;
             }
-            Some(message) = liveness.next() => {
+            Some(message) = batched.next() => {
                 let now = Instant::now();
                 for node in String::from_utf8_lossy(&message.payload).split_whitespace() {
                     heard.insert(node.to_string(), now);
+                }
+            }
+            // One node's own subject names it; what the message says does
+            // not matter.
+            Some(message) = single.next() => {
+                if let Some(node) = message.subject.rsplit('.').next() {
+                    heard.insert(node.to_string(), Instant::now());
                 }
             }
             seen = head.wait() => match seen {

@@ -13,7 +13,7 @@ use crate::shared_reader::{Entries, SharedReader};
 use crate::shutdown::Shutdown;
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, Resources, derived_event_id,
-    liveness_node_subject,
+    liveness_node_subject, liveness_one_node_subject,
 };
 use rota_projections::{CellState, JobState, LogEntry};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -445,13 +445,17 @@ fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
     )
 }
 
+/// Says the agent's nodes are alive: one node on its own subject (all that
+/// an agent's credentials allow), many in batches on the fleet's.
 async fn send_heartbeats(log: &CellLog, nodes: &BTreeSet<String>) {
     let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let subject = match names.as_slice() {
+        [one] => liveness_one_node_subject(&log.cell, one),
+        _ => liveness_node_subject(&log.cell),
+    };
     for chunk in names.chunks(LIVENESS_NODES_PER_MESSAGE_MAX) {
         let payload = chunk.join(" ");
-        let send = log
-            .client
-            .publish(liveness_node_subject(&log.cell), payload.into());
+        let send = log.client.publish(subject.clone(), payload.into());
         match tokio::time::timeout(HEARTBEAT_SEND_TIMEOUT, send).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => warn!(%error, "heartbeat not sent"),
