@@ -1,0 +1,446 @@
+//! A simulated cell: the in-memory log, a reference fold of it, each
+//! service's leader (a core, how far it has folded, its epoch), paused
+//! leaders that may wake, snapshots, and the agents and the clock, which
+//! write reports and node losses straight into the log.
+
+use crate::action::{Action, SERVICES};
+use crate::memory_log::MemoryLog;
+use rota_events::{
+    Body, Event, JobFinished, JobStarted, JobSubmitted, LeaseClaimed, NodeLost, NodeRegistered,
+    Outcome, Resources, decode_state, encode_state,
+};
+use rota_projections::{CellState, Counters, JobState, NodeState, ServiceCore};
+use std::collections::BTreeMap;
+
+/// The cell the simulation runs.
+pub const CELL: &str = "sim";
+
+/// How each service's core is made: the standard one, or (in tests of the
+/// simulator itself) one with a bug put in.
+pub type CoreFactory = dyn Fn(&str) -> Box<dyn ServiceCore>;
+
+/// Every node's capacity; job sizes are chosen to fit it.
+const NODE_CPU_MILLI: u64 = 8_000;
+const NODE_MEMORY_BYTES: u64 = 16 << 30;
+
+/// A job's declared run time: agents finish it once this much log time has
+/// passed since it started.
+const JOB_DURATION_MS: u64 = 3_000;
+
+struct Replica {
+    core: Box<dyn ServiceCore>,
+    /// Entries folded, from the log's start.
+    applied: usize,
+    epoch: u64,
+}
+
+pub struct World<'f> {
+    make_core: &'f CoreFactory,
+    pub log: MemoryLog,
+    /// The fold of the whole log, entry by entry, as every reader folds it.
+    pub reference: CellState,
+    leaders: Vec<Replica>,
+    /// Leaders that were paused past their lease, by service.
+    stale: Vec<(usize, Replica)>,
+    /// The last snapshot of each service: entries folded, encoded state.
+    snapshots: BTreeMap<usize, (usize, Vec<u8>)>,
+    nodes: usize,
+    jobs_submitted: u64,
+    /// The last round published, for retries.
+    last_round: Vec<Event>,
+    /// When each running job started, in log time.
+    started_at: BTreeMap<String, u64>,
+}
+
+impl<'f> World<'f> {
+    /// A cell with `nodes` registered nodes and a leader per service.
+    pub fn new(nodes: usize, make_core: &'f CoreFactory) -> World<'f> {
+        let mut world = World {
+            make_core,
+            log: MemoryLog::default(),
+            reference: CellState::new(CELL),
+            leaders: Vec::new(),
+            stale: Vec::new(),
+            snapshots: BTreeMap::new(),
+            nodes,
+            jobs_submitted: 0,
+            last_round: Vec::new(),
+            started_at: BTreeMap::new(),
+        };
+        for node in 0..nodes {
+            world.publish(&[registration(node)]);
+        }
+        for (service, name) in SERVICES.iter().enumerate() {
+            world.leaders.push(Replica {
+                core: make_core(name),
+                applied: 0,
+                epoch: 0,
+            });
+            world.claim(service);
+        }
+        world
+    }
+
+    /// Appends events as one batch and folds them into the reference.
+    fn publish(&mut self, events: &[Event]) -> bool {
+        let from = self.log.entries.len();
+        let stored = self.log.append(events);
+        for entry in &self.log.entries[from..] {
+            self.reference.apply(entry);
+        }
+        stored
+    }
+
+    /// The service's leader claims the next epoch.
+    fn claim(&mut self, service: usize) {
+        let epoch = self.reference.lease_epoch(SERVICES[service]) + 1;
+        let claim = Event::new(
+            format!("claim-{}-{epoch}", SERVICES[service]),
+            CELL,
+            Body::LeaseClaimed(LeaseClaimed {
+                service: SERVICES[service].to_string(),
+                epoch,
+                holder: format!("sim-{epoch}"),
+            }),
+        );
+        self.publish(&[claim]);
+        self.leaders[service].epoch = epoch;
+    }
+
+    /// Performs one action; an invariant it breaks is the error.
+    pub fn act(&mut self, action: Action) -> Result<(), String> {
+        match action {
+            Action::Submit { count, size } => self.submit(count, size),
+            Action::CatchUp { service, entries } => self.catch_up(service, usize::from(entries)),
+            Action::Decide { service } => return self.decide(service),
+            Action::Report { count } => self.report(usize::from(count)),
+            Action::Crash {
+                service,
+                from_snapshot,
+                keep_stale,
+            } => self.crash(service, from_snapshot, keep_stale),
+            Action::WakeStale => return self.wake_stale(),
+            Action::Duplicate => {
+                let round = std::mem::take(&mut self.last_round);
+                if self.publish(&round) {
+                    return Err(format!(
+                        "a round published again was stored again ({} events)",
+                        round.len()
+                    ));
+                }
+                self.last_round = round;
+            }
+            Action::LoseNode { node } => self.lose(usize::from(node)),
+            Action::ReturnNode { node } => self.return_node(usize::from(node)),
+            Action::Snapshot { service } => {
+                let leader = &self.leaders[service];
+                self.snapshots
+                    .insert(service, (leader.applied, encode_state(leader.core.state())));
+            }
+            Action::Advance { ms } => self.log.now_ms += u64::from(ms),
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, count: u8, size: u8) {
+        for _ in 0..count {
+            self.jobs_submitted += 1;
+            let job = format!("job-{}", self.jobs_submitted);
+            let resources = Resources {
+                cpu_milli: 500 * (1 + u64::from(size)),
+                // Memory runs out before cpu, so that a placement that
+                // forgot memory would over-commit it.
+                memory_bytes: (2 << 30) * (1 + u64::from(size)),
+                ..Resources::default()
+            };
+            let event = Event::new(
+                format!("submit-{job}"),
+                CELL,
+                Body::JobSubmitted(std::sync::Arc::new(JobSubmitted {
+                    job: job.clone(),
+                    resources,
+                    duration_ms: Some(JOB_DURATION_MS),
+                    ..JobSubmitted::default()
+                })),
+            )
+            .with_tenant(["acme", "globex"][self.jobs_submitted as usize % 2]);
+            self.publish(&[event]);
+        }
+    }
+
+    fn catch_up(&mut self, service: usize, entries: usize) {
+        let leader = &mut self.leaders[service];
+        let to = (leader.applied + entries).min(self.log.entries.len());
+        for entry in &self.log.entries[leader.applied..to] {
+            leader.core.apply(entry);
+        }
+        leader.applied = to;
+    }
+
+    /// A leader at the head decides; its round must take effect whole: a
+    /// decision made on the whole log and landing at once has no reason to
+    /// be void.
+    fn decide(&mut self, service: usize) -> Result<(), String> {
+        let leader = &self.leaders[service];
+        if leader.applied != self.log.entries.len() {
+            return Ok(());
+        }
+        let round = leader.core.decide(leader.epoch);
+        if round.is_empty() {
+            return Ok(());
+        }
+        let before = self.reference.counters.clone();
+        self.publish(&round);
+        if let Some(what) = voided(&before, &self.reference.counters) {
+            return Err(format!(
+                "{}'s round of {} decisions at the head had {what}",
+                SERVICES[service],
+                round.len()
+            ));
+        }
+        self.last_round = round;
+        Ok(())
+    }
+
+    /// Agents start what is bound and finish what has run its time.
+    fn report(&mut self, count: usize) {
+        let now = self.log.now_ms;
+        let mut reports = Vec::new();
+        for (id, job) in &self.reference.jobs {
+            let Some(node) = &job.node else { continue };
+            let started = self.started_at.get(id).copied();
+            let report = match (job.state, started) {
+                (JobState::Bound, _) => Body::JobStarted(JobStarted {
+                    job: id.clone(),
+                    node: node.clone(),
+                    pid: None,
+                }),
+                (JobState::Running, Some(at)) if now >= at + JOB_DURATION_MS => {
+                    Body::JobFinished(JobFinished {
+                        job: id.clone(),
+                        node: node.clone(),
+                        outcome: Outcome::Succeeded,
+                        exit_code: Some(0),
+                        signal: None,
+                        message: None,
+                    })
+                }
+                _ => continue,
+            };
+            let key = format!("{}-{id}-{node}-{}", report.type_name(), job.bindings);
+            reports.push(Event::new(key, CELL, report).with_tenant(&job.tenant));
+            if reports.len() >= count {
+                break;
+            }
+        }
+        for report in reports {
+            if let Body::JobStarted(started) = &report.body {
+                self.started_at.insert(started.job.clone(), now);
+            }
+            self.publish(&[report]);
+        }
+    }
+
+    fn crash(&mut self, service: usize, from_snapshot: bool, keep_stale: bool) {
+        let mut successor = Replica {
+            core: (self.make_core)(SERVICES[service]),
+            applied: 0,
+            epoch: 0,
+        };
+        if from_snapshot && let Some((applied, bytes)) = self.snapshots.get(&service) {
+            let state: CellState = decode_state(bytes).expect("a snapshot decodes");
+            *successor.core.state_mut() = state;
+            successor.applied = *applied;
+        }
+        let crashed = std::mem::replace(&mut self.leaders[service], successor);
+        if keep_stale {
+            self.stale.push((service, crashed));
+        }
+        self.claim(service);
+    }
+
+    /// A paused leader wakes and publishes a round under its old epoch: the
+    /// fold must fence every decision of it.
+    fn wake_stale(&mut self) -> Result<(), String> {
+        let Some((service, stale)) = self.stale.pop() else {
+            return Ok(());
+        };
+        let round = stale.core.decide(stale.epoch);
+        if round.is_empty() {
+            return Ok(());
+        }
+        let before = self.reference.counters.fenced_decisions;
+        let stored = self.publish(&round);
+        let fenced = self.reference.counters.fenced_decisions - before;
+        if stored && fenced != round.len() as u64 {
+            return Err(format!(
+                "a stale {} leader (epoch {}) published {} decisions and only {fenced} were fenced",
+                SERVICES[service],
+                stale.epoch,
+                round.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn lose(&mut self, node: usize) {
+        let name = node_name(node % self.nodes);
+        if self.reference.nodes[&name].state == NodeState::Lost {
+            return;
+        }
+        let lost = Event::new(
+            format!("lost-{name}-{}", self.log.head()),
+            CELL,
+            Body::NodeLost(NodeLost {
+                node: name,
+                reason: "simulated failure".to_string(),
+            }),
+        );
+        self.publish(&[lost]);
+    }
+
+    fn return_node(&mut self, node: usize) {
+        let node = node % self.nodes;
+        if self.reference.nodes[&node_name(node)].state != NodeState::Lost {
+            return;
+        }
+        let mut registration = registration(node);
+        registration.id = format!("{}-{}", registration.id, self.log.head());
+        self.publish(&[registration]);
+    }
+
+    /// The invariants that hold after every step: no node holds more than
+    /// it has, and every leader at the head holds exactly the reference
+    /// fold.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, node) in &self.reference.nodes {
+            if node.allocated.cpu_milli > node.capacity.cpu_milli
+                || node.allocated.memory_bytes > node.capacity.memory_bytes
+            {
+                return Err(format!(
+                    "node {name} is over-committed: {:?} allocated of {:?}",
+                    node.allocated, node.capacity
+                ));
+            }
+        }
+        let reference = encode_state(&self.reference);
+        for (service, leader) in self.leaders.iter().enumerate() {
+            if leader.applied == self.log.entries.len()
+                && encode_state(leader.core.state()) != reference
+            {
+                return Err(format!(
+                    "{}'s state at the head differs from the fold of the log",
+                    SERVICES[service]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings every lost node back and lets the cell run until nothing is
+    /// left to do, then checks that every submission was decided and every
+    /// admitted job ran to its end.
+    pub fn settle(&mut self) -> Result<(), String> {
+        for node in 0..self.nodes {
+            self.return_node(node);
+        }
+        for _ in 0..SETTLE_PASSES_MAX {
+            let head = self.log.head();
+            for service in 0..SERVICES.len() {
+                self.catch_up(service, usize::MAX / 2);
+                self.decide(service)?;
+            }
+            self.log.now_ms += JOB_DURATION_MS;
+            self.report(usize::MAX);
+            self.check()?;
+            if self.log.head() == head {
+                break;
+            }
+        }
+        let tally = &self.reference.tally;
+        if tally.submitted != self.jobs_submitted {
+            return Err(format!(
+                "{} submissions were stored of {}",
+                tally.submitted, self.jobs_submitted
+            ));
+        }
+        if tally.ended() != tally.submitted {
+            return Err(format!(
+                "{} of {} jobs never ended: {:?}",
+                tally.submitted - tally.ended(),
+                tally.submitted,
+                self.reference
+                    .jobs
+                    .values()
+                    .filter(|job| !job.state.is_terminal())
+                    .map(|job| job.state.as_str())
+                    .collect::<Vec<_>>()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The log so far, one line per entry, for a failure's report.
+    pub fn story(&self) -> Vec<String> {
+        self.log
+            .entries
+            .iter()
+            .map(|entry| match &entry.event {
+                Ok(event) => format!(
+                    "#{} {} {}{}",
+                    entry.seq,
+                    event.body.type_name(),
+                    match &event.body {
+                        Body::LeaseClaimed(claim) =>
+                            format!("{} epoch {}", claim.service, claim.epoch),
+                        body => body.job().or(body.node()).unwrap_or_default().to_string(),
+                    },
+                    event
+                        .round
+                        .as_ref()
+                        .map(|r| format!(" [{} epoch {} basis {}]", r.service, r.epoch, r.basis))
+                        .unwrap_or_default()
+                ),
+                Err(error) => format!("#{} unreadable: {error}", entry.seq),
+            })
+            .collect()
+    }
+}
+
+/// Most passes of the settling loop.
+const SETTLE_PASSES_MAX: usize = 200;
+
+/// Which void counter a round moved, if any.
+fn voided(before: &Counters, after: &Counters) -> Option<&'static str> {
+    if after.void_bindings > before.void_bindings {
+        return Some("void bindings");
+    }
+    if after.void_admissions > before.void_admissions {
+        return Some("void admissions");
+    }
+    if after.void_timeouts > before.void_timeouts {
+        return Some("void timeouts");
+    }
+    (after.fenced_decisions > before.fenced_decisions).then_some("fenced decisions")
+}
+
+fn node_name(index: usize) -> String {
+    format!("sim-node-{index:03}")
+}
+
+fn registration(index: usize) -> Event {
+    let name = node_name(index);
+    Event::new(
+        format!("register-{name}"),
+        CELL,
+        Body::NodeRegistered(NodeRegistered {
+            node: name,
+            capacity: Resources {
+                cpu_milli: NODE_CPU_MILLI,
+                memory_bytes: NODE_MEMORY_BYTES,
+                ..Resources::default()
+            },
+            ..NodeRegistered::default()
+        }),
+    )
+}
