@@ -3,7 +3,7 @@
 
 use crate::Target;
 use rota_events::check_name;
-use rota_shell::access::{Credentials, Identity, SERVICES, User, authorization_config};
+use rota_shell::access::{Identity, SERVICES, authorization_config, new_users};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -75,16 +75,12 @@ fn init(cell: &str, args: &InitArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", creds.display()))?;
     }
     let mut users = Vec::new();
-    for identity in identities {
-        let credentials = Credentials::generate();
+    for (user, credentials) in new_users(identities) {
         write_secret(
-            &creds.join(format!("{}.nk", identity.name())),
-            &credentials.file_text(&identity, cell),
+            &creds.join(format!("{}.nk", user.identity.name())),
+            &credentials.file_text(&user.identity, cell),
         )?;
-        users.push(User {
-            identity,
-            public_key: credentials.public_key().to_string(),
-        });
+        users.push(user);
     }
     // The server reads the certificate's paths relative to where it runs,
     // so the configuration names them in full.
@@ -127,12 +123,7 @@ fn identities(args: &InitArgs) -> anyhow::Result<Vec<Identity>> {
             check_name(what, name)?;
         }
     }
-    let mut identities = vec![
-        Identity::Operator,
-        Identity::Auditor,
-        Identity::Services,
-        Identity::Fleet,
-    ];
+    let mut identities = Identity::of_every_cell();
     identities.extend(SERVICES.iter().map(|s| Identity::Service(s.to_string())));
     identities.extend(args.tenants.iter().cloned().map(Identity::Tenant));
     identities.extend(args.nodes.iter().cloned().map(Identity::Agent));

@@ -7,7 +7,7 @@
 //! cell that `rota auth init` configured.
 
 use rota_shell::CellLog;
-use rota_shell::access::{Access, Credentials, Identity, User, authorization_config};
+use rota_shell::access::{Access, Credentials, Identity, authorization_config, new_users};
 use rota_shell::tls::TlsFiles;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,22 +34,13 @@ impl LocalAccess {
         tenants: &[&str],
         replicas: Option<usize>,
     ) -> anyhow::Result<LocalAccess> {
-        let mut identities = vec![
-            Identity::Operator,
-            Identity::Auditor,
-            Identity::Services,
-            Identity::Fleet,
-        ];
+        let mut identities = Identity::of_every_cell();
         identities.extend(tenants.iter().map(|t| Identity::Tenant(t.to_string())));
         let mut credentials = BTreeMap::new();
         let mut users = Vec::new();
-        for identity in identities {
-            let generated = Credentials::generate();
-            users.push(User {
-                identity: identity.clone(),
-                public_key: generated.public_key().to_string(),
-            });
-            credentials.insert(identity.name(), generated);
+        for (user, generated) in new_users(identities) {
+            credentials.insert(user.identity.name(), generated);
+            users.push(user);
         }
         let dir = tempfile::Builder::new().prefix("rota-auth-").tempdir()?;
         let tls = rota_shell::tls::generate(cell, &dir.path().join("tls"), &[])

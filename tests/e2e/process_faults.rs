@@ -23,22 +23,6 @@ const TIME_SCALE: f64 = 100.0;
 /// A standby takes over after this much silence.
 const LEASE_TIMEOUT_MS: &str = "500";
 
-/// The seed of the kill schedule: `ROTA_TEST_SEED` to repeat a run, else
-/// one from the clock, printed.
-fn seed() -> u64 {
-    let seed = std::env::var("ROTA_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("kill schedule seed {seed} (ROTA_TEST_SEED={seed} repeats it)");
-    seed
-}
-
 /// One service as its own process, started again after each kill on the
 /// same snapshot directory under a new instance name.
 struct Service {
@@ -98,7 +82,7 @@ fn all_finished(jobs: usize) -> impl Fn(&CellState) -> bool {
 async fn every_service_killed_again_and_again_under_load_loses_nothing() {
     const JOBS: usize = 3000;
     const SLICES: usize = 60;
-    let mut rng = SeededRng::new(seed());
+    let mut rng = SeededRng::new(rota_testkit::test_seed());
     let mut bed = TestBed::start().await;
     let url = bed.url().to_string();
     let fleet = tokio::spawn(run_nodes(

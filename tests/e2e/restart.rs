@@ -82,18 +82,6 @@ fn snapshot_bytes(dir: &std::path::Path, stream: &str) -> (u64, Vec<u8>) {
     (state.applied_seq, encode_state(&state))
 }
 
-fn seed() -> u64 {
-    std::env::var("ROTA_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        })
-}
-
 fn placement_args<'a>(url: &'a str, dir: &'a str, instance: &'a str) -> Vec<&'a str> {
     vec![
         "run",
@@ -113,7 +101,7 @@ fn placement_args<'a>(url: &'a str, dir: &'a str, instance: &'a str) -> Vec<&'a 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placement_killed_under_load_restarts_exactly() {
-    let seed = seed();
+    let seed = rota_testkit::test_seed();
     let kill_after_bindings = 100 + (seed % (JOBS as u64 - 400)) as usize;
     eprintln!(
         "restart test: seed {seed} (set ROTA_TEST_SEED to repeat); killing after {kill_after_bindings} bindings"

@@ -362,3 +362,19 @@ pub fn assert_whole_story(status: &std::process::Output, verdict: &str) -> Strin
     }
     text
 }
+
+/// The seed of a randomised test: `ROTA_TEST_SEED` to repeat a run, else
+/// one from the clock, printed so that a failure can be repeated.
+pub fn test_seed() -> u64 {
+    let seed = std::env::var("ROTA_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("test seed {seed} (ROTA_TEST_SEED={seed} repeats it)");
+    seed
+}

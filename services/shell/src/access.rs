@@ -47,6 +47,16 @@ pub struct Permissions {
 }
 
 impl Identity {
+    /// The identities every cell has, whatever its tenants and nodes.
+    pub fn of_every_cell() -> Vec<Identity> {
+        vec![
+            Identity::Operator,
+            Identity::Auditor,
+            Identity::Services,
+            Identity::Fleet,
+        ]
+    }
+
     /// A name for files and comments: `tenant-acme`, `agent-n1`, `fleet`,
     /// `service-placement`, `services`, `auditor`, `operator`.
     pub fn name(&self) -> String {
@@ -191,6 +201,22 @@ pub fn inbox_prefix(public_key: &str) -> String {
 pub struct User {
     pub identity: Identity,
     pub public_key: String,
+}
+
+/// A new key for each of `identities`: the users of a configuration, each
+/// with the credentials to hand to it.
+pub fn new_users(identities: Vec<Identity>) -> Vec<(User, Credentials)> {
+    identities
+        .into_iter()
+        .map(|identity| {
+            let credentials = Credentials::generate();
+            let user = User {
+                identity,
+                public_key: credentials.public_key().to_string(),
+            };
+            (user, credentials)
+        })
+        .collect()
 }
 
 /// The `authorization` block of a nats-server configuration for `users`
