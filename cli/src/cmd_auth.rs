@@ -3,22 +3,12 @@
 
 use crate::Target;
 use rota_events::check_name;
-use rota_shell::access::{Identity, SERVICES, authorization_config, new_users};
-use std::path::{Path, PathBuf};
+use rota_shell::access::{Identity, SERVICES};
+use rota_shell::access_files::{
+    AUTH_CONFIG_FILE, AccessFiles, CREDS_DIR, SERVER_CONFIG_FILE, TLS_DIR,
+};
+use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// The file, under `--out`, that holds the users and their permissions.
-pub const AUTH_CONFIG_FILE: &str = "auth.conf";
-
-/// The server configuration file, under `--out`, that includes it.
-pub const SERVER_CONFIG_FILE: &str = "nats-server.conf";
-
-/// The directory, under `--out`, of the seed files.
-pub const CREDS_DIR: &str = "creds";
-
-/// The directory, under `--out`, of the authority and the server's
-/// certificate and key.
-pub const TLS_DIR: &str = "tls";
 
 /// Most tenants or nodes one `rota auth init` writes: the configuration
 /// lists every user, and the server reads it whole at start.
@@ -59,52 +49,13 @@ pub async fn auth(target: &Target, command: AuthCommand) -> anyhow::Result<ExitC
 
 fn init(cell: &str, args: &InitArgs) -> anyhow::Result<ExitCode> {
     let identities = identities(args)?;
-    if args.out.join(AUTH_CONFIG_FILE).exists() {
-        anyhow::bail!(
-            "{} already holds a configuration; remove it or choose another --out, so that no credentials in use are overwritten",
-            args.out.display()
-        );
-    }
-    let creds = args.out.join(CREDS_DIR);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&creds)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", creds.display()))?;
-    }
-    let mut users = Vec::new();
-    for (user, credentials) in new_users(identities) {
-        write_secret(
-            &creds.join(format!("{}.nk", user.identity.name())),
-            &credentials.file_text(&user.identity, cell),
-        )?;
-        users.push(user);
-    }
-    // The server reads the certificate's paths relative to where it runs,
-    // so the configuration names them in full.
-    let tls_dir = std::path::absolute(args.out.join(TLS_DIR))?;
-    let tls = rota_shell::tls::generate(cell, &tls_dir, &args.hosts).map_err(anyhow::Error::msg)?;
-    let header = format!(
-        "# Users of Rota cell {cell} and what each may publish and subscribe to,\n# written by `rota auth init`. See docs/security.md.\n"
-    );
-    write_secret(
-        &args.out.join(AUTH_CONFIG_FILE),
-        &(header + &authorization_config(cell, &users)),
-    )?;
-    std::fs::write(
-        args.out.join(SERVER_CONFIG_FILE),
-        format!(
-            "# nats-server configuration for Rota cell {cell}, written by `rota auth init`.\n# Start with: nats-server -c {SERVER_CONFIG_FILE} -sd <store directory>\n# Clients connect over TLS only, trusting {TLS_DIR}/ca.pem (rota --tls-ca).\njetstream {{}}\n{}include \"{AUTH_CONFIG_FILE}\"\n",
-            tls.server_config()
-        ),
-    )?;
+    let files =
+        AccessFiles::write(&args.out, cell, identities, &args.hosts).map_err(anyhow::Error::msg)?;
     println!(
         "wrote {} users for cell {cell} to {}: {SERVER_CONFIG_FILE}, {AUTH_CONFIG_FILE}, {CREDS_DIR}/<identity>.nk and {TLS_DIR}/ (clients: --creds {CREDS_DIR}/<identity>.nk --tls-ca {})",
-        users.len(),
+        files.users(),
         args.out.display(),
-        tls.ca.display()
+        files.tls.ca.display()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -129,18 +80,4 @@ fn identities(args: &InitArgs) -> anyhow::Result<Vec<Identity>> {
     identities.extend(args.nodes.iter().cloned().map(Identity::Agent));
     identities.dedup();
     Ok(identities)
-}
-
-/// Writes a file only its owner can read.
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
 }

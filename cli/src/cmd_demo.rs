@@ -2,13 +2,13 @@
 
 use crate::Target;
 use crate::cmd_nodes::fleet_nodes;
-use crate::local_access::LocalAccess;
 use crate::summary::{RunRecorder, Summary};
 use crate::workload::TENANTS;
 use anyhow::{Context, bail};
 use rota_events::Resources;
 use rota_projections::{CellState, JobState};
 use rota_shell::access::Identity;
+use rota_shell::access_files::LocalAccess;
 use rota_shell::nats_cluster::CLUSTER_SIZE;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
@@ -76,7 +76,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let replicas = args.cluster.then_some(CLUSTER_SIZE);
     let access = match target.nats_url {
         Some(_) => None,
-        None => Some(LocalAccess::generate(&target.cell, &TENANTS, replicas)?),
+        None => Some(demo_access(&target.cell, replicas)?),
     };
     let (_server, url) =
         crate::local::server(target, "demo", false, access.as_ref(), args.cluster)?;
@@ -144,6 +144,17 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The demo's own server's users: one per part of the run (the services,
+/// the fleet, each tenant of the workload, an auditor that follows the log,
+/// an operator that provisions the stream), so that the demo runs under the
+/// same server-enforced permissions, over TLS, as a cell that `rota auth
+/// init` configured.
+fn demo_access(cell: &str, replicas: Option<usize>) -> anyhow::Result<LocalAccess> {
+    let mut identities = Identity::of_every_cell();
+    identities.extend(TENANTS.iter().map(|t| Identity::Tenant(t.to_string())));
+    LocalAccess::generate(cell, identities, replicas).map_err(anyhow::Error::msg)
+}
+
 /// Connections of the demo's parts: as their own identities on the demo's
 /// own server, or all as `--creds` on a server `--nats` names.
 struct Connect<'a> {
@@ -155,7 +166,9 @@ struct Connect<'a> {
 impl Connect<'_> {
     async fn as_identity(&self, identity: Identity) -> anyhow::Result<CellLog> {
         match self.access {
-            Some(access) => access.connect(self.url, &self.target.cell, &identity).await,
+            Some(access) => Ok(access
+                .connect(self.url, &self.target.cell, &identity)
+                .await?),
             None => self.target.connect_to(self.url).await,
         }
     }

@@ -3,8 +3,8 @@
 //! process.
 
 use crate::Target;
-use crate::local_access::LocalAccess;
 use anyhow::{Context, bail};
+use rota_shell::access_files::LocalAccess;
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_cluster::{CLUSTER_SIZE, NatsCluster};
 use rota_shell::nats_server::NatsServer;
@@ -42,7 +42,7 @@ pub fn server(
         return Ok((None, url.clone()));
     }
     let binary = rota_shell::nats_server::find_nats_server().map_err(anyhow::Error::msg)?;
-    let config = access.map(|access| access.config.as_path());
+    let config = access.map(LocalAccess::config);
     let (server, url, what) = if cluster {
         let cluster = NatsCluster::start(config).map_err(anyhow::Error::msg)?;
         let url = cluster.url();

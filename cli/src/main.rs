@@ -17,7 +17,6 @@ mod cmd_tenants;
 mod cmd_watch;
 mod document;
 mod local;
-mod local_access;
 mod render;
 mod summary;
 mod workload;

@@ -8,7 +8,8 @@
 use rota_admission::{QUEUE_FULL_FIELD, queue_full_reason};
 use rota_events::{Body, Event, Resources};
 use rota_projections::{CellState, JobState, LogEntry};
-use rota_testkit::{TestBed, assert_replay_clean, job, run_rota, small};
+use rota_shell::access::Identity;
+use rota_testkit::{TestBed, assert_replay_clean, job, small};
 use std::collections::BTreeMap;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
@@ -67,9 +68,9 @@ async fn a_burst_past_the_queue_limit_is_refused_retryably_and_no_submission_is_
     let mut bed = TestBed::start().await;
     bed.run_services(false);
     let limit = QUEUE_LIMIT.to_string();
-    let set = run_rota(
+    let set = bed.rota(
         ROTA,
-        bed.url(),
+        &Identity::Operator,
         &["policy", "set", "--pending-jobs-max", &limit],
     );
     assert!(

@@ -9,13 +9,16 @@
 
 use rota_events::Event;
 use rota_projections::{CellState, JobState};
-use rota_shell::access::Access;
+use rota_shell::access::Identity;
+use rota_shell::access_files::LocalAccess;
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_cluster::{CLUSTER_SIZE, NatsCluster};
 use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_shell::service::{ServiceConfig, run_service};
 use rota_shell::{CellLog, Shutdown};
-use rota_testkit::{CELL, assert_replay_clean, bound_events, sim_fleet, small_job, summary};
+use rota_testkit::{
+    CELL, assert_replay_clean, bed_identities, bound_events, sim_fleet, small_job, summary,
+};
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -78,22 +81,30 @@ async fn leader(log: &CellLog) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_survives_losing_its_leader_under_load() {
-    let mut cluster = NatsCluster::start(None).unwrap_or_else(|e| panic!("{e}"));
-    let url = cluster.url();
-    let access = Access {
-        replicas: Some(CLUSTER_SIZE),
-        ..Access::none()
-    };
-    let log = CellLog::connect_as(&url, CELL, &access)
-        .await
+    // Every part connects as its own identity, over TLS, under the
+    // cluster's permissions.
+    let access = LocalAccess::generate(CELL, bed_identities(), Some(CLUSTER_SIZE))
         .unwrap_or_else(|e| panic!("{e}"));
+    let mut cluster = NatsCluster::start(Some(access.config())).unwrap_or_else(|e| panic!("{e}"));
+    let url = cluster.url();
+    let connect = async |identity: Identity| {
+        access
+            .connect(&url, CELL, &identity)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", identity.name()))
+    };
+    // The services' connection provisions the replicated stream.
+    let services = connect(Identity::Services).await;
+    let log = connect(Identity::Auditor).await;
+    let gateway = connect(Identity::Gateway).await;
+    let fleet = connect(Identity::Fleet).await;
     let shutdown = Shutdown::new();
     let mut tasks = JoinSet::new();
     for service in ["admission", "placement", "fairshare"] {
         let core = rota_replay::standard_core(CELL, service).unwrap();
         let mut config = ServiceConfig::new(format!("{service}-cluster"));
         config.lease_timeout = Duration::from_secs(2);
-        let (log, shutdown) = (log.connect_again().await.unwrap(), shutdown.clone());
+        let (log, shutdown) = (services.connect_again().await.unwrap(), shutdown.clone());
         tasks.spawn(async move {
             run_service(log, core, config, shutdown)
                 .await
@@ -101,13 +112,13 @@ async fn the_log_survives_losing_its_leader_under_load() {
                 .map_err(|e| format!("{service}: {e}"))
         });
     }
-    let (clock_log, clock_shutdown) = (log.connect_again().await.unwrap(), shutdown.clone());
+    let (clock_log, clock_shutdown) = (services.connect_again().await.unwrap(), shutdown.clone());
     tasks.spawn(async move {
         run_clock(clock_log, ClockConfig::default(), clock_shutdown)
             .await
             .map_err(|e| format!("clock: {e}"))
     });
-    let (fleet_log, fleet_shutdown) = (log.connect_again().await.unwrap(), shutdown.clone());
+    let (fleet_log, fleet_shutdown) = (fleet, shutdown.clone());
     tasks.spawn(async move {
         run_nodes(
             fleet_log,
@@ -140,7 +151,7 @@ async fn the_log_survives_losing_its_leader_under_load() {
             eprintln!("restarted server {index}");
             killed = None;
         }
-        submit(&log, &small_job("acme", &job_id(i), JOB_DURATION_MS)).await;
+        submit(&gateway, &small_job("acme", &job_id(i), JOB_DURATION_MS)).await;
     }
     if let Some((index, _)) = killed {
         tokio::time::sleep(DOWN_FOR).await;

@@ -1,8 +1,10 @@
-//! A Python client that knows only docs/events.md submits one job in
-//! MessagePack and one in JSON and sees both placements on the decision
+//! A Python client that knows only docs/events.md and docs/security.md
+//! connects as a tenant under the server's permissions, submits one job in
+//! MessagePack and one in JSON, and sees both placements on the decision
 //! stream.
 
 use rota_events::Resources;
+use rota_shell::access::Identity;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
 use rota_testkit::{TestBed, assert_replay_clean, repo_root};
 
@@ -21,7 +23,7 @@ async fn a_python_client_submits_and_follows_its_jobs() {
         ..Default::default()
     }];
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         nodes,
         SimRunner::new(1.0),
         bed.shutdown.clone(),
@@ -33,8 +35,17 @@ async fn a_python_client_submits_and_follows_its_jobs() {
         "{} is missing: run scripts/install-tools",
         python.display()
     );
+    // The client connects as tenant pyclient's NKey user over TLS, under
+    // the server's permissions for tenants.
+    let (creds, ca) = bed
+        .client_files(&Identity::Tenant("pyclient".to_string()))
+        .expect("the bed has authorization");
     let output = tokio::process::Command::new(&python)
         .arg(repo_root().join("tests/python/client.py"))
+        .arg("--creds")
+        .arg(&creds)
+        .arg("--tls-ca")
+        .arg(&ca)
         .args([
             "--nats",
             bed.url(),

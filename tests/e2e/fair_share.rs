@@ -7,14 +7,16 @@
 
 use rota_events::*;
 use rota_projections::{CellState, JobState, LogEntry};
+use rota_shell::access::Identity;
 use rota_shell::nodes::{NodeSpec, SimRunner, run_nodes};
 use rota_testkit::{CELL, TestBed, assert_replay_clean};
 use std::sync::Arc;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
-fn rota(url: &str, args: &[&str]) -> std::process::Output {
-    rota_testkit::run_rota(ROTA, url, args)
+/// Runs `rota <args>` as `identity` against the bed's server.
+fn rota(bed: &TestBed, identity: Identity, args: &[&str]) -> std::process::Output {
+    bed.rota(ROTA, &identity, args)
 }
 
 fn tenants(mode: FairShareMode, tenants: Vec<TenantNode>) -> Event {
@@ -124,7 +126,7 @@ async fn drf_runs_three_tasks_of_a_and_two_of_b_while_both_are_backlogged() {
     // The node registers only now, so that placement meets both tenants
     // backlogged from its first round on.
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         vec![node("drf-node", 9000, 18)],
         SimRunner::new(1.0),
         bed.shutdown.clone(),
@@ -168,7 +170,7 @@ async fn usage_changes_which_job_starts_next() {
     )])
     .await;
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         vec![node("one-core", 1000, 4)],
         SimRunner::new(1.0),
         bed.shutdown.clone(),
@@ -230,7 +232,8 @@ tenants:
     )
     .unwrap();
     let set = rota(
-        bed.url(),
+        &bed,
+        Identity::Operator,
         &["tenants", "set", "--file", file.path().to_str().unwrap()],
     );
     assert!(
@@ -245,7 +248,8 @@ tenants:
     )
     .unwrap();
     let refused = rota(
-        bed.url(),
+        &bed,
+        Identity::Operator,
         &["tenants", "set", "--file", bad.path().to_str().unwrap()],
     );
     assert!(!refused.status.success());
@@ -265,7 +269,7 @@ tenants:
     })
     .await;
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         vec![node("lab-node", 8000, 16)],
         SimRunner::new(1.0),
         bed.shutdown.clone(),
@@ -286,7 +290,7 @@ tenants:
         2,
         "the two on borrowed quota are reclaimable"
     );
-    let explained = rota(bed.url(), &["explain", held[0]]);
+    let explained = rota(&bed, Identity::Auditor, &["explain", held[0]]);
     let text = String::from_utf8_lossy(&explained.stdout);
     assert!(
         text.contains(
@@ -300,7 +304,7 @@ tenants:
 
     // `rota shares` at the head: nothing borrowed any more; at the
     // sequence when six ran: 2 CPUs borrowed, reclaimable.
-    let shares = rota(bed.url(), &["shares"]);
+    let shares = rota(&bed, Identity::Auditor, &["shares"]);
     let text = String::from_utf8_lossy(&shares.stdout);
     assert!(shares.status.success(), "{text}");
     for needle in [
@@ -313,7 +317,7 @@ tenants:
         assert!(text.contains(needle), "shares lacks {needle:?}:\n{text}");
     }
     let at = borrowing_seq.to_string();
-    let json = rota(bed.url(), &["shares", "--at", &at, "--json"]);
+    let json = rota(&bed, Identity::Auditor, &["shares", "--at", &at, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json.stdout)));
     assert_eq!(report["at_seq"], borrowing_seq);
@@ -332,7 +336,7 @@ tenants:
     assert_eq!(row("blue")["guaranteed"]["cpu_milli"], 4000);
     assert_eq!(row("lab")["running_jobs"], 6);
     assert!(row("red")["raw_usage"].as_f64().unwrap() >= 0.0);
-    let too_far = rota(bed.url(), &["shares", "--at", "99999999"]);
+    let too_far = rota(&bed, Identity::Auditor, &["shares", "--at", "99999999"]);
     assert!(!too_far.status.success());
     assert!(
         String::from_utf8_lossy(&too_far.stderr).contains("past the log's head"),

@@ -14,7 +14,8 @@ use rota_testkit::{CELL, TestBed, job, run_rota, small};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
     let binary = env!("CARGO_BIN_EXE_rota");
-    let mut bed = TestBed::start().await;
+    // Injected past the server: permissions would refuse every one of these.
+    let mut bed = TestBed::start_without_authorization().await;
     bed.run_named(&["admission", "placement"]);
     bed.register_nodes(2, small()).await;
     let mut waiting = job("acme", "j1", small(), &[]);
@@ -155,7 +156,7 @@ async fn a_client_cannot_take_a_decisions_message_id() {
         rota_events::decision_msg_id("admission", epoch, next, 0).as_str(),
     );
     let seq = bed
-        .log
+        .gateway
         .publish_raw(
             &submission.subject(),
             headers,

@@ -4,19 +4,26 @@
 
 use rota_events::Outcome;
 use rota_projections::JobState;
-use rota_testkit::{RotaProcess, TestBed};
+use rota_shell::access::Identity;
+use rota_testkit::TestBed;
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
-fn rota(url: &str, args: &[&str]) -> std::process::Output {
-    rota_testkit::run_rota(ROTA, url, args)
+/// Runs `rota <args>` against the bed's server as `identity`.
+fn rota(bed: &TestBed, identity: Identity, args: &[&str]) -> std::process::Output {
+    bed.rota(ROTA, &identity, args)
 }
 
-/// Submits a JSON spec through `rota submit -` and returns the job id.
-fn submit(url: &str, spec: &str) -> String {
-    let output = try_submit(url, spec);
+fn tenant(name: &str) -> Identity {
+    Identity::Tenant(name.to_string())
+}
+
+/// Submits a JSON spec of tenant acme's through `rota submit -` and
+/// returns the job id.
+fn submit(bed: &TestBed, spec: &str) -> String {
+    let output = try_submit(bed, spec);
     assert!(
         output.status.success(),
         "submit failed: {}",
@@ -25,10 +32,11 @@ fn submit(url: &str, spec: &str) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
-/// Runs `rota submit -` on a JSON spec and returns what it did.
-fn try_submit(url: &str, spec: &str) -> std::process::Output {
-    let mut child = Command::new(ROTA)
-        .args(["submit", "-", "--nats", url])
+/// Runs `rota submit -` as tenant acme on a JSON spec and returns what it
+/// did.
+fn try_submit(bed: &TestBed, spec: &str) -> std::process::Output {
+    let mut child = bed
+        .command(ROTA, &tenant("acme"), &["submit", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,10 +61,10 @@ fn spec(command: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     let bed = TestBed::start().await;
-    let url = bed.url().to_string();
-    let _services = RotaProcess::spawn(ROTA, &["run", "all", "--nats", &url]);
-    let _agent = RotaProcess::spawn(
+    let _services = bed.spawn(ROTA, &Identity::Services, &["run", "all"]);
+    let _agent = bed.spawn(
         ROTA,
+        &Identity::Agent("worker-1".to_string()),
         &[
             "agent",
             "--node",
@@ -65,13 +73,11 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
             "4000",
             "--memory-bytes",
             "4294967296",
-            "--nats",
-            &url,
         ],
     );
 
     // A job that fails with exit status 3.
-    let failing = submit(&url, &spec("echo hello; exit 3"));
+    let failing = submit(&bed, &spec("echo hello; exit 3"));
     let state = bed
         .wait_for("the failing job to finish", |s| {
             s.jobs
@@ -85,7 +91,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(job.bindings, 1);
 
     // A job that succeeds.
-    let succeeding = submit(&url, &spec("exit 0"));
+    let succeeding = submit(&bed, &spec("exit 0"));
     let state = bed
         .wait_for("the succeeding job to finish", |s| {
             s.jobs
@@ -97,7 +103,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(state.nodes["worker-1"].allocated, Default::default());
 
     // A long job, cancelled while it runs: the agent kills the process.
-    let sleeper = submit(&url, &spec("sleep 60"));
+    let sleeper = submit(&bed, &spec("sleep 60"));
     bed.wait_for("the long job to start", |s| {
         s.jobs
             .get(&sleeper)
@@ -105,7 +111,8 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     })
     .await;
     let cancelled = rota(
-        &url,
+        &bed,
+        tenant("acme"),
         &["cancel", &sleeper, "--tenant", "acme", "--reason", "test"],
     );
     assert!(
@@ -124,8 +131,12 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(state.nodes["worker-1"].allocated, Default::default());
 
     // Another tenant cannot cancel acme's job.
-    let intruder = submit(&url, &spec("sleep 60"));
-    let refused = rota(&url, &["cancel", &intruder, "--tenant", "mallory"]);
+    let intruder = submit(&bed, &spec("sleep 60"));
+    let refused = rota(
+        &bed,
+        tenant("mallory"),
+        &["cancel", &intruder, "--tenant", "mallory"],
+    );
     assert!(refused.status.success());
     let state = bed
         .wait_for("the foreign cancel to be refused", |s| {
@@ -145,14 +156,18 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     )
     .unwrap();
     let policy_path = policy_file.path().to_str().unwrap();
-    let policy = rota(&url, &["policy", "set", "--file", policy_path]);
+    let policy = rota(
+        &bed,
+        Identity::Operator,
+        &["policy", "set", "--file", policy_path],
+    );
     assert!(
         policy.status.success(),
         "{}",
         String::from_utf8_lossy(&policy.stderr)
     );
     let limited = submit(
-        &url,
+        &bed,
         r#"{"tenant": "acme", "command": ["sleep", "60"], "walltime_s": 1,
             "resources": {"cpu_milli": 500, "memory_bytes": 268435456}}"#,
     );
@@ -168,12 +183,12 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(job.outcome, Some(Outcome::Killed));
     assert_eq!(state.policy.backfill, rota_events::Backfill::Conservative);
     assert_eq!(state.policy.strategy, rota_events::Strategy::Binpack);
-    let status = rota(&url, &["status", &limited]);
+    let status = rota(&bed, Identity::Auditor, &["status", &limited]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("job.timed_out"));
 
     // A job too large for what is free now is explained.
     let waiting = submit(
-        &url,
+        &bed,
         r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 3900, "memory_bytes": 1024}}"#,
     );
     bed.wait_for("the large job to be admitted", |s| {
@@ -182,7 +197,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
             .is_some_and(|j| j.state == JobState::Pending)
     })
     .await;
-    let explained = rota(&url, &["explain", &waiting]);
+    let explained = rota(&bed, Identity::Auditor, &["explain", &waiting]);
     let text = String::from_utf8_lossy(&explained.stdout);
     assert!(explained.status.success(), "{text}");
     assert!(text.contains("pending"), "{text}");
@@ -196,7 +211,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
         "{text}"
     );
     let too_big = submit(
-        &url,
+        &bed,
         r#"{"tenant": "acme", "command": ["true"], "resources": {"cpu_milli": 8000, "memory_bytes": 1024}}"#,
     );
     bed.wait_for("the too-large job to be admitted", |s| {
@@ -205,13 +220,16 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
             .is_some_and(|j| j.state == JobState::Pending)
     })
     .await;
-    let explained = rota(&url, &["explain", &too_big]);
+    let explained = rota(&bed, Identity::Auditor, &["explain", &too_big]);
     let text = String::from_utf8_lossy(&explained.stdout);
     assert!(text.contains("more than any ready node"), "{text}");
 
     // `rota status` tells the story of the failing job.
-    rota_testkit::assert_whole_story(&rota(&url, &["status", &failing]), "finished: failed");
-    let unknown = rota(&url, &["status", "no-such-job"]);
+    rota_testkit::assert_whole_story(
+        &rota(&bed, Identity::Auditor, &["status", &failing]),
+        "finished: failed",
+    );
+    let unknown = rota(&bed, Identity::Auditor, &["status", "no-such-job"]);
     assert!(!unknown.status.success());
 
     // A misspelt constraint is refused by its path, and nothing is logged,
@@ -224,7 +242,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     };
     let submitted_before = submissions(&bed.entries().await);
     let misspelt = try_submit(
-        &url,
+        &bed,
         r#"{"tenant": "acme", "command": ["true"],
             "resources": {"cpu_milli": 500, "memory_bytes": 268435456},
             "constraints": {"tolerations": [{"key": "gpu", "efect": "no_schedule"}]}}"#,
@@ -238,7 +256,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert_eq!(submissions(&bed.entries().await), submitted_before);
 
     // Every decision in this log re-derives exactly.
-    let verify = rota(&url, &["replay", "verify"]);
+    let verify = rota(&bed, Identity::Auditor, &["replay", "verify"]);
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{report}");
     assert!(report.contains("replay verify: clean"), "{report}");

@@ -65,7 +65,8 @@ struct Submitted {
 /// acknowledgements are one arm of the loop. Panics if a submission is
 /// refused or the whole batch is not acknowledged by `deadline`.
 async fn submit_open_loop(bed: &TestBed, jobs: &[Event], deadline: Instant) -> Submitted {
-    let mut window: PublishWindow<usize> = PublishWindow::new(&bed.log.client, PUBLISH_WINDOW_MAX);
+    let mut window: PublishWindow<usize> =
+        PublishWindow::new(&bed.gateway.client, PUBLISH_WINDOW_MAX);
     let mut slices = tokio::time::interval(SLICE);
     slices.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let started = Instant::now();
@@ -192,7 +193,7 @@ async fn load_test() {
     let mut bed = TestBed::start().await;
     bed.run_services(true);
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         // Room for every job at once, so the test measures the path through
         // the services, not queueing for capacity.
         rota_testkit::sim_fleet("load-node", NODES),

@@ -9,6 +9,7 @@
 
 use rota_events::{Body, Event};
 use rota_projections::{CellState, JobState, SeededRng};
+use rota_shell::access::Identity;
 use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_testkit::{RotaProcess, TestBed, assert_replay_clean, sim_fleet, small_job, summary};
 use std::time::Duration;
@@ -27,41 +28,39 @@ const LEASE_TIMEOUT_MS: &str = "500";
 /// same snapshot directory under a new instance name.
 struct Service {
     name: &'static str,
-    url: String,
     dir: tempfile::TempDir,
     process: RotaProcess,
     starts: usize,
 }
 
 impl Service {
-    fn start(name: &'static str, url: &str) -> Service {
+    fn start(name: &'static str, bed: &TestBed) -> Service {
         let dir = tempfile::tempdir().unwrap();
-        let process = spawn(name, url, dir.path(), 0);
+        let process = spawn(name, bed, dir.path(), 0);
         Service {
             name,
-            url: url.to_string(),
             dir,
             process,
             starts: 1,
         }
     }
 
-    fn kill_and_restart(&mut self) {
+    fn kill_and_restart(&mut self, bed: &TestBed) {
         self.process.kill();
-        self.process = spawn(self.name, &self.url, self.dir.path(), self.starts);
+        self.process = spawn(self.name, bed, self.dir.path(), self.starts);
         self.starts += 1;
     }
 }
 
-fn spawn(name: &str, url: &str, dir: &std::path::Path, start: usize) -> RotaProcess {
+/// Starts `rota run <name>` as that service's own identity.
+fn spawn(name: &str, bed: &TestBed, dir: &std::path::Path, start: usize) -> RotaProcess {
     let instance = format!("{name}-{start}");
-    RotaProcess::spawn(
+    bed.spawn(
         ROTA,
+        &Identity::Service(name.to_string()),
         &[
             "run",
             name,
-            "--nats",
-            url,
             "--state-dir",
             dir.to_str().unwrap(),
             "--instance",
@@ -84,14 +83,13 @@ async fn every_service_killed_again_and_again_under_load_loses_nothing() {
     const SLICES: usize = 60;
     let mut rng = SeededRng::new(rota_testkit::test_seed());
     let mut bed = TestBed::start().await;
-    let url = bed.url().to_string();
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         sim_fleet("faulty", NODES),
         SimRunner::new(TIME_SCALE),
         bed.shutdown.clone(),
     ));
-    let mut services: Vec<Service> = SERVICES.iter().map(|s| Service::start(s, &url)).collect();
+    let mut services: Vec<Service> = SERVICES.iter().map(|s| Service::start(s, &bed)).collect();
     let jobs: Vec<Event> = (0..JOBS)
         .map(|i| small_job("acme", &format!("kill-{i:05}"), JOB_DURATION_MS))
         .collect();
@@ -102,7 +100,7 @@ async fn every_service_killed_again_and_again_under_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(60)).await;
         if Instant::now() >= next_kill {
             let victim = rng.below(SERVICES.len() as u64) as usize;
-            services[victim].kill_and_restart();
+            services[victim].kill_and_restart(&bed);
             kills += 1;
             next_kill = Instant::now() + Duration::from_millis(200 + rng.below(400));
         }
@@ -127,15 +125,14 @@ async fn every_service_killed_again_and_again_under_load_loses_nothing() {
 async fn a_paused_leaders_decisions_never_take_effect() {
     const JOBS: usize = 1200;
     let mut bed = TestBed::start().await;
-    let url = bed.url().to_string();
     bed.run_named(&["admission"]);
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         sim_fleet("paused", NODES),
         SimRunner::new(TIME_SCALE),
         bed.shutdown.clone(),
     ));
-    let first = Service::start("placement", &url);
+    let first = Service::start("placement", &bed);
     let jobs: Vec<Event> = (0..JOBS)
         .map(|i| small_job("acme", &format!("pause-{i:05}"), JOB_DURATION_MS))
         .collect();
@@ -156,7 +153,7 @@ async fn a_paused_leaders_decisions_never_take_effect() {
     };
     signal("-STOP");
     bed.submit(&before[before.len() / 2..]).await;
-    let standby = Service::start("placement", &url);
+    let standby = Service::start("placement", &bed);
     bed.wait_for("the standby to take the lease", |s| {
         s.lease_epoch("placement") == 2
     })

@@ -100,10 +100,11 @@ async fn replay_names_the_event_service_and_field_of_a_nondeterministic_decision
     ));
 
     // The command says the same, and fails.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
-        .args(["replay", "verify", "--nats", bed.url()])
-        .output()
-        .unwrap();
+    let output = bed.rota(
+        env!("CARGO_BIN_EXE_rota"),
+        &rota_shell::access::Identity::Auditor,
+        &["replay", "verify"],
+    );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("MISMATCH event at sequence"), "{text}");

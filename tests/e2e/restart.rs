@@ -6,9 +6,10 @@
 use rota_events::{Resources, encode_state};
 use rota_placement::Placement;
 use rota_projections::{CellState, JobState, ServiceCore};
+use rota_shell::access::Identity;
 use rota_shell::service::ServiceConfig;
 use rota_shell::snapshot::SnapshotStore;
-use rota_testkit::{CELL, RotaProcess, TestBed, assert_replay_clean, bound_events, job};
+use rota_testkit::{CELL, TestBed, assert_replay_clean, bound_events, job};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -82,12 +83,15 @@ fn snapshot_bytes(dir: &std::path::Path, stream: &str) -> (u64, Vec<u8>) {
     (state.applied_seq, encode_state(&state))
 }
 
-fn placement_args<'a>(url: &'a str, dir: &'a str, instance: &'a str) -> Vec<&'a str> {
+/// The identity `rota run placement` connects as.
+fn placement() -> Identity {
+    Identity::Service("placement".to_string())
+}
+
+fn placement_args<'a>(dir: &'a str, instance: &'a str) -> Vec<&'a str> {
     vec![
         "run",
         "placement",
-        "--nats",
-        url,
         "--state-dir",
         dir,
         "--instance",
@@ -122,13 +126,12 @@ async fn placement_killed_under_load_restarts_exactly() {
 
     // The interrupted run.
     let mut bed = TestBed::start().await;
-    let url = bed.url().to_string();
     let admission = rota_replay::standard_core(CELL, "admission").unwrap();
     bed.run_core(admission, ServiceConfig::new("admission-test"));
     bed.register_nodes(NODES, node_capacity()).await;
     let first_dir = tempfile::tempdir().unwrap();
     let first_path = first_dir.path().to_str().unwrap().to_string();
-    let mut first = RotaProcess::spawn(ROTA, &placement_args(&url, &first_path, "p1"));
+    let mut first = bed.spawn(ROTA, &placement(), &placement_args(&first_path, "p1"));
     let (_, bound_when_killed) = tokio::join!(submit_in_slices(&bed), async {
         let state = bed
             .wait_for("bindings before the kill", |s| {
@@ -149,7 +152,7 @@ async fn placement_killed_under_load_restarts_exactly() {
     eprintln!("killed placement with at least {bound_when_killed} jobs bound");
 
     // Restart from the snapshot.
-    let mut second = RotaProcess::spawn(ROTA, &placement_args(&url, &first_path, "p2"));
+    let mut second = bed.spawn(ROTA, &placement(), &placement_args(&first_path, "p2"));
     let state = bed
         .wait_for("every job bound after the restart", all_bound)
         .await;
@@ -174,7 +177,7 @@ async fn placement_killed_under_load_restarts_exactly() {
     // Restart from scratch: no snapshot, fold the whole log.
     let scratch_dir = tempfile::tempdir().unwrap();
     let scratch_path = scratch_dir.path().to_str().unwrap().to_string();
-    let mut third = RotaProcess::spawn(ROTA, &placement_args(&url, &scratch_path, "p3"));
+    let mut third = bed.spawn(ROTA, &placement(), &placement_args(&scratch_path, "p3"));
     bed.wait_for("the scratch instance to take the lease", |s| {
         s.leases
             .get("placement")

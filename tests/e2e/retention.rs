@@ -5,10 +5,9 @@
 //! still tells an early job's whole life from the log, `rota explain` says
 //! the job has left the state and where to look, and the log replays clean.
 
+use rota_shell::access::Identity;
 use rota_shell::nodes::{SimRunner, run_nodes};
-use rota_testkit::{
-    TestBed, assert_replay_clean, assert_whole_story, run_rota, sim_fleet, small_job,
-};
+use rota_testkit::{TestBed, assert_replay_clean, assert_whole_story, sim_fleet, small_job};
 use std::time::Duration;
 
 const JOBS: usize = 300;
@@ -27,9 +26,9 @@ async fn ended_jobs_leave_the_state_and_their_story_stays_in_the_log() {
     let binary = env!("CARGO_BIN_EXE_rota");
     let mut bed = TestBed::start().await;
     let max = ENDED_JOBS_MAX.to_string();
-    let policy = run_rota(
+    let policy = bed.rota(
         binary,
-        bed.url(),
+        &Identity::Operator,
         &["policy", "set", "--ended-jobs-max", &max],
     );
     assert!(
@@ -39,7 +38,7 @@ async fn ended_jobs_leave_the_state_and_their_story_stays_in_the_log() {
     );
     bed.run_services(true);
     let fleet = tokio::spawn(run_nodes(
-        bed.log.clone(),
+        bed.fleet.clone(),
         sim_fleet("retention-node", NODES),
         SimRunner::new(TIME_SCALE),
         bed.shutdown.clone(),
@@ -70,9 +69,9 @@ async fn ended_jobs_leave_the_state_and_their_story_stays_in_the_log() {
     let early = job_id(0);
     assert!(!state.jobs.contains_key(&early), "{early} ended first");
 
-    let status = run_rota(binary, bed.url(), &["status", &early]);
+    let status = bed.rota(binary, &Identity::Auditor, &["status", &early]);
     assert_whole_story(&status, "finished: succeeded");
-    let explain = run_rota(binary, bed.url(), &["explain", &early]);
+    let explain = bed.rota(binary, &Identity::Auditor, &["explain", &early]);
     let why = String::from_utf8_lossy(&explain.stderr);
     assert!(!explain.status.success());
     assert!(

@@ -16,6 +16,7 @@
 use rota_events::Event;
 use rota_projections::{CellState, LogEntry};
 use rota_shell::PublishWindow;
+use rota_shell::access::Identity;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::shutdown::{EXIT_FORCED, SHUTDOWN_GRACE};
 use rota_testkit::{CELL, TestBed, summary};
@@ -58,12 +59,23 @@ struct Rota {
 }
 
 impl Rota {
+    /// Starts `rota <args>` with no credentials.
     fn spawn(args: &[&str]) -> Rota {
+        let mut command = Command::new(ROTA);
+        command.args(args);
+        Rota::start(command)
+    }
+
+    /// Starts `rota <args>` against the bed's server as `identity`.
+    fn spawn_on(bed: &TestBed, identity: Identity, args: &[&str]) -> Rota {
+        Rota::start(bed.command(ROTA, &identity, args))
+    }
+
+    fn start(mut command: Command) -> Rota {
         let dir = tempfile::tempdir().expect("temp dir");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let mut child = Command::new(ROTA)
-            .args(args)
+        let mut child = command
             .env("ROTA_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -537,18 +549,13 @@ async fn fold_until(
 async fn sigterm_stops_rota_run_all_under_load_gracefully_within_the_grace() {
     let _turn = SERIAL.lock().await;
     let bed = TestBed::start().await;
-    let url = bed.url().to_string();
     let nodes = RUN_NODES.to_string();
-    let _fleet = Rota::spawn(&[
-        "sim-fleet",
-        "--nodes",
-        &nodes,
-        "--time-scale",
-        "100",
-        "--nats",
-        &url,
-    ]);
-    let mut services = Rota::spawn(&["run", "all", "--nats", &url]);
+    let _fleet = Rota::spawn_on(
+        &bed,
+        Identity::Fleet,
+        &["sim-fleet", "--nodes", &nodes, "--time-scale", "100"],
+    );
+    let mut services = Rota::spawn_on(&bed, Identity::Services, &["run", "all"]);
     fold_until(&bed, "the fleet to register", LOAD_BOUND, |s| {
         s.nodes.len() == RUN_NODES
     })
@@ -557,7 +564,7 @@ async fn sigterm_stops_rota_run_all_under_load_gracefully_within_the_grace() {
     let sent = Arc::new(AtomicUsize::new(0));
     let load_started = Instant::now();
     let submitter = tokio::spawn(submit(
-        bed.log.clone(),
+        bed.gateway.clone(),
         (0..RUN_JOBS).map(run_job).collect(),
         sent.clone(),
     ));

@@ -17,7 +17,7 @@ async fn a_stale_leaders_decisions_are_fenced_off() {
 
     // Instance A takes the lease at epoch 1 and decides a round...
     let claimed = bed
-        .log
+        .services
         .publish_if_subject_at(&lease_claim(CELL, "placement", 1, "placement-a"), 0)
         .await
         .unwrap();
@@ -56,7 +56,7 @@ async fn a_stale_leaders_decisions_are_fenced_off() {
     assert_eq!(before_wake.counters.fenced_decisions, 0);
 
     // A wakes up and publishes its round: it lands, and is ignored.
-    let landed_at = bed.log.publish_round(&stale_round).await.unwrap();
+    let landed_at = bed.services.publish_round(&stale_round).await.unwrap();
     let after = bed
         .wait_for("A's stale round to be applied", |s: &CellState| {
             s.applied_seq >= landed_at

@@ -6,8 +6,16 @@ are bound to a node.
 
 Usage:
 
-    python tests/python/client.py --nats nats://127.0.0.1:4222 \\
-        --cell default --tenant pyclient --timeout 30
+    python tests/python/client.py --nats tls://127.0.0.1:4222 \\
+        --cell default --tenant pyclient --timeout 30 \\
+        --creds auth/creds/tenant-pyclient.nk --tls-ca auth/tls/ca.pem
+
+Under the configuration `rota auth init` writes, it connects as the
+tenant's NKey user over TLS, receives replies on the tenant's own inbox
+prefix, and reads through named consumers with one filter subject each,
+which is all a tenant's permissions allow (docs/security.md). Without
+--creds it connects as an anonymous client, for servers without
+authorization.
 
 On success it prints one JSON line,
 {"ok": true, "jobs": {"<job>": "<node>", ...}, "events_seen": [[type, job], ...]},
@@ -16,21 +24,24 @@ and exits 0. When a job is rejected or the timeout passes it prints
 NATS or the stream cannot be used it prints the same kind of line, explains
 on stderr, and exits 2.
 
-Requires nats-py and msgpack.
+Requires nats-py, nkeys and msgpack.
 """
 
 import argparse
 import asyncio
 import json
 import re
+import ssl
 import sys
 import time
 import uuid
 
 import msgpack
 import nats
+import nats.errors
 import nats.js.errors
-from nats.js.api import DeliverPolicy
+import nkeys
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_CELL = "default"
@@ -41,6 +52,8 @@ CONNECT_TIMEOUT_S = 5.0
 CONNECT_ATTEMPTS = 3
 CONNECT_RETRY_WAIT_S = 1.0
 PUBLISH_TIMEOUT_S = 5.0
+FETCH_BATCH = 256
+FETCH_WAIT_S = 1.0
 
 EXIT_OK = 0
 EXIT_NOT_BOUND = 1
@@ -81,6 +94,12 @@ def parse_args(argv):
         type=float,
         default=DEFAULT_TIMEOUT_S,
         help="seconds to wait for both jobs to be bound",
+    )
+    parser.add_argument(
+        "--creds", help="the tenant's NKey seed file, as `rota auth init` writes it"
+    )
+    parser.add_argument(
+        "--tls-ca", help="the cell's certificate authority: connect over TLS checked against it"
     )
     return parser.parse_args(argv)
 
@@ -198,8 +217,42 @@ async def report_nats_error(error):
     note(f"nats: {error!r}")
 
 
-async def connect(url):
+def read_seed(path):
+    """The NKey user seed in a seed file: its first line starting with SU."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = [line.strip() for line in file]
+    except OSError as error:
+        raise ClientError(f"cannot read credentials {path}: {error}") from error
+    for line in lines:
+        if line.startswith("SU"):
+            return line
+    raise ClientError(f"credentials {path} hold no NKey user seed (a line starting with SU)")
+
+
+def identity_options(creds, tls_ca):
+    """The connect options that prove who the client is and check the server."""
+    options = {}
+    if creds is not None:
+        seed = read_seed(creds)
+        try:
+            public_key = nkeys.from_seed(bytearray(seed.encode())).public_key.decode()
+        except Exception as error:
+            raise ClientError(f"credentials {creds}: not a valid NKey seed: {error!r}") from error
+        options["nkeys_seed_str"] = seed
+        # The server lets each user receive replies only on its own prefix.
+        options["inbox_prefix"] = f"_INBOX_{public_key}"
+    if tls_ca is not None:
+        try:
+            options["tls"] = ssl.create_default_context(cafile=tls_ca)
+        except (OSError, ssl.SSLError) as error:
+            raise ClientError(f"cannot use the authority {tls_ca}: {error}") from error
+    return options
+
+
+async def connect(url, creds=None, tls_ca=None):
     """Connects to NATS, trying a few times, without reconnecting later."""
+    options = identity_options(creds, tls_ca)
     try:
         return await nats.connect(
             url,
@@ -208,26 +261,23 @@ async def connect(url):
             reconnect_time_wait=CONNECT_RETRY_WAIT_S,
             allow_reconnect=False,
             error_cb=report_nats_error,
+            **options,
         )
     except Exception as error:
         raise ClientError(f"cannot connect to NATS at {url}: {error!r}") from error
 
 
 async def follow(js, cell, subject, queue):
-    """Starts an ordered consumer on `subject` from the start of the cell's
-    stream; every message it delivers is put on `queue`."""
-
-    async def deliver(msg):
-        await queue.put(msg)
-
+    """Reads `subject` from the start of the cell's stream through a named
+    pull consumer with that one filter (the consumer-create request then
+    names the filter, which a tenant's permissions require); every message
+    is put on `queue` by a background task, which is returned."""
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+    )
     try:
-        return await js.subscribe(
-            subject,
-            stream=stream_name(cell),
-            cb=deliver,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-        )
+        sub = await js.pull_subscribe(subject, stream=stream_name(cell), config=config)
     except nats.js.errors.NotFoundError as error:
         raise ClientError(
             f"stream {stream_name(cell)} does not exist on this server; "
@@ -237,6 +287,20 @@ async def follow(js, cell, subject, queue):
         raise ClientError(
             f"cannot consume {subject} from stream {stream_name(cell)}: {error!r}"
         ) from error
+
+    async def fetch_forever():
+        while True:
+            try:
+                messages = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as error:
+                note(f"reading {subject} failed: {error!r}")
+                raise
+            for msg in messages:
+                await queue.put(msg)
+
+    return asyncio.create_task(fetch_forever())
 
 
 async def publish(js, cell, tenant, event, as_json):
@@ -348,20 +412,26 @@ async def run(args):
     """Submits the two jobs and waits for their bindings; returns the exit code."""
     for what, value in (("cell", args.cell), ("tenant", args.tenant)):
         check_name(what, value)
-    nc = await connect(args.nats)
+    nc = await connect(args.nats, args.creds, args.tls_ca)
+    followers = []
     try:
         js = nc.jetstream()
         job_a, job_b = new_name(), new_name()
         progress = Progress(args.cell, args.tenant, [job_a, job_b])
         queue = asyncio.Queue()
-        await follow(js, args.cell, tenant_jobs_filter(args.cell, args.tenant), queue)
-        await follow(js, args.cell, tenant_rejections_subject(args.cell, args.tenant), queue)
+        for subject in (
+            tenant_jobs_filter(args.cell, args.tenant),
+            tenant_rejections_subject(args.cell, args.tenant),
+        ):
+            followers.append(await follow(js, args.cell, subject, queue))
         await publish(js, args.cell, args.tenant,
                       submission(args.cell, args.tenant, job_a, MSGPACK_JOB_NAME), as_json=False)
         await publish(js, args.cell, args.tenant,
                       submission(args.cell, args.tenant, job_b, JSON_JOB_NAME), as_json=True)
         await wait_for_bindings(queue, progress, args.timeout)
     finally:
+        for follower in followers:
+            follower.cancel()
         await nc.close()
     if progress.error is None and set(progress.nodes) == progress.jobs:
         report({"ok": True, "jobs": progress.nodes, "events_seen": progress.seen})

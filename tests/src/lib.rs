@@ -1,12 +1,18 @@
 //! The harness for Rota's end-to-end tests (the files in `tests/e2e`).
 //!
 //! Every test starts its own throwaway nats-server on a free loopback port
-//! with a temporary store ([`TestBed::start`]); dropping the bed stops the
+//! with a temporary store ([`TestBed::start`]), with authorization and TLS
+//! on: every part of a test connects as its own identity, under the
+//! permissions `rota auth init` would write. Dropping the bed stops the
 //! services and kills the server, also when the test panics. Tests wait on
 //! the folded log ([`TestBed::wait_for`]) with a deadline, never on sleeps.
 
-use rota_events::{Body, Event, JobSubmitted, NodeRegistered, Resources, derived_event_id};
+use rota_events::{
+    Body, Event, JobSubmitted, NodeRegistered, Resources, Writer, derived_event_id, writer_of,
+};
 use rota_projections::{CellState, LogEntry};
+use rota_shell::access::{Identity, SERVICES};
+use rota_shell::access_files::LocalAccess;
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
 use rota_shell::nodes::NodeSpec;
@@ -23,29 +29,157 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The cell every test uses.
 pub const CELL: &str = "default";
 
-/// A nats-server, a connection to the cell's log, and any in-process
-/// services.
+/// Tenants whose credentials every bed has, for tests that run `rota
+/// submit` or an outside client as a tenant.
+pub const TEST_TENANTS: [&str; 5] = ["acme", "beta", "mallory", "pyclient", "web-team"];
+
+/// Nodes whose agents have credentials of their own in every bed.
+pub const TEST_AGENT_NODES: [&str; 2] = ["worker-1", "worker-2"];
+
+/// Every identity a bed's server has a user for: those of every cell, each
+/// service, [`TEST_TENANTS`] and the agents of [`TEST_AGENT_NODES`].
+pub fn bed_identities() -> Vec<Identity> {
+    let mut identities = Identity::of_every_cell();
+    identities.extend(SERVICES.iter().map(|s| Identity::Service(s.to_string())));
+    identities.extend(TEST_TENANTS.iter().map(|t| Identity::Tenant(t.to_string())));
+    identities.extend(
+        TEST_AGENT_NODES
+            .iter()
+            .map(|n| Identity::Agent(n.to_string())),
+    );
+    identities
+}
+
+/// A nats-server, connections to the cell's log as the parts a test plays,
+/// and any in-process services.
+///
+/// The server enforces the cell's permissions, over TLS, as under `rota
+/// auth init`'s configuration: each part connects as its own identity, and
+/// each `rota` process a test starts gets its identity's credentials
+/// ([`TestBed::command`]). A bed without authorization
+/// ([`TestBed::start_without_authorization`]) stands for events injected
+/// past the server, to show what the fold alone does with them.
 pub struct TestBed {
+    /// The auditor's connection: reads the whole log and, on a bed with
+    /// authorization, may write nothing.
     pub log: CellLog,
+    /// The deciding services' connection, which the in-process services
+    /// share.
+    pub services: CellLog,
+    /// The fleet's: registers every node and reports for it.
+    pub fleet: CellLog,
+    /// A gateway's: submits and cancels for any tenant.
+    pub gateway: CellLog,
+    /// The operator's: sets policy and tenants.
+    pub operator: CellLog,
     pub shutdown: Shutdown,
     tasks: JoinSet<()>,
-    // Declared last: dropped after the services have been told to stop.
+    // Declared after the connections: dropped after the services have been
+    // told to stop.
     pub server: NatsServer,
+    // Declared last: a server restarted by a test reads its configuration
+    // again, so the files outlive it.
+    access: Option<LocalAccess>,
 }
 
 impl TestBed {
-    /// Starts a throwaway nats-server and provisions the cell's stream.
+    /// Starts a throwaway nats-server with a user and permissions for every
+    /// one of [`bed_identities`], over TLS, and provisions the cell's stream.
     pub async fn start() -> TestBed {
+        let access =
+            LocalAccess::generate(CELL, bed_identities(), None).unwrap_or_else(|e| panic!("{e}"));
+        let server =
+            NatsServer::start_with_config(access.config()).unwrap_or_else(|e| panic!("{e}"));
+        TestBed::connect_parts(server, Some(access)).await
+    }
+
+    /// Starts a throwaway nats-server that lets every client write anything,
+    /// and provisions the cell's stream: for tests of what the fold does
+    /// with events that came past the server's permissions.
+    pub async fn start_without_authorization() -> TestBed {
         let server = NatsServer::start().unwrap_or_else(|e| panic!("{e}"));
-        let log = CellLog::connect(&server.url, CELL)
-            .await
-            .unwrap_or_else(|e| panic!("{e}; the server's log ends:\n{}", server.log_tail()));
+        TestBed::connect_parts(server, None).await
+    }
+
+    async fn connect_parts(server: NatsServer, access: Option<LocalAccess>) -> TestBed {
+        let connect = |identity: Identity| connect_to(&server, access.as_ref(), identity);
+        // The services' connection provisions the stream; the others find it.
+        let services = connect(Identity::Services).await;
+        let (log, fleet, gateway, operator) = tokio::join!(
+            connect(Identity::Auditor),
+            connect(Identity::Fleet),
+            connect(Identity::Gateway),
+            connect(Identity::Operator)
+        );
         TestBed {
             log,
+            services,
+            fleet,
+            gateway,
+            operator,
             shutdown: Shutdown::new(),
             tasks: JoinSet::new(),
             server,
+            access,
         }
+    }
+
+    /// A new connection as `identity`.
+    pub async fn connect(&self, identity: Identity) -> CellLog {
+        connect_to(&self.server, self.access.as_ref(), identity).await
+    }
+
+    /// Whether the server enforces permissions.
+    pub fn has_authorization(&self) -> bool {
+        self.access.is_some()
+    }
+
+    /// A command that runs the `rota` binary at `binary` against this bed's
+    /// server as `identity`: its credentials and the bed's authority in
+    /// `NATS_CREDS` and `NATS_CA`, `--nats` after the arguments given.
+    pub fn command(
+        &self,
+        binary: &str,
+        identity: &Identity,
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut command = std::process::Command::new(binary);
+        command.args(args).args(["--nats", self.url()]);
+        command.env_remove("NATS_CREDS").env_remove("NATS_CA");
+        if let Some(access) = &self.access {
+            let files = &access.files;
+            let creds = files.creds_file(identity).unwrap_or_else(|e| panic!("{e}"));
+            command
+                .env("NATS_CREDS", creds)
+                .env("NATS_CA", &files.tls.ca);
+        }
+        command
+    }
+
+    /// Runs `rota <args>` as `identity` and waits for it.
+    pub fn rota(&self, binary: &str, identity: &Identity, args: &[&str]) -> std::process::Output {
+        self.command(binary, identity, args)
+            .output()
+            .expect("rota runs")
+    }
+
+    /// Starts `rota <args>` as `identity`, with stderr captured.
+    pub fn spawn(&self, binary: &str, identity: &Identity, args: &[&str]) -> RotaProcess {
+        RotaProcess::start(self.command(binary, identity, args))
+    }
+
+    /// The environment an outside client needs to connect as `identity`:
+    /// its seed file and the bed's authority, when the bed has
+    /// authorization.
+    pub fn client_files(
+        &self,
+        identity: &Identity,
+    ) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        self.access.as_ref().map(|access| {
+            let files = &access.files;
+            let creds = files.creds_file(identity).unwrap_or_else(|e| panic!("{e}"));
+            (creds, files.tls.ca.clone())
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -68,7 +202,7 @@ impl TestBed {
         core: Box<dyn rota_projections::ServiceCore>,
         config: ServiceConfig,
     ) {
-        let (log, shutdown) = (self.log.clone(), self.shutdown.clone());
+        let (log, shutdown) = (self.services.clone(), self.shutdown.clone());
         self.tasks.spawn(async move {
             run_service(log, core, config, shutdown)
                 .await
@@ -81,7 +215,7 @@ impl TestBed {
     pub fn run_services(&mut self, with_clock: bool) {
         self.run_named(&["admission", "placement", "fairshare"]);
         if with_clock {
-            let (log, shutdown) = (self.log.clone(), self.shutdown.clone());
+            let (log, shutdown) = (self.services.clone(), self.shutdown.clone());
             self.tasks.spawn(async move {
                 run_clock(log, ClockConfig::default(), shutdown)
                     .await
@@ -124,9 +258,9 @@ impl TestBed {
         self.log.read_all().await.expect("readable log")
     }
 
-    /// Registers `count` nodes named `node-00000`... directly in the log.
+    /// Registers `count` nodes named `node-00000`... as the fleet.
     pub async fn register_nodes(&self, count: usize, capacity: Resources) {
-        let mut pipeline = self.log.pipeline();
+        let mut pipeline = self.fleet.pipeline();
         for i in 0..count {
             let name = format!("node-{i:05}");
             let event = Event::new(
@@ -144,14 +278,57 @@ impl TestBed {
         pipeline.flush().await.expect("acks");
     }
 
-    /// Submits jobs, pipelined.
-    pub async fn submit(&self, jobs: &[Event]) {
-        let mut pipeline = self.log.pipeline();
-        for job in jobs {
-            pipeline.push(job).await.expect("publish");
+    /// The connection of the part that writes events of `type_name`:
+    /// clients' through the gateway, agents' through the fleet, decisions
+    /// and leases through the services, policy through the operator.
+    pub fn writer_connection(&self, type_name: &str) -> &CellLog {
+        match writer_of(type_name) {
+            Writer::Client => &self.gateway,
+            Writer::Agent => &self.fleet,
+            Writer::Operator => &self.operator,
+            Writer::Service(_) | Writer::Clock | Writer::AnyService => &self.services,
         }
-        pipeline.flush().await.expect("acks");
     }
+
+    /// Publishes `events`, pipelined, each through the connection of the
+    /// part that writes it ([`TestBed::writer_connection`]), in order.
+    pub async fn submit(&self, events: &[Event]) {
+        let mut start = 0;
+        while start < events.len() {
+            let type_name = events[start].body.type_name();
+            let connection = self.writer_connection(type_name);
+            let run = events[start..]
+                .iter()
+                .take_while(|e| {
+                    std::ptr::eq(self.writer_connection(e.body.type_name()), connection)
+                })
+                .count();
+            let mut pipeline = connection.pipeline();
+            for event in &events[start..start + run] {
+                pipeline.push(event).await.expect("publish");
+            }
+            pipeline.flush().await.expect("acks");
+            start += run;
+        }
+    }
+}
+
+async fn connect_to(
+    server: &NatsServer,
+    access: Option<&LocalAccess>,
+    identity: Identity,
+) -> CellLog {
+    let connected = match access {
+        Some(access) => access.connect(&server.url, CELL, &identity).await,
+        None => CellLog::connect(&server.url, CELL).await,
+    };
+    connected.unwrap_or_else(|e| {
+        panic!(
+            "{} cannot connect: {e}; the server's log ends:\n{}",
+            identity.name(),
+            server.log_tail()
+        )
+    })
 }
 
 impl Drop for TestBed {
@@ -252,18 +429,25 @@ pub struct RotaProcess {
 }
 
 impl RotaProcess {
-    /// Starts `rota <args>` with stderr captured to a file.
+    /// Starts `rota <args>` with stderr captured to a file, with no
+    /// credentials: for commands that need no server, or start their own.
     pub fn spawn(binary: &str, args: &[&str]) -> RotaProcess {
+        let mut command = std::process::Command::new(binary);
+        command.args(args);
+        RotaProcess::start(command)
+    }
+
+    /// Starts `command` with stderr captured to a file.
+    pub fn start(mut command: std::process::Command) -> RotaProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        let child = std::process::Command::new(binary)
-            .args(args)
+        let child = command
             .env("ROTA_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
         RotaProcess {
             child,
             stderr_path,
@@ -308,7 +492,7 @@ impl Drop for RotaProcess {
 }
 
 /// Runs the `rota` binary at `binary` with `args` against the NATS server
-/// at `url`, and waits for it.
+/// at `url`, with no credentials, and waits for it.
 pub fn run_rota(binary: &str, url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(binary)
         .args(args)

@@ -25,6 +25,9 @@ pub const SERVICES: [&str; 4] = ["admission", "placement", "fairshare", "clock"]
 pub enum Identity {
     /// Submits and cancels its own jobs and reads their events.
     Tenant(String),
+    /// Submits and cancels for any tenant, and reads every job's events:
+    /// a front end that authenticates tenants itself, such as an HTTP API.
+    Gateway,
     /// Runs one node: registers it, reports its jobs, says it is alive.
     Agent(String),
     /// Runs many nodes, as `rota sim-fleet` does: an agent for every node.
@@ -54,14 +57,16 @@ impl Identity {
             Identity::Auditor,
             Identity::Services,
             Identity::Fleet,
+            Identity::Gateway,
         ]
     }
 
-    /// A name for files and comments: `tenant-acme`, `agent-n1`, `fleet`,
+    /// A name for files and comments: `tenant-acme`, `gateway`, `agent-n1`, `fleet`,
     /// `service-placement`, `services`, `auditor`, `operator`.
     pub fn name(&self) -> String {
         match self {
             Identity::Tenant(tenant) => format!("tenant-{tenant}"),
+            Identity::Gateway => "gateway".to_string(),
             Identity::Agent(node) => format!("agent-{node}"),
             Identity::Fleet => "fleet".to_string(),
             Identity::Service(service) => format!("service-{service}"),
@@ -103,6 +108,7 @@ impl Identity {
                 tenant: Some(tenant),
                 ..any
             }),
+            (Identity::Gateway, Writer::Client) => Some(any),
             (Identity::Agent(node), Writer::Agent) => Some(PatternScope {
                 node: Some(node),
                 ..any

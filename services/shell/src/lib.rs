@@ -16,6 +16,7 @@
 //!   and the tests.
 
 pub mod access;
+pub mod access_files;
 pub mod clock;
 pub mod log;
 pub mod machine;

@@ -5,6 +5,7 @@
 //! the authority (`--tls-ca`), so neither credentials nor events cross the
 //! network in the clear.
 
+use crate::access_files::write_new;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::path::{Path, PathBuf};
 
@@ -78,21 +79,8 @@ pub fn generate(cell: &str, dir: &Path, hosts: &[String]) -> Result<TlsFiles, St
         .map_err(|e| failed("server certificate", e))?;
     let files = TlsFiles::in_dir(dir);
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    write(&files.ca, &authority.pem(), 0o644)?;
-    write(&files.server_cert, &server.pem(), 0o644)?;
-    write(&files.server_key, &server_key.serialize_pem(), 0o600)?;
+    write_new(&files.ca, &authority.pem(), 0o644)?;
+    write_new(&files.server_cert, &server.pem(), 0o644)?;
+    write_new(&files.server_key, &server_key.serialize_pem(), 0o600)?;
     Ok(files)
-}
-
-fn write(path: &Path, text: &str, mode: u32) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
