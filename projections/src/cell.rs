@@ -356,13 +356,18 @@ impl CellState {
                 request.job == job_id && Some(request.event_id.as_str()) == request_id
             })
             .map(|(seq, _)| *seq);
-        if let Some(seq) = request_seq {
-            self.queues.cancels.remove(&seq);
-        }
+        let request = request_seq.and_then(|seq| self.queues.cancels.remove(&seq));
         let Some(job) = self.jobs.get_mut(job_id) else {
             self.counters.void_admissions += 1;
             return;
         };
+        // A cancellation is admission's answer to a request of the job's own
+        // tenant that is still waiting; one that answers no such request
+        // did not come from admission deciding, whoever wrote it.
+        if request.is_none_or(|request| request.tenant != job.tenant) {
+            self.counters.void_admissions += 1;
+            return;
+        }
         job.reason = Some(reason.to_string());
         match job.state {
             JobState::Submitted => {

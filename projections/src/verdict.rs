@@ -13,8 +13,9 @@ pub enum Verdict {
     Applied(Option<JobState>),
     /// A decision from a lease epoch that was no longer current.
     Fenced,
-    /// A decision that no longer held when it landed: its job was not
-    /// where it said, or its node had no room or is one the job forbids.
+    /// A decision that did not hold when it landed: its job was not where
+    /// it said, its node had no room or is one the job forbids, or no
+    /// request of the job's own tenant asked for it.
     Void,
     /// An input the fold refused, with the reason its `input.rejected`
     /// will carry.
@@ -28,7 +29,7 @@ impl Verdict {
             Verdict::Applied(_) => None,
             Verdict::Fenced => Some("fenced: its lease epoch was not current".to_string()),
             Verdict::Void => Some(
-                "void: when it landed, the job was not waiting for it or the node could not take it"
+                "void: when it landed, the job was not waiting for it, the node could not take it, or no request of the job's tenant asked for it"
                     .to_string(),
             ),
             Verdict::Refused(reason) => Some(format!("refused: {reason}")),

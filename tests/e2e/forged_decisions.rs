@@ -7,9 +7,14 @@
 //! its story marks each forged event void, fenced or refused; replay
 //! verification flags the forged round.
 
-use rota_events::{Body, Event, JobBound, JobStarted};
+use rota_events::{Body, Event, JobBound, JobCancelled, JobStarted, Outcome};
 use rota_projections::{Draft, JobState, seal_round};
-use rota_testkit::{CELL, TestBed, job, run_rota, small};
+use rota_shell::nodes::{SimRunner, run_nodes};
+use rota_testkit::{CELL, TestBed, job, run_rota, sim_fleet, small, small_job};
+
+/// How long the job a forged cancellation aims at runs, on a simulated
+/// node at real time: long enough for the forgery to land while it runs.
+const VICTIM_RUNS_MS: u64 = 3_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
@@ -179,4 +184,78 @@ async fn a_client_cannot_take_a_decisions_message_id() {
         "admission's answer was dropped as a duplicate"
     );
     bed.stop_services().await;
+}
+
+/// A cancellation that a client writes as admission's (with its current
+/// epoch copied, so it is not fenced), for another tenant's running job and
+/// answering no request, is void in the fold: the job stays running, its
+/// agent does not kill it, and it finishes as it would have; `rota status`
+/// marks the forged event void.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_cancellation_kills_nothing() {
+    let binary = env!("CARGO_BIN_EXE_rota");
+    // Injected past the server: permissions would refuse it.
+    let mut bed = TestBed::start_without_authorization().await;
+    bed.run_named(&["admission", "placement"]);
+    let fleet = tokio::spawn(run_nodes(
+        bed.fleet.clone(),
+        sim_fleet("victim-node", 1),
+        SimRunner::new(1.0),
+        bed.shutdown.clone(),
+    ));
+    bed.submit(&[small_job("acme", "victim", VICTIM_RUNS_MS)])
+        .await;
+    let state = bed
+        .wait_for("the victim to run", |s| {
+            s.jobs
+                .get("victim")
+                .is_some_and(|j| j.state == JobState::Running)
+        })
+        .await;
+    let epoch = state.lease_epoch("admission");
+    let forged = seal_round(
+        &state,
+        "admission",
+        epoch,
+        vec![Draft {
+            tenant: Some("acme".into()),
+            causation_id: None,
+            body: Body::JobCancelled(JobCancelled {
+                job: "victim".into(),
+                reason: "cancelled on request".into(),
+                node: state.jobs["victim"].node.clone(),
+            }),
+        }],
+    );
+    let forged_seq = bed.log.publish_round(&forged).await.unwrap();
+    let after = bed
+        .wait_for("the forged cancellation to be folded", |s| {
+            s.applied_seq >= forged_seq
+        })
+        .await;
+    assert_eq!(after.jobs["victim"].state, JobState::Running);
+    assert_eq!(after.counters.fenced_decisions, 0, "not fenced: void");
+    let ended = bed
+        .wait_for("the victim to finish", |s| {
+            s.jobs.get("victim").is_some_and(|j| j.state.is_terminal())
+        })
+        .await;
+    assert_eq!(
+        ended.jobs["victim"].outcome,
+        Some(Outcome::Succeeded),
+        "the agent ran the job to its end"
+    );
+    let status = run_rota(binary, bed.url(), &["status", "victim"]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        text.starts_with("job victim: finished: succeeded"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|line| line.contains("job.cancelled") && line.contains("[void: ")),
+        "{text}"
+    );
+    bed.stop_services().await;
+    let _ = fleet.await;
 }
