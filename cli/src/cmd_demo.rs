@@ -12,8 +12,8 @@ use rota_shell::access_files::LocalAccess;
 use rota_shell::nats_cluster::CLUSTER_SIZE;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
-use rota_shell::{CellLog, PublishWindow, Shutdown};
-use std::collections::BTreeMap;
+use rota_shell::{CellLog, LogError, PublishWindow, Shutdown};
+use std::collections::{BTreeMap, VecDeque};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -57,6 +57,12 @@ pub struct DemoArgs {
 const DEMO_JOBS_MAX: usize = 1_000_000;
 /// How often the demo prints progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// How many times the demo sends one submission before it gives up. A lost
+/// server fails every acknowledgement in flight at once; a submission sent
+/// again under its message id is stored at most once, so trying again
+/// loses nothing and duplicates nothing.
+const SUBMIT_ATTEMPTS_MAX: u32 = 6;
+
 /// Submissions go out in slices this far apart.
 const SUBMIT_SLICE: Duration = Duration::from_millis(50);
 
@@ -180,7 +186,9 @@ impl Connect<'_> {
 /// Every arm of the loop returns at once: submissions go into a publish
 /// window whose acknowledgements are an arm of their own, and when the
 /// window is full the submitter waits for the next slice rather than
-/// blocking, so the deadline and the shutdown signal are always seen.
+/// blocking, so the deadline and the shutdown signal are always seen. A
+/// submission whose publish or acknowledgement fails is sent again, first
+/// of all, up to [`SUBMIT_ATTEMPTS_MAX`] times.
 async fn drive(
     log: &CellLog,
     tenants: &BTreeMap<String, CellLog>,
@@ -191,7 +199,11 @@ async fn drive(
     let workload = crate::workload::generate(cell, "job", args.jobs, args.seed);
     let mut observer = RunRecorder::new(cell);
     let mut entries = log.entries(1, Vec::new()).await?;
-    let mut window: PublishWindow<()> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
+    // Each publish is tagged with its job's index and attempt.
+    let mut window: PublishWindow<(usize, u32)> =
+        PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
+    let mut again: VecDeque<(usize, u32)> = VecDeque::new();
+    let mut tried_again = 0u64;
     let started = Instant::now();
     let slices = ((args.submit_over_s.max(0.0) * 1000.0) / SUBMIT_SLICE.as_millis() as f64)
         .ceil()
@@ -204,14 +216,27 @@ async fn drive(
     let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
     let deadline = started + Duration::from_secs(args.timeout_s);
     loop {
-        while next_job < due && window.has_room() {
-            let job = &workload[next_job];
+        while window.has_room() {
+            let (index, attempt) = match again.pop_front() {
+                Some(retry) => retry,
+                None if next_job < due => {
+                    next_job += 1;
+                    (next_job - 1, 1)
+                }
+                None => break,
+            };
+            let job = &workload[index];
             let tenant = job.tenant.as_deref().unwrap_or_default();
             let submitter = tenants
                 .get(tenant)
                 .with_context(|| format!("the demo has no connection for tenant {tenant}"))?;
-            window.send_via(&submitter.js, job, ()).await?;
-            next_job += 1;
+            if let Err(error) = window.send_via(&submitter.js, job, (index, attempt)).await {
+                // The connection did not take it: try again at the next
+                // slice rather than spend every attempt at once.
+                again.push_front(retry_of(index, attempt, error)?);
+                tried_again += 1;
+                break;
+            }
         }
         tokio::select! {
             _ = shutdown.wait() => bail!("interrupted"),
@@ -230,16 +255,37 @@ async fn drive(
                 // log, not after every entry of a backlog.
                 if pending == 0 && next_job == args.jobs && all_ended(&observer.state, args.jobs) {
                     print_progress(&observer.state, started);
+                    if tried_again > 0 {
+                        println!("rota demo: {tried_again} submissions were sent again, each stored once");
+                    }
                     return Ok(observer);
                 }
             }
             acked = window.next_acked() => {
-                acked.result.context("a submission was not stored")?;
+                if let Err(error) = acked.result {
+                    let (index, attempt) = acked.tag;
+                    if tried_again == 0 {
+                        eprintln!("rota demo: a submission was not acknowledged ({error}); sending it again under its message id");
+                    }
+                    again.push_back(retry_of(index, attempt, error)?);
+                    tried_again += 1;
+                }
             }
             _ = submit.tick(), if due < args.jobs => due = (due + per_slice).min(args.jobs),
             _ = progress.tick() => print_progress(&observer.state, started),
         }
     }
+}
+
+/// The next attempt at submission `index` after `attempt` failed with
+/// `error`, or the error itself once every attempt has failed.
+fn retry_of(index: usize, attempt: u32, error: LogError) -> anyhow::Result<(usize, u32)> {
+    if attempt >= SUBMIT_ATTEMPTS_MAX {
+        return Err(error).with_context(|| {
+            format!("submission {index} was not stored after {attempt} attempts")
+        });
+    }
+    Ok((index, attempt + 1))
 }
 
 fn all_ended(state: &CellState, jobs: usize) -> bool {
