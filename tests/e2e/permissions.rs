@@ -6,7 +6,8 @@
 //! identity may do still works.
 
 use rota_events::{
-    Body, Event, JobCancelRequested, JobFinished, JobStarted, LeaseClaimed, Outcome,
+    Body, Event, JobBound, JobCancelRequested, JobCancelled, JobFinished, JobStarted, LeaseClaimed,
+    NodeRegistered, Outcome, Resources,
 };
 use rota_shell::CellLog;
 use rota_shell::access::{Access, Credentials};
@@ -169,6 +170,69 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
     );
     refused(&acme, &claim, "tenant acme").await;
     refused(&acme, &started("a1", "node-1"), "tenant acme").await;
+    // Nor any of the forgeries a client without permissions once got in:
+    // another process's job finished on the node it ran on, a binding or a
+    // cancellation in a decision's clothes, and a node registration that
+    // rewrites a real node or makes up one.
+    let finished_on_its_node = Event::new(
+        "forged-finish",
+        CELL,
+        Body::JobFinished(JobFinished {
+            job: "b1".into(),
+            node: "node-1".into(),
+            outcome: Outcome::Succeeded,
+            exit_code: Some(0),
+            signal: None,
+            message: None,
+        }),
+    )
+    .with_tenant("beta");
+    let bound = Event::new(
+        "forged-bound",
+        CELL,
+        Body::JobBound(JobBound {
+            job: "a1".into(),
+            node: "node-1".into(),
+            resources: small(),
+            gpu_devices: Vec::new(),
+            reclaimable: false,
+        }),
+    )
+    .with_tenant("acme");
+    let cancelled = Event::new(
+        "forged-cancelled",
+        CELL,
+        Body::JobCancelled(JobCancelled {
+            job: "b1".into(),
+            reason: "cancelled on request".into(),
+            node: None,
+        }),
+    )
+    .with_tenant("beta");
+    let registration = |node: &str| {
+        Event::new(
+            format!("forged-registration-{node}"),
+            CELL,
+            Body::NodeRegistered(NodeRegistered {
+                node: node.into(),
+                capacity: Resources {
+                    cpu_milli: 1,
+                    memory_bytes: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        )
+    };
+    for forgery in [
+        finished_on_its_node,
+        bound,
+        cancelled,
+        registration("node-1"),
+        registration("phantom"),
+    ] {
+        refused(&acme, &forgery, "tenant acme").await;
+    }
 
     // A tenant reads its own jobs' events, not another's.
     let own = acme.read_matching("rota.default.job.acme.>").await.unwrap();
