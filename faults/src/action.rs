@@ -17,7 +17,8 @@ pub enum Action {
     /// A service's leader, if it is at the head, decides a round and
     /// publishes it.
     Decide { service: usize },
-    /// Agents report starts and ends, up to `count` each.
+    /// The agents catch up with the log, start and stop what their cores
+    /// say, and each reports up to `count` jobs whose time is up.
     Report { count: u8 },
     /// A service's leader crashes; its successor starts from its last
     /// snapshot or from scratch and claims the next epoch. With
@@ -33,8 +34,9 @@ pub enum Action {
     Duplicate,
     /// The clock declares a node lost.
     LoseNode { node: u16 },
-    /// A lost node registers again.
-    ReturnNode { node: u16 },
+    /// An agent's process crashes with every job it runs and starts
+    /// again: it registers its nodes anew and reports what it finds.
+    CrashAgent { agent: u8 },
     /// A service's leader writes a snapshot.
     Snapshot { service: usize },
     /// Log time passes.
@@ -68,7 +70,9 @@ impl Action {
             85..=87 => Action::WakeStale,
             88..=90 => Action::Duplicate,
             91..=92 => Action::LoseNode { node },
-            93..=95 => Action::ReturnNode { node },
+            93..=95 => Action::CrashAgent {
+                agent: rng.below(8) as u8,
+            },
             96..=97 => Action::Snapshot { service },
             _ => Action::Advance {
                 ms: rng.below(2_000) as u16,

@@ -1,13 +1,16 @@
 //! A deterministic fault simulator over Rota's cores, in the manner of
 //! TigerBeetle's VOPR: one seed drives a simulated cell (an in-memory log
 //! with the stream's deduplication, admission, placement and fair share,
-//! agents and a clock) through a workload and its faults: leaders crashing
-//! and starting again from a snapshot or from scratch, paused leaders
-//! waking under a stale epoch, rounds published twice, nodes lost and
-//! returning, time jumping. After every step it checks the invariants (no
-//! node over-committed, a leader's round at the head never void, a stale
-//! leader's decisions all fenced, a retried round stored once, every leader
-//! at the head holding exactly the fold of the log), and at the end that
+//! two agents running the real agent core, and a clock) through a workload
+//! and its faults: leaders crashing and starting again from a snapshot or
+//! from scratch, paused leaders waking under a stale epoch, rounds
+//! published twice, nodes lost (and registered again by their agent),
+//! agents crashing with every job they run, time jumping. After every step
+//! it checks the invariants (no node over-committed, a leader's round at
+//! the head never void, a stale leader's decisions all fenced, a retried
+//! round stored once, no agent report refused, no job run by two agents,
+//! every leader and agent at the head holding exactly the fold of the log),
+//! and at the end that
 //! every submission was decided and every job ran to its end. A failure
 //! names the seed and the shortest run of actions that still fails.
 //!
@@ -15,6 +18,7 @@
 
 pub mod action;
 pub mod memory_log;
+pub mod sim_agent;
 pub mod world;
 
 use action::Action;

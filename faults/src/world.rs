@@ -1,15 +1,16 @@
 //! A simulated cell: the in-memory log, a reference fold of it, each
 //! service's leader (a core, how far it has folded, its epoch), paused
-//! leaders that may wake, snapshots, and the agents and the clock, which
-//! write reports and node losses straight into the log.
+//! leaders that may wake, snapshots, the agents (the real agent core, see
+//! [`crate::sim_agent`]), and the clock, which writes node losses.
 
 use crate::action::{Action, SERVICES};
 use crate::memory_log::MemoryLog;
+use crate::sim_agent::SimAgent;
+use rota_agent::NodeSpec;
 use rota_events::{
-    Body, Event, JobFinished, JobStarted, JobSubmitted, LeaseClaimed, NodeLost, NodeRegistered,
-    Outcome, Resources, decode_state, encode_state,
+    Body, Event, JobSubmitted, LeaseClaimed, NodeLost, Resources, decode_state, encode_state,
 };
-use rota_projections::{CellState, Counters, JobState, NodeState, ServiceCore};
+use rota_projections::{CellState, Counters, NodeState, ServiceCore};
 use std::collections::BTreeMap;
 
 /// The cell the simulation runs.
@@ -23,8 +24,8 @@ pub type CoreFactory = dyn Fn(&str) -> Box<dyn ServiceCore>;
 const NODE_CPU_MILLI: u64 = 8_000;
 const NODE_MEMORY_BYTES: u64 = 16 << 30;
 
-/// A job's declared run time: agents finish it once this much log time has
-/// passed since it started.
+/// A job's declared run time: the agent's runner finishes it once this much
+/// log time has passed since it started.
 const JOB_DURATION_MS: u64 = 3_000;
 
 struct Replica {
@@ -48,9 +49,13 @@ pub struct World<'f> {
     jobs_submitted: u64,
     /// The last round published, for retries.
     last_round: Vec<Event>,
-    /// When each running job started, in log time.
-    started_at: BTreeMap<String, u64>,
+    /// The agents, each of [`AGENTS`]'s share of the nodes.
+    agents: Vec<SimAgent>,
 }
+
+/// How many agents share the nodes: more than one, so that a report for a
+/// node of another agent's is a bug the fold would refuse.
+pub const AGENTS: usize = 2;
 
 impl<'f> World<'f> {
     /// A cell with `nodes` registered nodes and a leader per service.
@@ -65,10 +70,20 @@ impl<'f> World<'f> {
             nodes,
             jobs_submitted: 0,
             last_round: Vec::new(),
-            started_at: BTreeMap::new(),
+            agents: (0..AGENTS)
+                .map(|agent| {
+                    let specs = (agent..nodes).step_by(AGENTS).map(node_spec).collect();
+                    SimAgent::new(CELL, specs)
+                })
+                .collect(),
         };
-        for node in 0..nodes {
-            world.publish(&[registration(node)]);
+        let registrations: Vec<Event> = world
+            .agents
+            .iter()
+            .flat_map(|agent| agent.core().registrations())
+            .collect();
+        for registration in registrations {
+            world.publish(&[registration]);
         }
         for (service, name) in SERVICES.iter().enumerate() {
             world.leaders.push(Replica {
@@ -113,7 +128,7 @@ impl<'f> World<'f> {
             Action::Submit { count, size } => self.submit(count, size),
             Action::CatchUp { service, entries } => self.catch_up(service, usize::from(entries)),
             Action::Decide { service } => return self.decide(service),
-            Action::Report { count } => self.report(usize::from(count)),
+            Action::Report { count } => return self.run_agents(usize::from(count)),
             Action::Crash {
                 service,
                 from_snapshot,
@@ -131,7 +146,12 @@ impl<'f> World<'f> {
                 self.last_round = round;
             }
             Action::LoseNode { node } => self.lose(usize::from(node)),
-            Action::ReturnNode { node } => self.return_node(usize::from(node)),
+            Action::CrashAgent { agent } => {
+                let agent = usize::from(agent) % AGENTS;
+                for registration in self.agents[agent].crash(CELL) {
+                    self.publish(&[registration]);
+                }
+            }
             Action::Snapshot { service } => {
                 let leader = &self.leaders[service];
                 self.snapshots
@@ -202,43 +222,36 @@ impl<'f> World<'f> {
         Ok(())
     }
 
-    /// Agents start what is bound and finish what has run its time.
-    fn report(&mut self, count: usize) {
-        let now = self.log.now_ms;
-        let mut reports = Vec::new();
-        for (id, job) in &self.reference.jobs {
-            let Some(node) = &job.node else { continue };
-            let started = self.started_at.get(id).copied();
-            let report = match (job.state, started) {
-                (JobState::Bound, _) => Body::JobStarted(JobStarted {
-                    job: id.clone(),
-                    node: node.clone(),
-                    pid: None,
-                }),
-                (JobState::Running, Some(at)) if now >= at + JOB_DURATION_MS => {
-                    Body::JobFinished(JobFinished {
-                        job: id.clone(),
-                        node: node.clone(),
-                        outcome: Outcome::Succeeded,
-                        exit_code: Some(0),
-                        signal: None,
-                        message: None,
-                    })
-                }
-                _ => continue,
-            };
-            let key = format!("{}-{id}-{node}-{}", report.type_name(), job.bindings);
-            reports.push(Event::new(key, CELL, report).with_tenant(&job.tenant));
-            if reports.len() >= count {
-                break;
+    /// Each agent folds the log to its head and carries out what its core
+    /// says, finishing at most `finishes_max` jobs; each report it writes
+    /// must take effect: an agent that reports a job it does not hold is
+    /// refused by the fold, and that is a bug of the agent.
+    fn run_agents(&mut self, finishes_max: usize) -> Result<(), String> {
+        for agent in 0..AGENTS {
+            self.run_agent(agent, finishes_max)?;
+        }
+        Ok(())
+    }
+
+    fn run_agent(&mut self, agent: usize, finishes_max: usize) -> Result<(), String> {
+        let from = self.agents[agent].applied;
+        let events =
+            self.agents[agent].run(&self.log.entries[from..], self.log.now_ms, finishes_max);
+        for event in events {
+            let seq = self.log.head() + 1;
+            if !self.publish(std::slice::from_ref(&event)) {
+                continue;
+            }
+            if let Some(refused) = self.reference.queues.rejections.get(&seq) {
+                return Err(format!(
+                    "the agent's {} for {} was refused: {}",
+                    event.body.type_name(),
+                    event.body.job().or(event.body.node()).unwrap_or_default(),
+                    refused.detail
+                ));
             }
         }
-        for report in reports {
-            if let Body::JobStarted(started) = &report.body {
-                self.started_at.insert(started.job.clone(), now);
-            }
-            self.publish(&[report]);
-        }
+        Ok(())
     }
 
     fn crash(&mut self, service: usize, from_snapshot: bool, keep_stale: bool) {
@@ -299,19 +312,9 @@ impl<'f> World<'f> {
         self.publish(&[lost]);
     }
 
-    fn return_node(&mut self, node: usize) {
-        let node = node % self.nodes;
-        if self.reference.nodes[&node_name(node)].state != NodeState::Lost {
-            return;
-        }
-        let mut registration = registration(node);
-        registration.id = format!("{}-{}", registration.id, self.log.head());
-        self.publish(&[registration]);
-    }
-
     /// The invariants that hold after every step: no node holds more than
-    /// it has, and every leader at the head holds exactly the reference
-    /// fold.
+    /// it has, no job runs on two agents at once, and every leader and
+    /// agent at the head holds exactly the reference fold.
     pub fn check(&self) -> Result<(), String> {
         for (name, node) in &self.reference.nodes {
             if node.allocated.cpu_milli > node.capacity.cpu_milli
@@ -323,7 +326,26 @@ impl<'f> World<'f> {
                 ));
             }
         }
+        let mut runs: BTreeMap<&String, usize> = BTreeMap::new();
+        for (index, agent) in self.agents.iter().enumerate() {
+            for job in agent.running() {
+                if let Some(other) = runs.insert(job, index) {
+                    return Err(format!(
+                        "job {job} runs on agents {other} and {index} at once"
+                    ));
+                }
+            }
+        }
         let reference = encode_state(&self.reference);
+        for (index, agent) in self.agents.iter().enumerate() {
+            if agent.applied == self.log.entries.len()
+                && encode_state(agent.core().state()) != reference
+            {
+                return Err(format!(
+                    "agent {index}'s state at the head differs from the fold of the log"
+                ));
+            }
+        }
         for (service, leader) in self.leaders.iter().enumerate() {
             if leader.applied == self.log.entries.len()
                 && encode_state(leader.core.state()) != reference
@@ -337,13 +359,10 @@ impl<'f> World<'f> {
         Ok(())
     }
 
-    /// Brings every lost node back and lets the cell run until nothing is
-    /// left to do, then checks that every submission was decided and every
+    /// Lets the cell run until nothing is left to do (the agent registers
+    /// every lost node again when it sees the loss), then checks that every submission was decided and every
     /// admitted job ran to its end.
     pub fn settle(&mut self) -> Result<(), String> {
-        for node in 0..self.nodes {
-            self.return_node(node);
-        }
         for _ in 0..SETTLE_PASSES_MAX {
             let head = self.log.head();
             for service in 0..SERVICES.len() {
@@ -351,7 +370,7 @@ impl<'f> World<'f> {
                 self.decide(service)?;
             }
             self.log.now_ms += JOB_DURATION_MS;
-            self.report(usize::MAX);
+            self.run_agents(usize::MAX)?;
             self.check()?;
             if self.log.head() == head {
                 break;
@@ -428,19 +447,14 @@ fn node_name(index: usize) -> String {
     format!("sim-node-{index:03}")
 }
 
-fn registration(index: usize) -> Event {
-    let name = node_name(index);
-    Event::new(
-        format!("register-{name}"),
-        CELL,
-        Body::NodeRegistered(NodeRegistered {
-            node: name,
-            capacity: Resources {
-                cpu_milli: NODE_CPU_MILLI,
-                memory_bytes: NODE_MEMORY_BYTES,
-                ..Resources::default()
-            },
-            ..NodeRegistered::default()
-        }),
-    )
+fn node_spec(index: usize) -> NodeSpec {
+    NodeSpec {
+        name: node_name(index),
+        capacity: Resources {
+            cpu_milli: NODE_CPU_MILLI,
+            memory_bytes: NODE_MEMORY_BYTES,
+            ..Resources::default()
+        },
+        ..NodeSpec::default()
+    }
 }

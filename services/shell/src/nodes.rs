@@ -11,11 +11,9 @@ use crate::publish::{PUBLISH_WINDOW_MAX, PublishWindow};
 use crate::service::{ENTRIES_PER_PASS_MAX, HEARTBEAT_SEND_TIMEOUT};
 use crate::shared_reader::{Entries, SharedReader};
 use crate::shutdown::Shutdown;
-use rota_events::{
-    Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, Resources, derived_event_id,
-    liveness_node_subject, liveness_one_node_subject,
-};
-use rota_projections::{CellState, JobState, LogEntry};
+use rota_agent::{AgentCore, Step};
+use rota_events::{Event, Outcome, liveness_node_subject, liveness_one_node_subject};
+use rota_projections::LogEntry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,42 +28,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// The run time of a simulated job that declared none, in milliseconds.
 pub const SIM_DEFAULT_DURATION_MS: u64 = 1000;
 
-/// One node an agent serves.
-#[derive(Debug, Clone, Default)]
-pub struct NodeSpec {
-    pub name: String,
-    pub capacity: Resources,
-    pub labels: BTreeMap<String, String>,
-    pub taints: Vec<rota_events::Taint>,
-    pub topology: rota_events::Topology,
-    pub cost: u32,
-    pub gpu_model: Option<String>,
-}
-
-/// A job an agent is asked to run.
-#[derive(Debug, Clone)]
-pub struct JobToRun {
-    pub job: String,
-    pub node: String,
-    pub command: Vec<String>,
-    pub duration_ms: Option<u64>,
-}
-
-/// What a runner tells the loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    Started {
-        job: String,
-        pid: Option<u32>,
-    },
-    Finished {
-        job: String,
-        outcome: Outcome,
-        exit_code: Option<i32>,
-        signal: Option<i32>,
-        message: Option<String>,
-    },
-}
+pub use rota_agent::{JobToRun, NodeSpec, Report};
 
 /// Something that runs jobs and reports on them.
 pub trait Runner {
@@ -75,12 +38,8 @@ pub trait Runner {
     fn next_report(&mut self) -> impl std::future::Future<Output = Report> + Send;
 }
 
-/// What an agent loop did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodesReport {
-    pub started: u64,
-    pub finished: u64,
-}
+/// What an agent loop did: how many starts and ends it reported.
+pub type NodesReport = rota_agent::AgentCounts;
 
 /// Reports waiting for room in the publish window, most: past it the agent
 /// stops reading the log and its runner until acknowledgements free room.
@@ -121,24 +80,19 @@ pub async fn run_nodes_with<R: Runner>(
     shutdown: Shutdown,
     shared: Option<SharedReader>,
 ) -> Result<NodesReport, LogError> {
-    let cell = log.cell.clone();
-    let mine: BTreeSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let count = nodes.len();
     let boot = ulid::Ulid::new().to_string();
+    let mut agent = Agent {
+        core: AgentCore::new(&log.cell, nodes, &boot),
+        outbox: VecDeque::new(),
+    };
     let mut pipeline = log.pipeline();
-    for node in &nodes {
-        pipeline.push(&registration(&cell, node, &boot)).await?;
+    for registration in agent.core.registrations() {
+        pipeline.push(&registration).await?;
     }
     pipeline.flush().await?;
-    info!(nodes = nodes.len(), "nodes registered");
+    info!(nodes = count, "nodes registered");
 
-    let mut agent = Agent {
-        state: CellState::new(&cell),
-        mine,
-        launched: BTreeMap::new(),
-        caught_up: false,
-        outbox: VecDeque::new(),
-        report: NodesReport::default(),
-    };
     let mut entries = match shared {
         Some(shared) => shared.subscribe(&log, 1).await?,
         None => Entries::private(&log, 1).await?,
@@ -162,18 +116,20 @@ pub async fn run_nodes_with<R: Runner>(
                             break;
                         }
                         warn!("the log reader ended; reopening one of this agent's own");
-                        entries = Entries::private(&log, agent.state.applied_seq + 1).await?;
+                        entries = Entries::private(&log, agent.core.state().applied_seq + 1).await?;
                         break;
                     };
                     let (entry, pending) = item?;
-                    agent.apply(&entry, pending, &nodes, &boot, &mut runner);
+                    agent.apply(&entry, pending, &mut runner);
                     passes += 1;
                     if passes < ENTRIES_PER_PASS_MAX && agent.outbox.len() < OUTBOX_MAX {
                         next = entries.next_ready();
                     }
                 }
             }
-            reported = runner.next_report(), if open => agent.on_report(reported),
+            reported = runner.next_report(), if open => {
+                agent.outbox.extend(agent.core.on_report(reported));
+            }
             acked = window.next_acked() => match acked.result {
                 Ok(_) => last_acked = tokio::time::Instant::now(),
                 Err(error) => {
@@ -184,11 +140,11 @@ pub async fn run_nodes_with<R: Runner>(
                     agent.outbox.push_front(acked.tag);
                 }
             },
-            _ = heartbeat.tick() => send_heartbeats(&log, &agent.mine).await,
+            _ = heartbeat.tick() => send_heartbeats(&log, agent.core.mine()).await,
         }
     }
     flush_on_stop(&mut agent.outbox, &mut window).await;
-    Ok(agent.report)
+    Ok(agent.core.counts)
 }
 
 /// Moves reports from the outbox into the window while it has room. A
@@ -227,223 +183,27 @@ async fn flush_on_stop(outbox: &mut VecDeque<Event>, window: &mut PublishWindow<
     }
 }
 
-/// What an agent loop knows and owes.
+/// An agent loop's core and the reports it owes.
 struct Agent {
-    state: CellState,
-    mine: BTreeSet<String>,
-    /// Jobs this process started, with the binding count they were started at.
-    launched: BTreeMap<String, u32>,
-    caught_up: bool,
+    core: AgentCore,
     outbox: VecDeque<Event>,
-    report: NodesReport,
 }
 
 impl Agent {
-    /// Folds one entry and acts on what it changed on this agent's nodes.
-    fn apply<R: Runner>(
-        &mut self,
-        entry: &LogEntry,
-        pending: u64,
-        nodes: &[NodeSpec],
-        boot: &str,
-        runner: &mut R,
-    ) {
-        self.state.apply(entry);
-        let was_caught_up = self.caught_up;
-        self.caught_up = self.caught_up || pending == 0;
-        let touched: Vec<String> = if !was_caught_up && self.caught_up {
-            // First time at the head: look at everything on our nodes.
-            self.mine
-                .iter()
-                .filter_map(|n| self.state.nodes.get(n))
-                .flat_map(|n| n.jobs.iter().cloned())
-                .chain(self.launched.keys().cloned())
-                .collect()
-        } else if self.caught_up {
-            entry
-                .event
-                .as_ref()
-                .ok()
-                .and_then(|e| e.body.job())
-                .map(str::to_string)
-                .into_iter()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if let Ok(Event {
-            body: Body::NodeLost(lost),
-            ..
-        }) = &entry.event
-            && self.mine.contains(&lost.node)
-            && self.caught_up
-        {
-            abandon_node(&self.state, &lost.node, &mut self.launched, runner);
-            if let Some(spec) = nodes.iter().find(|n| n.name == lost.node) {
-                let boot = format!("{boot}-{}", entry.seq);
-                self.outbox
-                    .push_back(registration(&self.state.cell, spec, &boot));
-            }
-        }
-        for job in touched {
-            if let Some(event) =
-                reconcile(&self.state, &job, &self.mine, &mut self.launched, runner)
-            {
-                self.outbox.push_back(event);
+    /// Folds one entry and carries out what the core asks for.
+    fn apply<R: Runner>(&mut self, entry: &LogEntry, pending: u64, runner: &mut R) {
+        for step in self.core.apply(entry, pending) {
+            match step {
+                Step::Start(job) => runner.start(job),
+                Step::Kill { job } => runner.kill(&job),
+                Step::Abandon { job, node } => {
+                    warn!(job, node, "node declared lost; stopping the job here");
+                    runner.kill(&job);
+                }
+                Step::Publish(event) => self.outbox.push_back(*event),
             }
         }
     }
-
-    fn on_report(&mut self, reported: Report) {
-        if let Some(event) = report_event(&self.state, &mut self.launched, reported) {
-            match &event.body {
-                Body::JobStarted(_) => self.report.started += 1,
-                _ => self.report.finished += 1,
-            }
-            self.outbox.push_back(event);
-        }
-    }
-}
-
-/// Brings one job in line with the log: start what is bound here and not
-/// running, stop what is cancelled, and report jobs this process cannot
-/// account for. Returns the report to publish, if any.
-fn reconcile<R: Runner>(
-    state: &CellState,
-    job_id: &str,
-    mine: &BTreeSet<String>,
-    launched: &mut BTreeMap<String, u32>,
-    runner: &mut R,
-) -> Option<Event> {
-    let job = state.jobs.get(job_id)?;
-    let node = job.node.as_deref().filter(|n| mine.contains(*n))?;
-    let is_launched = launched.get(job_id) == Some(&job.bindings);
-    let ended = |outcome, message: &str| Report::Finished {
-        job: job_id.to_string(),
-        outcome,
-        exit_code: None,
-        signal: None,
-        message: Some(message.to_string()),
-    };
-    match (job.state, is_launched) {
-        (JobState::Bound, false) => {
-            launched.insert(job_id.to_string(), job.bindings);
-            runner.start(JobToRun {
-                job: job_id.to_string(),
-                node: node.to_string(),
-                command: job.spec.command.clone(),
-                duration_ms: job.spec.duration_ms,
-            });
-            None
-        }
-        (JobState::Running, false) => {
-            launched.insert(job_id.to_string(), job.bindings);
-            let lost = ended(Outcome::Lost, "the agent restarted while the job ran");
-            report_event(state, launched, lost)
-        }
-        (JobState::Cancelling, true) => {
-            runner.kill(job_id);
-            None
-        }
-        (JobState::Cancelling, false) => {
-            launched.insert(job_id.to_string(), job.bindings);
-            let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
-            report_event(state, launched, killed)
-        }
-        _ => None,
-    }
-}
-
-/// Stops, without reporting, every job this process runs on a node the log
-/// declared lost: the fold has already put them back in the queue.
-fn abandon_node<R: Runner>(
-    state: &CellState,
-    node: &str,
-    launched: &mut BTreeMap<String, u32>,
-    runner: &mut R,
-) {
-    let abandoned: Vec<String> = launched
-        .keys()
-        .filter(|job| {
-            state
-                .jobs
-                .get(*job)
-                .is_some_and(|j| j.node.is_none() || j.node.as_deref() == Some(node))
-        })
-        .cloned()
-        .collect();
-    for job in abandoned {
-        warn!(job, node, "node declared lost; stopping the job here");
-        launched.remove(&job);
-        runner.kill(&job);
-    }
-}
-
-/// The event for a runner's report, if the job is still one this process
-/// launched (reports for abandoned jobs are dropped here, on purpose).
-fn report_event(
-    state: &CellState,
-    launched: &mut BTreeMap<String, u32>,
-    report: Report,
-) -> Option<Event> {
-    let job_id = match &report {
-        Report::Started { job, .. } | Report::Finished { job, .. } => job.clone(),
-    };
-    let bindings = *launched.get(&job_id)?;
-    let job = state.jobs.get(&job_id)?;
-    let node = job.node.clone()?;
-    let cell = &state.cell;
-    let (kind, body) = match report {
-        Report::Started { job, pid } => {
-            ("started", Body::JobStarted(JobStarted { job, node, pid }))
-        }
-        Report::Finished {
-            job,
-            outcome,
-            exit_code,
-            signal,
-            message,
-        } => {
-            launched.remove(&job_id);
-            (
-                "finished",
-                Body::JobFinished(JobFinished {
-                    job,
-                    node,
-                    outcome,
-                    exit_code,
-                    signal,
-                    message,
-                }),
-            )
-        }
-    };
-    let id = derived_event_id(&format!("{kind}/{cell}/{job_id}/{bindings}"));
-    let mut event = Event::new(id.clone(), cell.clone(), body).with_tenant(job.tenant.clone());
-    event.correlation_id = Some(job_id.clone());
-    event.traceparent = Some(rota_events::traceparent_for(
-        job.traceparent.as_deref(),
-        &job_id,
-        &id,
-    ));
-    Some(event)
-}
-
-fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
-    Event::new(
-        derived_event_id(&format!("registered/{cell}/{}/{boot}", node.name)),
-        cell,
-        Body::NodeRegistered(NodeRegistered {
-            node: node.name.clone(),
-            capacity: node.capacity,
-            labels: node.labels.clone(),
-            taints: node.taints.clone(),
-            topology: node.topology.clone(),
-            cost: node.cost,
-            gpu_model: node.gpu_model.clone(),
-            extended: BTreeMap::new(),
-        }),
-    )
 }
 
 /// Says the agent's nodes are alive: one node on its own subject (all that

@@ -1,0 +1,286 @@
+//! The node agent's decisions, without IO: which jobs to start on this
+//! agent's nodes, which to stop, what to report, and when to register a
+//! node again. The shell (`rota agent`, `rota sim-fleet`) feeds it the log's
+//! entries and its runner's reports, and carries out the [`Step`]s it
+//! returns; the fault simulator drives the same core with a simulated
+//! runner.
+//!
+//! Every report carries a deterministic id (the job, its binding count and
+//! the kind of report), so an agent that reports again after a crash or a
+//! lost acknowledgement never reports twice.
+
+mod node_spec;
+
+pub use node_spec::{JobToRun, NodeSpec, Report};
+
+use rota_events::{
+    Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, derived_event_id,
+};
+use rota_projections::{CellState, JobState, LogEntry};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the agent asks its runner to do, or to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Start a job bound to one of this agent's nodes.
+    Start(JobToRun),
+    /// Stop a job that was cancelled or ran out its time; the runner
+    /// reports how it ended.
+    Kill { job: String },
+    /// Stop, without reporting, a job on a node the log declared lost: the
+    /// fold has already put it back in the queue.
+    Abandon { job: String, node: String },
+    /// Publish a report or a registration (boxed: an event is large beside
+    /// the other steps).
+    Publish(Box<Event>),
+}
+
+impl Step {
+    fn publish(event: Event) -> Step {
+        Step::Publish(Box::new(event))
+    }
+}
+
+/// How many reports an agent has made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentCounts {
+    pub started: u64,
+    pub finished: u64,
+}
+
+/// What an agent knows and has launched.
+pub struct AgentCore {
+    state: CellState,
+    nodes: Vec<NodeSpec>,
+    mine: BTreeSet<String>,
+    /// Distinguishes this run's registrations from an earlier run's.
+    boot: String,
+    /// Jobs this agent started, with the binding count they were started at.
+    launched: BTreeMap<String, u32>,
+    caught_up: bool,
+    pub counts: AgentCounts,
+}
+
+impl AgentCore {
+    /// An agent of `nodes` in `cell`, in its run `boot` (unique per run).
+    pub fn new(cell: &str, nodes: Vec<NodeSpec>, boot: &str) -> AgentCore {
+        AgentCore {
+            state: CellState::new(cell),
+            mine: nodes.iter().map(|n| n.name.clone()).collect(),
+            nodes,
+            boot: boot.to_string(),
+            launched: BTreeMap::new(),
+            caught_up: false,
+            counts: AgentCounts::default(),
+        }
+    }
+
+    /// The registrations of this agent's nodes, published at its start.
+    pub fn registrations(&self) -> Vec<Event> {
+        self.nodes
+            .iter()
+            .map(|node| registration(&self.state.cell, node, &self.boot))
+            .collect()
+    }
+
+    pub fn state(&self) -> &CellState {
+        &self.state
+    }
+
+    /// The names of this agent's nodes.
+    pub fn mine(&self) -> &BTreeSet<String> {
+        &self.mine
+    }
+
+    /// Folds one entry (`pending` more behind it in the reader) and says
+    /// what to do about what it changed on this agent's nodes. Nothing is
+    /// done until the agent has first reached the head of the log; then it
+    /// looks at everything on its nodes once, and after that at the job
+    /// each entry is about.
+    pub fn apply(&mut self, entry: &LogEntry, pending: u64) -> Vec<Step> {
+        self.state.apply(entry);
+        let was_caught_up = self.caught_up;
+        self.caught_up = self.caught_up || pending == 0;
+        let touched: Vec<String> = if !was_caught_up && self.caught_up {
+            self.mine
+                .iter()
+                .filter_map(|n| self.state.nodes.get(n))
+                .flat_map(|n| n.jobs.iter().cloned())
+                .chain(self.launched.keys().cloned())
+                .collect()
+        } else if self.caught_up {
+            entry
+                .event
+                .as_ref()
+                .ok()
+                .and_then(|e| e.body.job())
+                .map(str::to_string)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut steps = Vec::new();
+        if let Ok(Event {
+            body: Body::NodeLost(lost),
+            ..
+        }) = &entry.event
+            && self.mine.contains(&lost.node)
+            && self.caught_up
+        {
+            steps.extend(self.abandon_node(&lost.node));
+            if let Some(spec) = self.nodes.iter().find(|n| n.name == lost.node) {
+                let boot = format!("{}-{}", self.boot, entry.seq);
+                steps.push(Step::publish(registration(&self.state.cell, spec, &boot)));
+            }
+        }
+        for job in touched {
+            steps.extend(self.reconcile(&job));
+        }
+        steps
+    }
+
+    /// The event for a runner's report, if the job is still one this agent
+    /// launched (reports for abandoned jobs are dropped, on purpose).
+    pub fn on_report(&mut self, report: Report) -> Option<Event> {
+        let event = report_event(&self.state, &mut self.launched, report)?;
+        match &event.body {
+            Body::JobStarted(_) => self.counts.started += 1,
+            _ => self.counts.finished += 1,
+        }
+        Some(event)
+    }
+
+    /// Brings one job in line with the log: start what is bound here and
+    /// not running, stop what is cancelled, and report jobs this agent
+    /// cannot account for.
+    fn reconcile(&mut self, job_id: &str) -> Option<Step> {
+        let job = self.state.jobs.get(job_id)?;
+        let node = job.node.as_deref().filter(|n| self.mine.contains(*n))?;
+        let is_launched = self.launched.get(job_id) == Some(&job.bindings);
+        let ended = |outcome, message: &str| Report::Finished {
+            job: job_id.to_string(),
+            outcome,
+            exit_code: None,
+            signal: None,
+            message: Some(message.to_string()),
+        };
+        match (job.state, is_launched) {
+            (JobState::Bound, false) => {
+                self.launched.insert(job_id.to_string(), job.bindings);
+                Some(Step::Start(JobToRun {
+                    job: job_id.to_string(),
+                    node: node.to_string(),
+                    command: job.spec.command.clone(),
+                    duration_ms: job.spec.duration_ms,
+                }))
+            }
+            (JobState::Running, false) => {
+                self.launched.insert(job_id.to_string(), job.bindings);
+                let lost = ended(Outcome::Lost, "the agent restarted while the job ran");
+                self.on_report(lost).map(Step::publish)
+            }
+            (JobState::Cancelling, true) => Some(Step::Kill {
+                job: job_id.to_string(),
+            }),
+            (JobState::Cancelling, false) => {
+                self.launched.insert(job_id.to_string(), job.bindings);
+                let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
+                self.on_report(killed).map(Step::publish)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every job this agent runs on `node`, which the log declared lost.
+    fn abandon_node(&mut self, node: &str) -> Vec<Step> {
+        let state = &self.state;
+        let abandoned: Vec<String> = self
+            .launched
+            .keys()
+            .filter(|job| {
+                state
+                    .jobs
+                    .get(*job)
+                    .is_some_and(|j| j.node.is_none() || j.node.as_deref() == Some(node))
+            })
+            .cloned()
+            .collect();
+        abandoned
+            .into_iter()
+            .map(|job| {
+                self.launched.remove(&job);
+                Step::Abandon {
+                    job,
+                    node: node.to_string(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn report_event(
+    state: &CellState,
+    launched: &mut BTreeMap<String, u32>,
+    report: Report,
+) -> Option<Event> {
+    let job_id = match &report {
+        Report::Started { job, .. } | Report::Finished { job, .. } => job.clone(),
+    };
+    let bindings = *launched.get(&job_id)?;
+    let job = state.jobs.get(&job_id)?;
+    let node = job.node.clone()?;
+    let cell = &state.cell;
+    let (kind, body) = match report {
+        Report::Started { job, pid } => {
+            ("started", Body::JobStarted(JobStarted { job, node, pid }))
+        }
+        Report::Finished {
+            job,
+            outcome,
+            exit_code,
+            signal,
+            message,
+        } => {
+            launched.remove(&job_id);
+            (
+                "finished",
+                Body::JobFinished(JobFinished {
+                    job,
+                    node,
+                    outcome,
+                    exit_code,
+                    signal,
+                    message,
+                }),
+            )
+        }
+    };
+    let id = derived_event_id(&format!("{kind}/{cell}/{job_id}/{bindings}"));
+    let mut event = Event::new(id.clone(), cell.clone(), body).with_tenant(job.tenant.clone());
+    event.correlation_id = Some(job_id.clone());
+    event.traceparent = Some(rota_events::traceparent_for(
+        job.traceparent.as_deref(),
+        &job_id,
+        &id,
+    ));
+    Some(event)
+}
+
+/// A node's registration in run `boot`.
+pub fn registration(cell: &str, node: &NodeSpec, boot: &str) -> Event {
+    Event::new(
+        derived_event_id(&format!("registered/{cell}/{}/{boot}", node.name)),
+        cell,
+        Body::NodeRegistered(NodeRegistered {
+            node: node.name.clone(),
+            capacity: node.capacity,
+            labels: node.labels.clone(),
+            taints: node.taints.clone(),
+            topology: node.topology.clone(),
+            cost: node.cost,
+            gpu_model: node.gpu_model.clone(),
+            extended: BTreeMap::new(),
+        }),
+    )
+}
