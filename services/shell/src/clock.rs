@@ -1,20 +1,18 @@
-//! The clock and liveness service. It turns the passage of time and the
-//! silence of nodes into logged events: a `clock.tick` when the log has been
-//! quiet for a tick interval, and a `node.lost` when a node's agent has not
-//! been heard from for the lost-after interval. Both carry deterministic
-//! message ids, so any number of clock instances log each fact once.
+//! The clock and liveness service: the shell around the clock core
+//! ([`rota_clock::Liveness`]), which decides when the log gets a
+//! `clock.tick` and when a silent node is lost. This loop hears the
+//! heartbeats, asks for the log's head, folds the node subjects and
+//! publishes what the core says, with its time from this process's
+//! monotonic clock.
 
 use crate::log::{CellLog, LogError};
 use crate::publish::PublishWindow;
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
 use futures::StreamExt;
-use rota_events::{
-    Body, ClockTick, Event, NodeLost, derived_event_id, liveness_node_subject,
-    liveness_one_node_subject,
-};
-use rota_projections::{CellState, NodeState};
-use std::collections::{BTreeMap, BTreeSet};
+use rota_clock::{Liveness, LivenessConfig};
+use rota_events::{Body, liveness_node_subject, liveness_one_node_subject};
+use rota_projections::CellState;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -36,12 +34,8 @@ impl Default for ClockConfig {
     }
 }
 
-/// How often the clock checks for quiet.
+/// How often the clock checks for quiet and for silent nodes.
 const CHECK_INTERVAL: Duration = Duration::from_millis(100);
-
-/// How often the clock looks for silent nodes: a walk over every node, so
-/// less often than the quiet check (a node is lost after seconds anyway).
-const SILENT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Most node names in one liveness message; agents split larger lists.
 pub const LIVENESS_NODES_PER_MESSAGE_MAX: usize = 1000;
@@ -55,6 +49,19 @@ const CLOCK_WINDOW_MAX: usize = 256;
 enum Published {
     Tick,
     Lost { node: String, registered_seq: u64 },
+}
+
+impl ClockConfig {
+    fn liveness(&self) -> LivenessConfig {
+        LivenessConfig {
+            tick_interval_ms: millis(self.tick_interval),
+            node_lost_after_ms: millis(self.node_lost_after),
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs the clock until `shutdown`.
@@ -86,16 +93,12 @@ pub async fn run_clock(
     let mut window: PublishWindow<Published> = PublishWindow::new(&log.client, CLOCK_WINDOW_MAX);
     let mut head: Slot<Result<u64, LogError>> = Slot::default();
     let mut check = tokio::time::interval(CHECK_INTERVAL);
-    let mut silent_checked = Instant::now();
+    // The core counts time in milliseconds of this process's monotonic
+    // clock, from its start.
     let started = Instant::now();
+    let now_ms = || millis(started.elapsed());
+    let mut liveness = Liveness::new(&log.cell, config.liveness(), 0);
     let mut nodes_caught_up = false;
-    // The last head seen, and since when it has not moved.
-    let mut last_head = (u64::MAX, Instant::now());
-    let mut ticked_at_head = None;
-    let mut heard: BTreeMap<String, Instant> = BTreeMap::new();
-    // Nodes reported lost at a given registration, and those being reported.
-    let mut reported: BTreeMap<String, u64> = BTreeMap::new();
-    let mut reporting: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
@@ -106,35 +109,33 @@ pub async fn run_clock(
                 nodes_caught_up = pending == 0;
             }
             Some(message) = batched.next() => {
-                let now = Instant::now();
+                let now = now_ms();
                 for node in String::from_utf8_lossy(&message.payload).split_whitespace() {
-                    heard.insert(node.to_string(), now);
+                    liveness.heard(node, now);
                 }
             }
             // One node's own subject names it; what the message says does
             // not matter.
             Some(message) = single.next() => {
                 if let Some(node) = message.subject.rsplit('.').next() {
-                    heard.insert(node.to_string(), Instant::now());
+                    liveness.heard(node, now_ms());
                 }
             }
             seen = head.wait() => match seen {
-                Ok(seq) if seq != last_head.0 => last_head = (seq, Instant::now()),
-                Ok(_) => {}
+                Ok(seq) => liveness.head_seen(seq, now_ms()),
                 Err(error) => warn!(%error, "cannot ask for the log's head"),
             },
             acked = window.next_acked() => match (acked.tag, acked.result) {
                 (Published::Tick, Ok(_)) => {}
                 (Published::Tick, Err(error)) => {
                     warn!(%error, "tick not logged");
-                    ticked_at_head = None;
+                    liveness.tick_failed();
                 }
                 (Published::Lost { node, registered_seq }, result) => {
-                    reporting.remove(&node);
-                    match result {
-                        Ok(_) => { reported.insert(node, registered_seq); }
-                        Err(error) => warn!(%error, node, "node lost not logged"),
+                    if let Err(error) = &result {
+                        warn!(%error, node, "node lost not logged");
                     }
+                    liveness.lost_published(&node, registered_seq, result.is_ok());
                 }
             },
             _ = check.tick() => {
@@ -142,25 +143,29 @@ pub async fn run_clock(
                     let log = log.clone();
                     head.put(async move { log.last_seq().await });
                 }
-                let (seq, since) = last_head;
-                let quiet = seq != u64::MAX && since.elapsed() >= config.tick_interval;
-                if quiet && ticked_at_head != Some(seq) && window.has_room() {
-                    ticked_at_head = Some(seq);
-                    window.send(&tick_event(&log.cell, seq), Published::Tick).await?;
-                }
-                if !nodes_caught_up || silent_checked.elapsed() < SILENT_CHECK_INTERVAL {
-                    continue;
-                }
-                silent_checked = Instant::now();
-                for lost in silent_nodes(&state, &heard, &reported, started, config.node_lost_after) {
-                    if reporting.contains(&lost) || !window.has_room() {
+                for event in liveness.check(&state, nodes_caught_up, now_ms()) {
+                    let tag = match &event.body {
+                        Body::NodeLost(lost) => {
+                            info!(node = lost.node, "node lost: no heartbeat");
+                            Published::Lost {
+                                node: lost.node.clone(),
+                                registered_seq: state.nodes[&lost.node].registered_seq,
+                            }
+                        }
+                        _ => Published::Tick,
+                    };
+                    if !window.has_room() {
+                        // Said again at a later check: the core counts it
+                        // as not logged.
+                        match tag {
+                            Published::Tick => liveness.tick_failed(),
+                            Published::Lost { node, registered_seq } => {
+                                liveness.lost_published(&node, registered_seq, false)
+                            }
+                        }
                         continue;
                     }
-                    let registered_seq = state.nodes[&lost].registered_seq;
-                    info!(node = lost, "node lost: no heartbeat");
-                    let event = lost_event(&log.cell, &lost, registered_seq, config.node_lost_after);
-                    window.send(&event, Published::Lost { node: lost.clone(), registered_seq }).await?;
-                    reporting.insert(lost);
+                    window.send(&event, tag).await?;
                 }
             }
         }
@@ -171,44 +176,4 @@ pub async fn run_clock(
 /// The subjects of node events in `cell`'s log.
 fn node_subjects(cell: &str) -> String {
     format!("rota.{cell}.node.>")
-}
-
-/// Ready or draining nodes not heard from within `lost_after`, not yet
-/// reported for their current registration.
-fn silent_nodes(
-    state: &CellState,
-    heard: &BTreeMap<String, Instant>,
-    reported: &BTreeMap<String, u64>,
-    started: Instant,
-    lost_after: Duration,
-) -> Vec<String> {
-    state
-        .nodes
-        .iter()
-        .filter(|(_, node)| node.state != NodeState::Lost)
-        .filter(|(name, node)| reported.get(*name) != Some(&node.registered_seq))
-        .filter(|(name, _)| heard.get(*name).copied().unwrap_or(started).elapsed() >= lost_after)
-        .map(|(name, _)| name.clone())
-        .collect()
-}
-
-/// A tick after `after_seq`; its id makes every clock's tick for one quiet
-/// spell the same message.
-pub fn tick_event(cell: &str, after_seq: u64) -> Event {
-    Event::new(
-        derived_event_id(&format!("tick/{cell}/{after_seq}")),
-        cell,
-        Body::ClockTick(ClockTick { after_seq }),
-    )
-}
-
-fn lost_event(cell: &str, node: &str, registered_seq: u64, lost_after: Duration) -> Event {
-    Event::new(
-        derived_event_id(&format!("lost/{cell}/{node}/{registered_seq}")),
-        cell,
-        Body::NodeLost(NodeLost {
-            node: node.to_string(),
-            reason: format!("no heartbeat for {} ms", lost_after.as_millis()),
-        }),
-    )
 }
