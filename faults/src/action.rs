@@ -17,9 +17,11 @@ pub enum Action {
     /// A service's leader, if it is at the head, decides a round and
     /// publishes it.
     Decide { service: usize },
-    /// The agents catch up with the log, start and stop what their cores
-    /// say, and each reports up to `count` jobs whose time is up.
-    Report { count: u8 },
+    /// The agents read the log, start and stop what their cores say, and
+    /// each reports up to `count` jobs whose time is up. With `reads`, an
+    /// agent reads at most that many entries first, as a live agent whose
+    /// runner reports before its reader has caught up.
+    Report { count: u8, reads: Option<u8> },
     /// A service's leader crashes; its successor starts from its last
     /// snapshot or from scratch and claims the next epoch. With
     /// `keep_stale`, the crashed one was only paused and may wake later.
@@ -32,14 +34,18 @@ pub enum Action {
     WakeStale,
     /// The last round is published again (a retry after a lost ack).
     Duplicate,
-    /// The clock declares a node lost.
-    LoseNode { node: u16 },
+    /// A node's heartbeats stop reaching the clock (its agent lives on).
+    CutNode { node: u16 },
+    /// A cut-off node's heartbeats reach the clock again.
+    HealNode { node: u16 },
+    /// The clock stops for `ms` of log time, then wakes.
+    PauseClock { ms: u16 },
     /// An agent's process crashes with every job it runs and starts
     /// again: it registers its nodes anew and reports what it finds.
     CrashAgent { agent: u8 },
     /// A service's leader writes a snapshot.
     Snapshot { service: usize },
-    /// Log time passes.
+    /// Log time passes, the clock running.
     Advance { ms: u16 },
 }
 
@@ -61,6 +67,7 @@ impl Action {
             45..=69 => Action::Decide { service },
             70..=81 => Action::Report {
                 count: 1 + rng.below(10) as u8,
+                reads: (rng.below(2) == 0).then(|| rng.below(8) as u8),
             },
             82..=84 => Action::Crash {
                 service,
@@ -69,13 +76,17 @@ impl Action {
             },
             85..=87 => Action::WakeStale,
             88..=90 => Action::Duplicate,
-            91..=92 => Action::LoseNode { node },
+            91 => Action::CutNode { node },
+            92 => Action::HealNode { node },
             93..=95 => Action::CrashAgent {
                 agent: rng.below(8) as u8,
             },
-            96..=97 => Action::Snapshot { service },
-            _ => Action::Advance {
+            96 => Action::Snapshot { service },
+            97..=98 => Action::Advance {
                 ms: rng.below(2_000) as u16,
+            },
+            _ => Action::PauseClock {
+                ms: rng.below(10_000) as u16,
             },
         }
     }

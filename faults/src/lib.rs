@@ -19,6 +19,7 @@
 pub mod action;
 pub mod memory_log;
 pub mod sim_agent;
+pub mod sim_clock;
 pub mod world;
 
 use action::Action;
@@ -83,7 +84,7 @@ pub fn actions(seed: u64, steps: usize) -> Vec<Action> {
 /// Runs `actions` against cores from `make_core`, checking the invariants
 /// after each and settling at the end. The error is the broken invariant
 /// and the log's story.
-fn replay(actions: &[Action], make_core: &CoreFactory) -> Result<Run, (String, Vec<String>)> {
+pub fn replay(actions: &[Action], make_core: &CoreFactory) -> Result<Run, (String, Vec<String>)> {
     let mut world = World::new(NODES, make_core);
     let mut checked = || -> Result<(), String> {
         for action in actions {

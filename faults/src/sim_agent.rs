@@ -61,14 +61,21 @@ impl SimAgent {
         self.core.registrations()
     }
 
-    /// Folds `entries` (the log from where the agent stopped) and carries
-    /// out what its core asks, at log time `now_ms`; then reports up to
-    /// `finishes_max` jobs whose time is up. Returns the events to publish.
-    pub fn run(&mut self, entries: &[LogEntry], now_ms: u64, finishes_max: usize) -> Vec<Event> {
+    /// Folds `entries` (the log from where the agent stopped, with `behind`
+    /// more after them) and carries out what its core asks, at log time
+    /// `now_ms`; then reports up to `finishes_max` jobs whose time is up.
+    /// Returns the events to publish.
+    pub fn run(
+        &mut self,
+        entries: &[LogEntry],
+        behind: u64,
+        now_ms: u64,
+        finishes_max: usize,
+    ) -> Vec<Event> {
         let mut publish = Vec::new();
         let total = entries.len();
         for (i, entry) in entries.iter().enumerate() {
-            let pending = (total - i - 1) as u64;
+            let pending = (total - i - 1) as u64 + behind;
             for step in self.core.apply(entry, pending) {
                 self.carry_out(step, now_ms, &mut publish);
             }

@@ -1,16 +1,16 @@
 //! A simulated cell: the in-memory log, a reference fold of it, each
 //! service's leader (a core, how far it has folded, its epoch), paused
 //! leaders that may wake, snapshots, the agents (the real agent core, see
-//! [`crate::sim_agent`]), and the clock, which writes node losses.
+//! [`crate::sim_agent`]) and the clock (the real clock core, see
+//! [`crate::sim_clock`]).
 
 use crate::action::{Action, SERVICES};
 use crate::memory_log::MemoryLog;
 use crate::sim_agent::SimAgent;
+use crate::sim_clock::SimClock;
 use rota_agent::NodeSpec;
-use rota_events::{
-    Body, Event, JobSubmitted, LeaseClaimed, NodeLost, Resources, decode_state, encode_state,
-};
-use rota_projections::{CellState, Counters, NodeState, ServiceCore};
+use rota_events::{Body, Event, JobSubmitted, LeaseClaimed, Resources, decode_state, encode_state};
+use rota_projections::{CellState, Counters, ServiceCore};
 use std::collections::BTreeMap;
 
 /// The cell the simulation runs.
@@ -51,6 +51,7 @@ pub struct World<'f> {
     last_round: Vec<Event>,
     /// The agents, each of [`AGENTS`]'s share of the nodes.
     agents: Vec<SimAgent>,
+    clock: SimClock,
 }
 
 /// How many agents share the nodes: more than one, so that a report for a
@@ -76,6 +77,7 @@ impl<'f> World<'f> {
                     SimAgent::new(CELL, specs)
                 })
                 .collect(),
+            clock: SimClock::new(CELL),
         };
         let registrations: Vec<Event> = world
             .agents
@@ -128,7 +130,10 @@ impl<'f> World<'f> {
             Action::Submit { count, size } => self.submit(count, size),
             Action::CatchUp { service, entries } => self.catch_up(service, usize::from(entries)),
             Action::Decide { service } => return self.decide(service),
-            Action::Report { count } => return self.run_agents(usize::from(count)),
+            Action::Report { count, reads } => {
+                let reads = reads.map_or(usize::MAX, usize::from);
+                return self.run_agents(usize::from(count), reads);
+            }
             Action::Crash {
                 service,
                 from_snapshot,
@@ -145,7 +150,17 @@ impl<'f> World<'f> {
                 }
                 self.last_round = round;
             }
-            Action::LoseNode { node } => self.lose(usize::from(node)),
+            Action::CutNode { node } => self.clock.cut(node_name(usize::from(node) % self.nodes)),
+            Action::HealNode { node } => {
+                self.clock.heal(&node_name(usize::from(node) % self.nodes))
+            }
+            Action::PauseClock { ms } => {
+                self.log.now_ms += u64::from(ms);
+                let said = self
+                    .clock
+                    .pause(&self.reference, self.log.head(), self.log.now_ms)?;
+                self.publish_from_clock(said);
+            }
             Action::CrashAgent { agent } => {
                 let agent = usize::from(agent) % AGENTS;
                 for registration in self.agents[agent].crash(CELL) {
@@ -157,7 +172,10 @@ impl<'f> World<'f> {
                 self.snapshots
                     .insert(service, (leader.applied, encode_state(leader.core.state())));
             }
-            Action::Advance { ms } => self.log.now_ms += u64::from(ms),
+            Action::Advance { ms } => {
+                self.log.now_ms += u64::from(ms);
+                self.run_clock()?;
+            }
         }
         Ok(())
     }
@@ -223,26 +241,52 @@ impl<'f> World<'f> {
     }
 
     /// Each agent folds the log to its head and carries out what its core
-    /// says, finishing at most `finishes_max` jobs; each report it writes
-    /// must take effect: an agent that reports a job it does not hold is
-    /// refused by the fold, and that is a bug of the agent.
-    fn run_agents(&mut self, finishes_max: usize) -> Result<(), String> {
+    /// says, finishing at most `finishes_max` jobs and reading at most
+    /// `reads_max` entries first. An agent that had read the whole log and
+    /// reports a job it does not hold is refused by the fold, and one that
+    /// reports a job twice is caught by the log's deduplication; both are
+    /// bugs of the agent.
+    fn run_agents(&mut self, finishes_max: usize, reads_max: usize) -> Result<(), String> {
         for agent in 0..AGENTS {
-            self.run_agent(agent, finishes_max)?;
+            self.run_agent(agent, finishes_max, reads_max)?;
         }
         Ok(())
     }
 
-    fn run_agent(&mut self, agent: usize, finishes_max: usize) -> Result<(), String> {
+    fn run_agent(
+        &mut self,
+        agent: usize,
+        finishes_max: usize,
+        reads_max: usize,
+    ) -> Result<(), String> {
         let from = self.agents[agent].applied;
-        let events =
-            self.agents[agent].run(&self.log.entries[from..], self.log.now_ms, finishes_max);
+        let to = from.saturating_add(reads_max).min(self.log.entries.len());
+        let behind = (self.log.entries.len() - to) as u64;
+        let at_head = behind == 0;
+        let events = self.agents[agent].run(
+            &self.log.entries[from..to],
+            behind,
+            self.log.now_ms,
+            finishes_max,
+        );
         for event in events {
             let seq = self.log.head() + 1;
             if !self.publish(std::slice::from_ref(&event)) {
-                continue;
+                // Nothing the simulation does loses an agent's
+                // acknowledgement, so a report the log already holds was
+                // made twice: a job reported lost after it ended, or one
+                // started again.
+                return Err(format!(
+                    "agent {agent} wrote its {} for {} again (id {})",
+                    event.body.type_name(),
+                    event.body.job().or(event.body.node()).unwrap_or_default(),
+                    event.id
+                ));
             }
-            if let Some(refused) = self.reference.queues.rejections.get(&seq) {
+            // An agent behind the log may report a job the log has since
+            // taken from it (its node lost, say): the fold refusing that
+            // is the design. One that had read the whole log must not.
+            if at_head && let Some(refused) = self.reference.queues.rejections.get(&seq) {
                 return Err(format!(
                     "the agent's {} for {} was refused: {}",
                     event.body.type_name(),
@@ -296,20 +340,20 @@ impl<'f> World<'f> {
         Ok(())
     }
 
-    fn lose(&mut self, node: usize) {
-        let name = node_name(node % self.nodes);
-        if self.reference.nodes[&name].state == NodeState::Lost {
-            return;
+    /// The clock runs to the log's time and what it says is logged.
+    fn run_clock(&mut self) -> Result<(), String> {
+        let said = self
+            .clock
+            .run(&self.reference, self.log.head(), self.log.now_ms)?;
+        self.publish_from_clock(said);
+        Ok(())
+    }
+
+    fn publish_from_clock(&mut self, said: Vec<Event>) {
+        for event in said {
+            let logged = self.publish(std::slice::from_ref(&event));
+            self.clock.published(&event, &self.reference, logged);
         }
-        let lost = Event::new(
-            format!("lost-{name}-{}", self.log.head()),
-            CELL,
-            Body::NodeLost(NodeLost {
-                node: name,
-                reason: "simulated failure".to_string(),
-            }),
-        );
-        self.publish(&[lost]);
     }
 
     /// The invariants that hold after every step: no node holds more than
@@ -363,6 +407,7 @@ impl<'f> World<'f> {
     /// every lost node again when it sees the loss), then checks that every submission was decided and every
     /// admitted job ran to its end.
     pub fn settle(&mut self) -> Result<(), String> {
+        self.clock.heal_all();
         for _ in 0..SETTLE_PASSES_MAX {
             let head = self.log.head();
             for service in 0..SERVICES.len() {
@@ -370,7 +415,8 @@ impl<'f> World<'f> {
                 self.decide(service)?;
             }
             self.log.now_ms += JOB_DURATION_MS;
-            self.run_agents(usize::MAX)?;
+            self.run_clock()?;
+            self.run_agents(usize::MAX, usize::MAX)?;
             self.check()?;
             if self.log.head() == head {
                 break;

@@ -1,10 +1,12 @@
 //! The fault simulator over the cores as Rota builds them keeps every
 //! invariant for a budget of seeds, and it finds a bug put into placement
 //! (a placement that forgets memory) within that budget, with a shortened
-//! run that still shows it.
+//! run that still shows it. Runs the simulator once found failing are kept
+//! here, played as they were shortened.
 
+use rota_faults::action::Action;
 use rota_faults::world::CELL;
-use rota_faults::{Failure, run, standard_cores};
+use rota_faults::{Failure, replay, run, standard_cores};
 use rota_placement::Placement;
 use rota_projections::{CellState, ServiceCore};
 
@@ -85,4 +87,46 @@ fn a_placement_that_forgets_memory_is_caught() {
         "the failing run was not shortened: {} actions",
         failure.actions.len()
     );
+}
+
+#[test]
+fn an_agent_that_ends_a_job_before_reading_back_its_start_reports_it_once() {
+    // The agent reads one entry only, its own start, after its runner
+    // finished the job: the log still shows the job running.
+    let actions = [
+        Action::Submit { count: 4, size: 0 },
+        Action::CatchUp {
+            service: 0,
+            entries: 22,
+        },
+        Action::Decide { service: 0 },
+        Action::CatchUp {
+            service: 1,
+            entries: 18,
+        },
+        Action::Decide { service: 1 },
+        Action::Report {
+            count: 8,
+            reads: None,
+        },
+        Action::Advance { ms: 5_785 },
+        Action::Report {
+            count: 6,
+            reads: Some(1),
+        },
+    ];
+    replay(&actions, &standard_cores).unwrap_or_else(|(broken, _)| panic!("{broken}"));
+}
+
+#[test]
+fn a_clock_stalled_briefly_loses_no_node_whose_heartbeat_waits() {
+    // Node 2 is silent for 1.6 s, heard again, and the clock stalls for
+    // 1.8 s (under the gap that resets silence) before its next check.
+    let actions = [
+        Action::CutNode { node: 2 },
+        Action::PauseClock { ms: 1_645 },
+        Action::HealNode { node: 2 },
+        Action::PauseClock { ms: 1_790 },
+    ];
+    replay(&actions, &standard_cores).unwrap_or_else(|(broken, _)| panic!("{broken}"));
 }

@@ -16,7 +16,7 @@ pub use node_spec::{JobToRun, NodeSpec, Report};
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, derived_event_id,
 };
-use rota_projections::{CellState, JobState, LogEntry};
+use rota_projections::{CellState, JobState, LogEntry, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the agent asks its runner to do, or to publish.
@@ -57,6 +57,10 @@ pub struct AgentCore {
     boot: String,
     /// Jobs this agent started, with the binding count they were started at.
     launched: BTreeMap<String, u32>,
+    /// Jobs whose end this agent reported and has not yet read back from
+    /// the log, with their binding count: until it does, the log still
+    /// shows them running, and they are not to be reported lost.
+    ended_unread: BTreeMap<String, u32>,
     caught_up: bool,
     pub counts: AgentCounts,
 }
@@ -70,6 +74,7 @@ impl AgentCore {
             nodes,
             boot: boot.to_string(),
             launched: BTreeMap::new(),
+            ended_unread: BTreeMap::new(),
             caught_up: false,
             counts: AgentCounts::default(),
         }
@@ -120,16 +125,36 @@ impl AgentCore {
         } else {
             Vec::new()
         };
-        let mut steps = Vec::new();
-        if let Ok(Event {
+        // A node of ours the log declared lost is registered again, since
+        // this agent is alive to run it. Losses read while catching up are
+        // taken at the head, all at once: a node lost then must not stay
+        // lost for good.
+        let lost: Vec<String> = if !was_caught_up && self.caught_up {
+            self.mine
+                .iter()
+                .filter(|n| {
+                    self.state
+                        .nodes
+                        .get(*n)
+                        .is_some_and(|node| node.state == NodeState::Lost)
+                })
+                .cloned()
+                .collect()
+        } else if let Ok(Event {
             body: Body::NodeLost(lost),
             ..
         }) = &entry.event
             && self.mine.contains(&lost.node)
             && self.caught_up
         {
-            steps.extend(self.abandon_node(&lost.node));
-            if let Some(spec) = self.nodes.iter().find(|n| n.name == lost.node) {
+            vec![lost.node.clone()]
+        } else {
+            Vec::new()
+        };
+        let mut steps = Vec::new();
+        for node in lost {
+            steps.extend(self.abandon_node(&node));
+            if let Some(spec) = self.nodes.iter().find(|n| n.name == node) {
                 let boot = format!("{}-{}", self.boot, entry.seq);
                 steps.push(Step::publish(registration(&self.state.cell, spec, &boot)));
             }
@@ -143,7 +168,7 @@ impl AgentCore {
     /// The event for a runner's report, if the job is still one this agent
     /// launched (reports for abandoned jobs are dropped, on purpose).
     pub fn on_report(&mut self, report: Report) -> Option<Event> {
-        let event = report_event(&self.state, &mut self.launched, report)?;
+        let event = self.report_event(report)?;
         match &event.body {
             Body::JobStarted(_) => self.counts.started += 1,
             _ => self.counts.finished += 1,
@@ -155,7 +180,17 @@ impl AgentCore {
     /// not running, stop what is cancelled, and report jobs this agent
     /// cannot account for.
     fn reconcile(&mut self, job_id: &str) -> Option<Step> {
-        let job = self.state.jobs.get(job_id)?;
+        let Some(job) = self.state.jobs.get(job_id) else {
+            self.ended_unread.remove(job_id);
+            return None;
+        };
+        // Once the log shows the job ended, or bound anew, the end this
+        // agent reported has been read back and need not be held.
+        let ended_here =
+            self.ended_unread.get(job_id) == Some(&job.bindings) && !job.state.is_terminal();
+        if !ended_here {
+            self.ended_unread.remove(job_id);
+        }
         let node = job.node.as_deref().filter(|n| self.mine.contains(*n))?;
         let is_launched = self.launched.get(job_id) == Some(&job.bindings);
         let ended = |outcome, message: &str| Report::Finished {
@@ -166,6 +201,9 @@ impl AgentCore {
             message: Some(message.to_string()),
         };
         match (job.state, is_launched) {
+            // The end this agent reported is still on its way to the log:
+            // the job is neither to run again nor to be reported lost.
+            (_, false) if ended_here => None,
             (JobState::Bound, false) => {
                 self.launched.insert(job_id.to_string(), job.bindings);
                 Some(Step::Start(JobToRun {
@@ -178,7 +216,7 @@ impl AgentCore {
             (JobState::Running, false) => {
                 self.launched.insert(job_id.to_string(), job.bindings);
                 let lost = ended(Outcome::Lost, "the agent restarted while the job ran");
-                self.on_report(lost).map(Step::publish)
+                self.report_event(lost).map(Step::publish)
             }
             (JobState::Cancelling, true) => Some(Step::Kill {
                 job: job_id.to_string(),
@@ -186,10 +224,58 @@ impl AgentCore {
             (JobState::Cancelling, false) => {
                 self.launched.insert(job_id.to_string(), job.bindings);
                 let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
-                self.on_report(killed).map(Step::publish)
+                self.report_event(killed).map(Step::publish)
             }
             _ => None,
         }
+    }
+
+    /// The event reporting `report`, if the job is one this agent launched
+    /// at its current binding.
+    fn report_event(&mut self, report: Report) -> Option<Event> {
+        let job_id = match &report {
+            Report::Started { job, .. } | Report::Finished { job, .. } => job.clone(),
+        };
+        let bindings = *self.launched.get(&job_id)?;
+        let state = &self.state;
+        let job = state.jobs.get(&job_id)?;
+        let node = job.node.clone()?;
+        let cell = &state.cell;
+        let (kind, body) = match report {
+            Report::Started { job, pid } => {
+                ("started", Body::JobStarted(JobStarted { job, node, pid }))
+            }
+            Report::Finished {
+                job,
+                outcome,
+                exit_code,
+                signal,
+                message,
+            } => {
+                self.launched.remove(&job_id);
+                self.ended_unread.insert(job_id.clone(), bindings);
+                (
+                    "finished",
+                    Body::JobFinished(JobFinished {
+                        job,
+                        node,
+                        outcome,
+                        exit_code,
+                        signal,
+                        message,
+                    }),
+                )
+            }
+        };
+        let id = derived_event_id(&format!("{kind}/{cell}/{job_id}/{bindings}"));
+        let mut event = Event::new(id.clone(), cell.clone(), body).with_tenant(job.tenant.clone());
+        event.correlation_id = Some(job_id.clone());
+        event.traceparent = Some(rota_events::traceparent_for(
+            job.traceparent.as_deref(),
+            &job_id,
+            &id,
+        ));
+        Some(event)
     }
 
     /// Every job this agent runs on `node`, which the log declared lost.
@@ -217,54 +303,6 @@ impl AgentCore {
             })
             .collect()
     }
-}
-
-fn report_event(
-    state: &CellState,
-    launched: &mut BTreeMap<String, u32>,
-    report: Report,
-) -> Option<Event> {
-    let job_id = match &report {
-        Report::Started { job, .. } | Report::Finished { job, .. } => job.clone(),
-    };
-    let bindings = *launched.get(&job_id)?;
-    let job = state.jobs.get(&job_id)?;
-    let node = job.node.clone()?;
-    let cell = &state.cell;
-    let (kind, body) = match report {
-        Report::Started { job, pid } => {
-            ("started", Body::JobStarted(JobStarted { job, node, pid }))
-        }
-        Report::Finished {
-            job,
-            outcome,
-            exit_code,
-            signal,
-            message,
-        } => {
-            launched.remove(&job_id);
-            (
-                "finished",
-                Body::JobFinished(JobFinished {
-                    job,
-                    node,
-                    outcome,
-                    exit_code,
-                    signal,
-                    message,
-                }),
-            )
-        }
-    };
-    let id = derived_event_id(&format!("{kind}/{cell}/{job_id}/{bindings}"));
-    let mut event = Event::new(id.clone(), cell.clone(), body).with_tenant(job.tenant.clone());
-    event.correlation_id = Some(job_id.clone());
-    event.traceparent = Some(rota_events::traceparent_for(
-        job.traceparent.as_deref(),
-        &job_id,
-        &id,
-    ));
-    Some(event)
 }
 
 /// A node's registration in run `boot`.

@@ -13,7 +13,10 @@
 //! heard nothing meanwhile through no fault of the nodes: when a check comes
 //! [`CLOCK_GAP_MAX_MS`] or more after the last, every node's silence is
 //! counted again from then, so that a clock waking up never declares lost a
-//! node whose heartbeats are still queued behind the check.
+//! node whose heartbeats are still queued behind the check. After a shorter
+//! gap the heartbeats sent during it may still be queued as well, so a
+//! node's silence is always measured up to the previous check, not to now:
+//! a loss comes one check later, and never early.
 
 use rota_events::{Body, ClockTick, Event, NodeLost, derived_event_id};
 use rota_projections::{CellState, NodeState};
@@ -104,6 +107,9 @@ impl Liveness {
     /// a node is never lost for a registration the fold has not seen).
     pub fn check(&mut self, state: &CellState, nodes_caught_up: bool, now_ms: u64) -> Vec<Event> {
         let gap = now_ms.saturating_sub(self.last_check_ms);
+        // Heartbeats sent since the last check may still be queued behind
+        // this one, so silence is measured to the last check only.
+        let silent_as_of = self.last_check_ms;
         self.last_check_ms = now_ms;
         if gap >= CLOCK_GAP_MAX_MS {
             self.count_silence_from(now_ms);
@@ -120,7 +126,7 @@ impl Liveness {
             && now_ms.saturating_sub(self.silent_checked_ms) >= SILENT_CHECK_INTERVAL_MS
         {
             self.silent_checked_ms = now_ms;
-            for (node, registered_seq) in self.silent_nodes(state, now_ms) {
+            for (node, registered_seq) in self.silent_nodes(state, silent_as_of) {
                 self.reporting.insert(node.clone());
                 due.push(lost_event(
                     &self.cell,
@@ -148,8 +154,9 @@ impl Liveness {
     }
 
     /// Ready or draining nodes not heard from within the lost-after
-    /// interval, not yet reported for their current registration.
-    fn silent_nodes(&self, state: &CellState, now_ms: u64) -> Vec<(String, u64)> {
+    /// interval before `as_of_ms`, not yet reported for their current
+    /// registration.
+    fn silent_nodes(&self, state: &CellState, as_of_ms: u64) -> Vec<(String, u64)> {
         state
             .nodes
             .iter()
@@ -162,7 +169,7 @@ impl Liveness {
                     .get(*name)
                     .copied()
                     .unwrap_or(self.counting_from_ms);
-                now_ms.saturating_sub(last) >= self.config.node_lost_after_ms
+                as_of_ms.saturating_sub(last) >= self.config.node_lost_after_ms
             })
             .map(|(name, node)| (name.clone(), node.registered_seq))
             .collect()
@@ -279,5 +286,24 @@ mod tests {
         }
         assert_eq!(lost_at.len(), 1, "{lost_at:?}");
         assert!(lost_at[0] >= 40_601, "{lost_at:?}");
+    }
+
+    #[test]
+    fn a_clock_stalled_briefly_does_not_lose_a_node_whose_heartbeat_waits() {
+        let config = LivenessConfig::default();
+        let state = cell_with_node();
+        let mut clock = Liveness::new("c", config, 0);
+        clock.heard("n1", 100);
+        assert!(clock.check(&state, true, 100).is_empty());
+        let before_stall = config.node_lost_after_ms - 500;
+        for now in (200..=before_stall).step_by(100) {
+            assert_eq!(losses(&clock.check(&state, true, now)), 0, "at {now} ms");
+        }
+        // Stalled for a second, under the gap that resets silence: the
+        // node's heartbeat sent during the stall waits behind the check.
+        let woke = before_stall + 1_000;
+        assert_eq!(losses(&clock.check(&state, true, woke)), 0);
+        clock.heard("n1", woke);
+        assert_eq!(losses(&clock.check(&state, true, woke + 1_000)), 0);
     }
 }
