@@ -485,6 +485,7 @@ impl CellState {
         let now = self.now_ms;
         let valid = match (self.jobs.get(&bound.job), self.nodes.get(&bound.node)) {
             (Some(job), Some(node)) => {
+                let name = bound.node.as_str();
                 let free = node.free();
                 job.state == JobState::Pending
                     && node.state == NodeState::Ready
@@ -501,6 +502,8 @@ impl CellState {
                     // A node the job's own constraints forbid is no more
                     // valid than one without room, whoever wrote the binding.
                     && crate::node_filters::refusal(job, node).is_none()
+                    // Nor is one that breaks its terms about other jobs.
+                    && crate::neighbour_terms::refusal(self, job, name, node).is_none()
             }
             _ => false,
         };

@@ -14,6 +14,7 @@ mod core;
 mod entry;
 mod job;
 mod labels;
+pub mod neighbour_terms;
 mod node;
 pub mod node_filters;
 mod pending;

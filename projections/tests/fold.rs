@@ -364,6 +364,90 @@ fn holders_of_anti_affinity_are_counted_per_kind_and_domain_until_they_leave() {
     assert!(held(&log.fold()).is_empty());
 }
 
+/// A job of tenant acme labelled `app`=`label`, with required affinity
+/// (or, with `anti`, anti-affinity) per node to jobs labelled
+/// `app`=`selects`, if any.
+fn app_job(job: &str, label: &str, selects: Option<&str>, anti: bool) -> Event {
+    let mut event = submit(job, 100);
+    if let Body::JobSubmitted(spec) = &mut event.body {
+        let spec = std::sync::Arc::make_mut(spec);
+        spec.labels = BTreeMap::from([("app".to_string(), label.to_string())]);
+        let terms = selects.map(|selects| JobAffinityTerm {
+            selector: JobSelector {
+                match_labels: BTreeMap::from([("app".to_string(), selects.to_string())]),
+                match_expressions: vec![],
+            },
+            topology_key: TOPOLOGY_NODE.into(),
+        });
+        let affinity = if anti {
+            &mut spec.constraints.job_anti_affinity
+        } else {
+            &mut spec.constraints.job_affinity
+        };
+        affinity.required = terms.into_iter().collect();
+    }
+    event
+}
+
+#[test]
+fn a_binding_that_breaks_the_jobs_terms_about_other_jobs_is_void() {
+    // Two nodes with room for every job, so that only the terms decide.
+    let roomy = |name: &str| {
+        let mut event = node(name, 1000);
+        if let Body::NodeRegistered(registered) = &mut event.body {
+            registered.capacity.memory_bytes = 1 << 30;
+        }
+        event
+    };
+    let mut log = Log::new();
+    log.push(lease("admission", 1))
+        .push(lease("placement", 1))
+        .push(roomy("n1"))
+        .push(roomy("n2"));
+    let jobs = [
+        // The first of its group: its affinity selects itself, and no db
+        // job is on a node yet, so it may go anywhere.
+        ("db1", app_job("db1", "db", Some("db"), false)),
+        // Must be beside a db job.
+        ("cache", app_job("cache", "cache", Some("db"), false)),
+        // Must not be beside a db job.
+        ("batch", app_job("batch", "batch", Some("db"), true)),
+        // Keeps web jobs off its node.
+        ("web1", web_replica("web1")),
+        // A web job with no terms of its own.
+        ("web2", app_job("web2", "web", None, false)),
+    ];
+    for (job, event) in jobs {
+        log.push(event)
+            .decision("admission", 1, admitted(job), Some("acme"));
+    }
+    let binds = [
+        ("db1", "n1"),
+        ("cache", "n2"), // void: no db job on n2
+        ("batch", "n1"), // void: db1 is on n1
+        ("web1", "n2"),
+        ("web2", "n2"), // void: web1 repels web jobs from n2
+    ];
+    for (job, node) in binds {
+        log.decision("placement", 1, bound(job, node, 100), Some("acme"));
+    }
+    let state = log.fold();
+    assert_eq!(state.counters.void_bindings, 3);
+    let pending: Vec<&str> = ["db1", "cache", "batch", "web1", "web2"]
+        .into_iter()
+        .filter(|job| state.jobs[*job].state == JobState::Pending)
+        .collect();
+    assert_eq!(pending, ["cache", "batch", "web2"]);
+
+    // Each may go where its terms allow.
+    for (job, node) in [("cache", "n1"), ("batch", "n2"), ("web2", "n1")] {
+        log.decision("placement", 1, bound(job, node, 100), Some("acme"));
+    }
+    let state = log.fold();
+    assert_eq!(state.counters.void_bindings, 3, "no more void bindings");
+    assert!(state.jobs.values().all(|job| job.state == JobState::Bound));
+}
+
 #[test]
 fn ready_capacity_follows_registrations_drains_and_losses() {
     let direct = |state: &CellState| {

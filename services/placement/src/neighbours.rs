@@ -17,6 +17,7 @@ use rota_events::{
     JobAffinityTerm, JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE,
     WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
+use rota_projections::neighbour_terms::NeighbourRefusal;
 use rota_projections::{CellState, Job, Node, RepellerKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,37 +29,26 @@ pub const SOFT_SPREAD_WEIGHT: u64 = 100;
 
 pub use rota_projections::topology_domain as domain;
 
-/// Why a job's terms turn a node down.
+/// Why a job's terms turn a node down: one the fold also holds every
+/// binding to ([`NeighbourRefusal`]), or one of topology spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict<'a> {
-    /// No selected job in the node's domain.
-    AffinityUnmet {
-        selector: &'a JobSelector,
-        key: &'a str,
-    },
-    /// A selected job is already in the node's domain.
-    AntiAffinity {
-        selector: &'a JobSelector,
-        key: &'a str,
-    },
-    /// A job in the node's domain keeps jobs like this one away.
-    Repelled { key: &'a str },
+    Term(NeighbourRefusal<'a>),
     /// The node has no domain under a spread constraint's key.
-    NoDomain { key: &'a str },
+    NoDomain {
+        key: &'a str,
+    },
     /// Placing the job here would make the spread uneven beyond its skew.
-    Skew { key: &'a str, max_skew: u32 },
+    Skew {
+        key: &'a str,
+        max_skew: u32,
+    },
 }
 
 impl fmt::Display for Conflict<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Conflict::AffinityUnmet { selector, key } => {
-                write!(f, "job affinity {selector} per {key} not met")
-            }
-            Conflict::AntiAffinity { selector, key } => {
-                write!(f, "job anti-affinity {selector} per {key}")
-            }
-            Conflict::Repelled { key } => write!(f, "repelled by a job's anti-affinity per {key}"),
+            Conflict::Term(refusal) => refusal.fmt(f),
             Conflict::NoDomain { key } => write!(f, "node has no {key} for topology spread"),
             Conflict::Skew { key, max_skew } => {
                 write!(f, "topology spread per {key} over max skew {max_skew}")
@@ -583,10 +573,10 @@ impl<'a> Neighbours<'a> {
             let first = term.selector.matches(&job.spec.labels)
                 && self.counts.borrow()[*index].2.total == 0;
             if !first && self.count_at(*index, i) == 0 {
-                return Some(Conflict::AffinityUnmet {
+                return Some(Conflict::Term(NeighbourRefusal::AffinityUnmet {
                     selector: &term.selector,
                     key: &term.topology_key,
-                });
+                }));
             }
         }
         for (term, index) in constraints
@@ -596,14 +586,14 @@ impl<'a> Neighbours<'a> {
             .zip(&view.required_anti_affinity)
         {
             if self.count_at(*index, i) > 0 {
-                return Some(Conflict::AntiAffinity {
+                return Some(Conflict::Term(NeighbourRefusal::AntiAffinity {
                     selector: &term.selector,
                     key: &term.topology_key,
-                });
+                }));
             }
         }
         if let Some(key) = self.repelled_here(view, i) {
-            return Some(Conflict::Repelled { key });
+            return Some(Conflict::Term(NeighbourRefusal::Repelled { key }));
         }
         for (spread, (index, fewest, _)) in constraints.topology_spread.iter().zip(&view.spread) {
             if spread.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {
