@@ -5,9 +5,14 @@
 //! not fenced), a binding from a stale epoch, and a start report from a node
 //! it is not bound to. The job stays pending, no node holds anything, and
 //! its story marks each forged event void, fenced or refused; replay
-//! verification flags the forged round.
+//! verification flags the forged round. A forged cancellation kills
+//! nothing, and a forged registration of a served node is undone by its
+//! agent.
 
-use rota_events::{Body, Event, JobBound, JobCancelled, JobStarted, Outcome};
+use rota_events::{
+    Body, Event, JobBound, JobCancelled, JobStarted, NodeRegistered, Outcome, Resources, Taint,
+    TaintEffect,
+};
 use rota_projections::{Draft, JobState, seal_round};
 use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_testkit::{CELL, TestBed, job, run_rota, sim_fleet, small, small_job};
@@ -255,6 +260,71 @@ async fn a_forged_cancellation_kills_nothing() {
         text.lines()
             .any(|line| line.contains("job.cancelled") && line.contains("[void: ")),
         "{text}"
+    );
+    bed.stop_services().await;
+    let _ = fleet.await;
+}
+
+/// A registration of a node an agent serves, written by someone else with
+/// another capacity, label and taint (as the server would refuse from a
+/// tenant), is undone: the agent registers its node again as it serves it,
+/// and jobs are placed on it as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_registration_of_a_served_node_is_undone_by_its_agent() {
+    // Injected past the server: permissions would refuse it.
+    let mut bed = TestBed::start_without_authorization().await;
+    bed.run_named(&["admission", "placement"]);
+    let served = sim_fleet("served-node", 1);
+    let name = served[0].name.clone();
+    let capacity = served[0].capacity;
+    let fleet = tokio::spawn(run_nodes(
+        bed.fleet.clone(),
+        served,
+        SimRunner::new(1.0),
+        bed.shutdown.clone(),
+    ));
+    bed.wait_for("the node to be registered", |s| s.nodes.contains_key(&name))
+        .await;
+    let forged = Event::new(
+        "forged-registration",
+        CELL,
+        Body::NodeRegistered(NodeRegistered {
+            node: name.clone(),
+            capacity: Resources {
+                cpu_milli: 1,
+                memory_bytes: 1,
+                ..Default::default()
+            },
+            labels: [("owned-by".to_string(), "mallory".to_string())].into(),
+            taints: vec![Taint {
+                key: "dedicated".into(),
+                value: "mallory".into(),
+                effect: TaintEffect::NoSchedule,
+            }],
+            ..Default::default()
+        }),
+    );
+    let forged_seq = bed.log.publish(&forged).await.unwrap();
+    let state = bed
+        .wait_for("the agent to register its node again", |s| {
+            s.applied_seq > forged_seq && s.nodes[&name].registered_seq > forged_seq
+        })
+        .await;
+    let node = &state.nodes[&name];
+    assert_eq!(node.capacity, capacity);
+    assert!(node.labels.is_empty(), "{:?}", node.labels);
+    assert!(node.taints.is_empty(), "{:?}", node.taints);
+    bed.submit(&[small_job("acme", "after-forgery", 100)]).await;
+    let ended = bed
+        .wait_for("a job to run on the node again", |s| {
+            s.jobs
+                .get("after-forgery")
+                .is_some_and(|j| j.state.is_terminal())
+        })
+        .await;
+    assert_eq!(
+        ended.jobs["after-forgery"].outcome,
+        Some(Outcome::Succeeded)
     );
     bed.stop_services().await;
     let _ = fleet.await;

@@ -16,8 +16,12 @@ pub use node_spec::{JobToRun, NodeSpec, Report};
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, derived_event_id,
 };
-use rota_projections::{CellState, JobState, LogEntry, NodeState};
+use rota_projections::{CellState, JobState, LogEntry, Node, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// How many times one run of an agent registers a node again over another
+/// writer's registration of it.
+pub const REASSERTIONS_MAX: u32 = 16;
 
 /// What the agent asks its runner to do, or to publish.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,9 @@ pub struct AgentCore {
     /// the log, with their binding count: until it does, the log still
     /// shows them running, and they are not to be reported lost.
     ended_unread: BTreeMap<String, u32>,
+    /// How often this run registered each node again over another writer's
+    /// registration.
+    reasserted: BTreeMap<String, u32>,
     caught_up: bool,
     pub counts: AgentCounts,
 }
@@ -75,6 +82,7 @@ impl AgentCore {
             boot: boot.to_string(),
             launched: BTreeMap::new(),
             ended_unread: BTreeMap::new(),
+            reasserted: BTreeMap::new(),
             caught_up: false,
             counts: AgentCounts::default(),
         }
@@ -152,6 +160,10 @@ impl AgentCore {
             Vec::new()
         };
         let mut steps = Vec::new();
+        for spec in self.rewritten(entry, !was_caught_up && self.caught_up) {
+            let boot = format!("{}-{}", self.boot, entry.seq);
+            steps.push(Step::publish(registration(&self.state.cell, &spec, &boot)));
+        }
         for node in lost {
             steps.extend(self.abandon_node(&node));
             if let Some(spec) = self.nodes.iter().find(|n| n.name == node) {
@@ -163,6 +175,48 @@ impl AgentCore {
             steps.extend(self.reconcile(&job));
         }
         steps
+    }
+
+    /// This agent's nodes whose registration in the log is no longer the
+    /// one it serves (another writer registered them otherwise), to be
+    /// registered again: all of them when the agent first reaches the head,
+    /// after that the node a registration is about. A node is asserted
+    /// again at most [`REASSERTIONS_MAX`] times a run, so that two agents
+    /// misconfigured to serve one node do not write registrations forever.
+    fn rewritten(&mut self, entry: &LogEntry, at_first_head: bool) -> Vec<NodeSpec> {
+        let about: Vec<&NodeSpec> = if at_first_head {
+            self.nodes.iter().collect()
+        } else if self.caught_up
+            && let Ok(Event {
+                body: Body::NodeRegistered(registered),
+                ..
+            }) = &entry.event
+        {
+            self.nodes
+                .iter()
+                .filter(|spec| spec.name == registered.node)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let rewritten: Vec<NodeSpec> = about
+            .into_iter()
+            .filter(|spec| {
+                self.state
+                    .nodes
+                    .get(&spec.name)
+                    .is_some_and(|node| node.state != NodeState::Lost && !registered_as(node, spec))
+            })
+            .cloned()
+            .collect();
+        rewritten
+            .into_iter()
+            .filter(|spec| {
+                let times = self.reasserted.entry(spec.name.clone()).or_default();
+                *times += 1;
+                *times <= REASSERTIONS_MAX
+            })
+            .collect()
     }
 
     /// The event for a runner's report, if the job is still one this agent
@@ -303,6 +357,17 @@ impl AgentCore {
             })
             .collect()
     }
+}
+
+/// Whether the fold's `node` is registered as `spec` says.
+fn registered_as(node: &Node, spec: &NodeSpec) -> bool {
+    node.capacity == spec.capacity
+        && node.labels == spec.labels
+        && node.taints == spec.taints
+        && node.topology == spec.topology
+        && node.cost == spec.cost
+        && node.gpu_model == spec.gpu_model
+        && node.extended_capacity.is_empty()
 }
 
 /// A node's registration in run `boot`.
