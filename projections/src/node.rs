@@ -56,6 +56,21 @@ pub fn topology_domain<'n>(name: &'n str, node: &'n Node, key: &str) -> Option<&
 }
 
 impl Node {
+    /// The node's whole capacity, as a request is checked against it: a
+    /// share of a GPU fits a node with any GPU.
+    pub fn whole(&self) -> Resources {
+        Resources {
+            cpu_milli: self.capacity.cpu_milli,
+            memory_bytes: self.capacity.memory_bytes,
+            gpus: self.capacity.gpus,
+            gpu_milli: if self.capacity.gpus > 0 {
+                GPU_MILLI_PER_DEVICE
+            } else {
+                0
+            },
+        }
+    }
+
     /// A node as registered, holding nothing.
     pub fn registered(registered: &NodeRegistered, seq: u64) -> Node {
         Node {

@@ -21,7 +21,6 @@ use rota_projections::neighbour_terms::NeighbourRefusal;
 use rota_projections::{CellState, Job, Node, RepellerKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// The weight of a spread constraint that may be broken (`schedule_anyway`)
 /// among the job's preferences: that of the heaviest preference.
@@ -29,33 +28,9 @@ pub const SOFT_SPREAD_WEIGHT: u64 = 100;
 
 pub use rota_projections::topology_domain as domain;
 
-/// Why a job's terms turn a node down: one the fold also holds every
-/// binding to ([`NeighbourRefusal`]), or one of topology spread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conflict<'a> {
-    Term(NeighbourRefusal<'a>),
-    /// The node has no domain under a spread constraint's key.
-    NoDomain {
-        key: &'a str,
-    },
-    /// Placing the job here would make the spread uneven beyond its skew.
-    Skew {
-        key: &'a str,
-        max_skew: u32,
-    },
-}
-
-impl fmt::Display for Conflict<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Conflict::Term(refusal) => refusal.fmt(f),
-            Conflict::NoDomain { key } => write!(f, "node has no {key} for topology spread"),
-            Conflict::Skew { key, max_skew } => {
-                write!(f, "topology spread per {key} over max skew {max_skew}")
-            }
-        }
-    }
-}
+/// Why a job's terms turn a node down: the reasons for which the fold also
+/// holds every binding void.
+pub type Conflict<'a> = NeighbourRefusal<'a>;
 
 /// The numbering of the domains of one topology key: the domains of the
 /// ready nodes, in name order of the domain.
@@ -573,10 +548,10 @@ impl<'a> Neighbours<'a> {
             let first = term.selector.matches(&job.spec.labels)
                 && self.counts.borrow()[*index].2.total == 0;
             if !first && self.count_at(*index, i) == 0 {
-                return Some(Conflict::Term(NeighbourRefusal::AffinityUnmet {
+                return Some(Conflict::AffinityUnmet {
                     selector: &term.selector,
                     key: &term.topology_key,
-                }));
+                });
             }
         }
         for (term, index) in constraints
@@ -586,14 +561,14 @@ impl<'a> Neighbours<'a> {
             .zip(&view.required_anti_affinity)
         {
             if self.count_at(*index, i) > 0 {
-                return Some(Conflict::Term(NeighbourRefusal::AntiAffinity {
+                return Some(Conflict::AntiAffinity {
                     selector: &term.selector,
                     key: &term.topology_key,
-                }));
+                });
             }
         }
         if let Some(key) = self.repelled_here(view, i) {
-            return Some(Conflict::Term(NeighbourRefusal::Repelled { key }));
+            return Some(Conflict::Repelled { key });
         }
         for (spread, (index, fewest, _)) in constraints.topology_spread.iter().zip(&view.spread) {
             if spread.when_unsatisfiable == WhenUnsatisfiable::ScheduleAnyway {

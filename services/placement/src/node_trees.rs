@@ -35,16 +35,6 @@ pub struct NodeTrees {
     seen: Vec<u64>,
 }
 
-/// A node's whole capacity as a summary: every device free.
-fn capacity_summary(node: &Node) -> Resources {
-    Resources {
-        cpu_milli: node.capacity.cpu_milli,
-        memory_bytes: node.capacity.memory_bytes,
-        gpus: node.capacity.gpus,
-        gpu_milli: if node.capacity.gpus > 0 { 1000 } else { 0 },
-    }
-}
-
 impl NodeTrees {
     /// The trees for `ready` (the ready nodes in name order, as of
     /// `nodes_changed_seq`), from these where they still hold.
@@ -63,7 +53,7 @@ impl NodeTrees {
 
     fn build(nodes_changed_seq: u64, ready: &[&Node]) -> NodeTrees {
         let free: Vec<Resources> = ready.iter().map(|node| node.free()).collect();
-        let capacity: Vec<Resources> = ready.iter().map(|node| capacity_summary(node)).collect();
+        let capacity: Vec<Resources> = ready.iter().map(|node| node.whole()).collect();
         NodeTrees {
             built_for: Some(nodes_changed_seq),
             free: MaxTree::new(&free),

@@ -344,7 +344,8 @@ fn terms_see_only_the_jobs_own_tenant() {
 /// Over random clusters and workloads: no two jobs of a tenant share a
 /// domain where either's required anti-affinity selects the other, every
 /// required affinity is met where the job landed (or it was the first of
-/// its group), no binding is void, and a placement core that remembers
+/// its group), no binding is void (the fold checks the same terms, spread
+/// included, so placement and the fold agree), and a placement core that remembers
 /// filter results across rounds decides exactly as a fresh one.
 #[test]
 fn required_terms_hold_in_every_round_of_random_workloads() {
@@ -371,9 +372,15 @@ fn required_terms_hold_in_every_round_of_random_workloads() {
                 let (app, key) = (*rng.pick::<&str>(&apps), *rng.pick::<&str>(&keys));
                 let label = *rng.pick::<&str>(&apps);
                 let chosen = term(app, key);
-                match rng.below(4) {
+                match rng.below(5) {
                     0 => constraints.job_anti_affinity.required.push(chosen),
                     1 => constraints.job_affinity.required.push(chosen),
+                    2 => constraints.topology_spread.push(TopologySpread {
+                        topology_key: key.into(),
+                        max_skew: 1 + rng.below(2) as u32,
+                        selector: selects(app),
+                        when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
+                    }),
                     _ => {}
                 }
                 let tenant = *rng.pick(&["t1", "t2"]);
