@@ -451,46 +451,6 @@ fn a_binding_that_breaks_the_jobs_terms_about_other_jobs_is_void() {
 }
 
 #[test]
-fn a_binding_that_breaks_a_spread_that_may_not_be_broken_is_void() {
-    let mut log = Log::new();
-    log.push(lease("admission", 1))
-        .push(lease("placement", 1))
-        .push(roomy_node("n1"))
-        .push(roomy_node("n2"));
-    for job in ["s1", "s2", "s3"] {
-        let mut event = app_job(job, "spread", None, false);
-        if let Body::JobSubmitted(spec) = &mut event.body {
-            std::sync::Arc::make_mut(spec)
-                .constraints
-                .topology_spread
-                .push(TopologySpread {
-                    topology_key: TOPOLOGY_NODE.into(),
-                    max_skew: 1,
-                    selector: JobSelector {
-                        match_labels: BTreeMap::from([("app".into(), "spread".into())]),
-                        match_expressions: vec![],
-                    },
-                    when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
-                });
-        }
-        log.push(event)
-            .decision("admission", 1, admitted(job), Some("acme"));
-    }
-    // s2 beside s1 would leave n1 two ahead of n2.
-    let binds = [("s1", "n1"), ("s2", "n1"), ("s2", "n2"), ("s3", "n1")];
-    for (job, node) in binds {
-        log.decision("placement", 1, bound(job, node, 100), Some("acme"));
-    }
-    let state = log.fold();
-    assert_eq!(state.counters.void_bindings, 1);
-    let nodes: Vec<Option<&str>> = ["s1", "s2", "s3"]
-        .iter()
-        .map(|job| state.jobs[*job].node.as_deref())
-        .collect();
-    assert_eq!(nodes, [Some("n1"), Some("n2"), Some("n1")]);
-}
-
-#[test]
 fn ready_capacity_follows_registrations_drains_and_losses() {
     let direct = |state: &CellState| {
         state

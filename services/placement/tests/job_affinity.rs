@@ -344,8 +344,8 @@ fn terms_see_only_the_jobs_own_tenant() {
 /// Over random clusters and workloads: no two jobs of a tenant share a
 /// domain where either's required anti-affinity selects the other, every
 /// required affinity is met where the job landed (or it was the first of
-/// its group), no binding is void (the fold checks the same terms, spread
-/// included, so placement and the fold agree), and a placement core that remembers
+/// its group), no binding is void (the fold checks the same affinity and
+/// anti-affinity, so placement and the fold agree), and a placement core that remembers
 /// filter results across rounds decides exactly as a fresh one.
 #[test]
 fn required_terms_hold_in_every_round_of_random_workloads() {
