@@ -58,12 +58,10 @@ fn filters(cell: &str, args: &WatchArgs) -> anyhow::Result<Vec<String>> {
 pub async fn watch(target: &Target, args: WatchArgs) -> anyhow::Result<ExitCode> {
     let filters = filters(&target.cell, &args)?;
     let log = target.connect().await?;
-    let start = if args.from_start {
-        1
-    } else {
-        log.last_seq().await? + 1
+    let mut entries = match args.from_start {
+        true => log.entries(1, filters).await?,
+        false => log.entries_from_now(filters).await?,
     };
-    let mut entries = log.entries(start, filters).await?;
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let mut printed = 0u64;

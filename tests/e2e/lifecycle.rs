@@ -11,6 +11,9 @@ use std::process::Stdio;
 
 const ROTA: &str = env!("CARGO_BIN_EXE_rota");
 
+/// How long `rota watch` may take to open its reader on the stream.
+const READER_OPENS_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `rota <args>` against the bed's server as `identity`.
 fn rota(bed: &TestBed, identity: Identity, args: &[&str]) -> std::process::Output {
     bed.rota(ROTA, &identity, args)
@@ -49,6 +52,18 @@ fn try_submit(bed: &TestBed, spec: &str) -> std::process::Output {
         .write_all(spec.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// How many readers the cell's stream has open.
+async fn readers(bed: &TestBed) -> usize {
+    bed.log
+        .js
+        .get_stream(rota_events::stream_name(rota_testkit::CELL))
+        .await
+        .expect("the stream's info")
+        .cached_info()
+        .state
+        .consumer_count
 }
 
 fn spec(command: &str) -> String {
@@ -110,6 +125,27 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
             .is_some_and(|j| j.state == JobState::Running)
     })
     .await;
+    // Its tenant follows it from now on with `rota watch`, which may not ask
+    // the stream where its head is: it reads only what comes after.
+    let readers_before = readers(&bed).await;
+    let watcher = bed
+        .command(
+            ROTA,
+            &tenant("acme"),
+            &["watch", "--tenant", "acme", "--job", &sleeper],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rota watch runs");
+    let opened_by = std::time::Instant::now() + READER_OPENS_WITHIN;
+    while readers(&bed).await <= readers_before {
+        assert!(
+            std::time::Instant::now() < opened_by,
+            "rota watch opened no reader within {READER_OPENS_WITHIN:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let cancelled = rota(
         &bed,
         tenant("acme"),
@@ -129,6 +165,23 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
         .await;
     assert_eq!(state.jobs[&sleeper].outcome, Some(Outcome::Killed));
     assert_eq!(state.nodes["worker-1"].allocated, Default::default());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status();
+    let watched = watcher.wait_with_output().unwrap();
+    let watched_text = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        watched.status.success(),
+        "{watched_text}{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    for event in ["job.cancel_requested", "job.cancelled", "job.finished"] {
+        assert!(watched_text.contains(event), "no {event} in {watched_text}");
+    }
+    assert!(
+        !watched_text.contains("job.submitted"),
+        "rota watch read from before it started: {watched_text}"
+    );
 
     // Another tenant cannot cancel acme's job.
     let intruder = submit(&bed, &spec("sleep 60"));

@@ -234,9 +234,33 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
         refused(&acme, &forgery, "tenant acme").await;
     }
 
-    // A tenant reads its own jobs' events, not another's.
-    let own = acme.read_matching("rota.default.job.acme.>").await.unwrap();
-    assert_eq!(own.len(), 2, "acme's submission and cancel");
+    // A tenant reads its own jobs' events, not another's, and may not ask
+    // about the stream: with a subject filter, the answer lists every
+    // tenant's job subjects.
+    let mut own = acme
+        .entries(1, vec!["rota.default.job.acme.>".to_string()])
+        .await
+        .unwrap();
+    for what in ["acme's submission", "acme's cancel request"] {
+        let read = tokio::time::timeout(REFUSAL_WAIT, own.next())
+            .await
+            .unwrap_or_else(|_| panic!("{what} was not read"));
+        let (entry, _) = read.expect("an entry").expect("readable");
+        assert!(
+            entry.subject.starts_with("rota.default.job.acme."),
+            "{}",
+            entry.subject
+        );
+    }
+    let info = tokio::time::timeout(
+        REFUSAL_WAIT,
+        acme.js.get_stream(rota_events::stream_name(CELL)),
+    )
+    .await;
+    assert!(
+        !matches!(info, Ok(Ok(_))),
+        "tenant acme could read the stream's info, and with it other tenants' job ids"
+    );
     let others = tokio::time::timeout(
         REFUSAL_WAIT,
         acme.entries(1, vec!["rota.default.job.beta.>".to_string()]),

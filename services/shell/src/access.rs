@@ -156,14 +156,13 @@ impl Identity {
 
     /// The JetStream API requests this identity may make on the cell's
     /// stream: reading through consumers for all (a tenant's only over its
-    /// own subjects), direct reads for full readers, provisioning for the
-    /// services and the operator.
+    /// own subjects), the stream's info and direct reads for all but
+    /// tenants, provisioning for the services and the operator.
     fn jetstream_api(&self, cell: &str) -> Vec<String> {
         let stream = stream_name(cell);
         let api = "$JS.API";
         let mut subjects = vec![
             format!("{api}.INFO"),
-            format!("{api}.STREAM.INFO.{stream}"),
             format!("{api}.CONSUMER.MSG.NEXT.{stream}.*"),
             format!("{api}.CONSUMER.INFO.{stream}.*"),
             format!("{api}.CONSUMER.DELETE.{stream}.*"),
@@ -177,7 +176,11 @@ impl Identity {
                     "{api}.CONSUMER.CREATE.{stream}.*.rota.{cell}.input.rejected.{tenant}"
                 ));
             }
+            // Not a tenant: the stream's own info, which with a subject
+            // filter lists every subject's count, would tell a tenant the
+            // other tenants' job ids.
             _ => {
+                subjects.push(format!("{api}.STREAM.INFO.{stream}"));
                 subjects.push(format!("{api}.CONSUMER.CREATE.{stream}"));
                 subjects.push(format!("{api}.CONSUMER.CREATE.{stream}.>"));
                 subjects.push(format!("{api}.DIRECT.GET.{stream}"));

@@ -61,7 +61,8 @@ pub struct CellLog {
     pub cell: String,
     /// What tells this incarnation of the cell's stream from another of the
     /// same name: its creation time in nanoseconds. A snapshot taken from a
-    /// stream that was since deleted and recreated does not match it.
+    /// stream that was since deleted and recreated does not match it. Empty
+    /// for credentials that may not ask about the stream (a tenant's).
     pub stream_identity: String,
     url: String,
     access: Access,
@@ -72,7 +73,7 @@ pub struct CellLog {
     decision_salt: String,
     /// Publishes the server refused on this connection.
     refusals: Refusals,
-    stream: stream::Stream,
+    stream: stream::Stream<()>,
 }
 
 impl CellLog {
@@ -131,20 +132,20 @@ impl CellLog {
             })?;
         check_server_version(url, &client.server_info())?;
         let js = own_context(&client);
-        let mut stream = provision(&js, url, cell, access.replicas, &refusals).await?;
-        let created = stream
-            .info()
+        let provisioned = provision(&js, url, cell, access.replicas, &refusals).await?;
+        let stream = js
+            .get_stream_no_info(stream_name(cell))
             .await
             .map_err(|e| LogError::Provision {
                 stream: stream_name(cell),
                 detail: e.to_string(),
-            })?
-            .created;
+            })?;
+        let stream_identity = provisioned.created.unwrap_or_default();
         Ok(CellLog {
             client,
             js,
             cell: cell.to_string(),
-            stream_identity: created.unix_timestamp_nanos().to_string(),
+            stream_identity,
             url: url.to_string(),
             access: access.clone(),
             decision_salt: ulid::Ulid::new().to_string(),
@@ -308,10 +309,29 @@ impl CellLog {
         start_seq: u64,
         filter_subjects: Vec<String>,
     ) -> Result<EntryStream, LogError> {
+        let from = consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: start_seq.max(1),
+        };
+        self.entries_delivered(from, filter_subjects).await
+    }
+
+    /// Reads what is appended from now on, optionally only some subjects:
+    /// without asking where the head is, which a tenant may not.
+    pub async fn entries_from_now(
+        &self,
+        filter_subjects: Vec<String>,
+    ) -> Result<EntryStream, LogError> {
+        self.entries_delivered(consumer::DeliverPolicy::New, filter_subjects)
+            .await
+    }
+
+    async fn entries_delivered(
+        &self,
+        deliver_policy: consumer::DeliverPolicy,
+        filter_subjects: Vec<String>,
+    ) -> Result<EntryStream, LogError> {
         let mut config = consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: start_seq.max(1),
-            },
+            deliver_policy,
             ..Default::default()
         };
         // A named consumer with one filter is created on a request subject
@@ -519,7 +539,7 @@ async fn provision(
     cell: &str,
     replicas: Option<usize>,
     refusals: &Refusals,
-) -> Result<stream::Stream, LogError> {
+) -> Result<Provisioned, LogError> {
     let name = stream_name(cell);
     let mut config = stream::Config {
         num_replicas: replicas.unwrap_or(1),
@@ -541,12 +561,20 @@ async fn provision(
     // auditor) is refused by the server if the stream does not exist yet.
     let create_request = format!("$JS.API.STREAM.CREATE.{name}");
     let is_create = |refused: &str| refused == create_request;
+    // A tenant may not ask about the stream at all: the answer, with a
+    // subject filter, would list other tenants' job ids. It takes the
+    // stream as it is, and learns of a missing one when it publishes.
+    let info_request = format!("$JS.API.STREAM.INFO.{name}");
+    let is_info = |refused: &str| refused == info_request;
     let found = tokio::select! {
         found = js.get_or_create_stream(config.clone()) => found,
         refusal = refusals.refused(&is_create) => {
             return Err(provision_error(format!(
                 "the stream does not exist yet and these credentials may not create it ({refusal}); start the services, or run `rota policy set` as the operator, first"
             )));
+        }
+        _ = refusals.refused(&is_info) => {
+            return Ok(Provisioned { created: None });
         }
     };
     let mut stream = found.map_err(|e| {
@@ -582,7 +610,24 @@ async fn provision(
             .await
             .map_err(|e| provision_error(e.to_string()))?;
     }
-    Ok(stream)
+    let created = stream
+        .info()
+        .await
+        .map_err(|e| provision_error(e.to_string()))?
+        .created
+        .unix_timestamp_nanos()
+        .to_string();
+    Ok(Provisioned {
+        created: Some(created),
+    })
+}
+
+/// The cell's stream as a connection found it.
+struct Provisioned {
+    /// When it was created, in nanoseconds; None when these credentials may
+    /// not ask about the stream (a tenant's): it was neither created nor
+    /// checked.
+    created: Option<String>,
 }
 
 #[cfg(test)]
