@@ -22,6 +22,7 @@ use crate::cell::CellState;
 use crate::job::Job;
 use crate::node::{Node, topology_domain};
 use rota_events::{JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a binding breaks one of its job's terms about other jobs.
@@ -157,8 +158,7 @@ impl Selected {
         selected
     }
 
-    /// The counts the fold's label index keeps: those of a selector of one
-    /// label over node, zone or rack.
+    /// The counts the fold's label index keeps, where it keeps them.
     fn kept(
         state: &CellState,
         tenant: &str,
@@ -166,33 +166,63 @@ impl Selected {
         key: &str,
         domain: Option<&str>,
     ) -> Option<Selected> {
-        if !selector.match_expressions.is_empty() || selector.match_labels.len() != 1 {
-            return None;
-        }
-        let (label, value) = selector.match_labels.iter().next()?;
-        let Some(labelled) = state.labels.get(tenant, label, value) else {
-            return Some(Selected {
+        Some(match kept_counts(state, tenant, selector, key)? {
+            Kept::Counts { per_domain, total } => Selected {
+                in_domain: domain.and_then(|d| per_domain.get(d)).copied().unwrap_or(0),
+                anywhere: total,
+            },
+            Kept::NoneSelected => Selected {
                 in_domain: 0,
                 anywhere: 0,
-            });
-        };
-        let per_domain = match key {
-            TOPOLOGY_NODE => &labelled.per_node,
-            TOPOLOGY_ZONE => &labelled.per_zone,
-            TOPOLOGY_RACK => &labelled.per_rack,
-            _ => return None,
-        };
-        Some(Selected {
-            in_domain: domain.and_then(|d| per_domain.get(d)).copied().unwrap_or(0),
-            anywhere: labelled.jobs.len() as u32,
+            },
         })
     }
+}
+
+/// A selector's counts as the fold's label index keeps them.
+pub enum Kept<'a> {
+    /// Selected jobs per domain name, and in all.
+    Counts {
+        per_domain: &'a BTreeMap<String, u32>,
+        total: u32,
+    },
+    /// The selector's one label is on no job on a node.
+    NoneSelected,
+}
+
+/// A tenant's jobs on nodes that `selector` selects, counted per domain
+/// under `key`, where the fold's label index keeps them: for a selector of
+/// exactly one label, over node, zone or rack. None elsewhere: callers count
+/// the [`candidates`] themselves.
+pub fn kept_counts<'a>(
+    state: &'a CellState,
+    tenant: &str,
+    selector: &JobSelector,
+    key: &str,
+) -> Option<Kept<'a>> {
+    if !selector.match_expressions.is_empty() || selector.match_labels.len() != 1 {
+        return None;
+    }
+    let (label, value) = selector.match_labels.iter().next()?;
+    let Some(labelled) = state.labels.get(tenant, label, value) else {
+        return Some(Kept::NoneSelected);
+    };
+    let per_domain = match key {
+        TOPOLOGY_NODE => &labelled.per_node,
+        TOPOLOGY_ZONE => &labelled.per_zone,
+        TOPOLOGY_RACK => &labelled.per_rack,
+        _ => return None,
+    };
+    Some(Kept::Counts {
+        per_domain,
+        total: labelled.jobs.len() as u32,
+    })
 }
 
 /// The tenant's jobs on nodes that `selector` may select: those carrying
 /// its first label when it has one, else all of them. Callers still check
 /// the selector.
-fn candidates<'a>(
+pub fn candidates<'a>(
     state: &'a CellState,
     tenant: &str,
     selector: &JobSelector,

@@ -114,7 +114,8 @@ impl AgentCore {
         self.state.apply(entry);
         let was_caught_up = self.caught_up;
         self.caught_up = self.caught_up || pending == 0;
-        let touched: Vec<String> = if !was_caught_up && self.caught_up {
+        let at_first_head = !was_caught_up && self.caught_up;
+        let touched: Vec<String> = if at_first_head {
             self.mine
                 .iter()
                 .filter_map(|n| self.state.nodes.get(n))
@@ -133,43 +134,39 @@ impl AgentCore {
         } else {
             Vec::new()
         };
+        let (lost_now, registered_now) = match &entry.event {
+            Ok(Event {
+                body: Body::NodeLost(lost),
+                ..
+            }) => (Some(lost.node.as_str()), None),
+            Ok(Event {
+                body: Body::NodeRegistered(registered),
+                ..
+            }) => (None, Some(registered.node.as_str())),
+            _ => (None, None),
+        };
         // A node of ours the log declared lost is registered again, since
         // this agent is alive to run it. Losses read while catching up are
         // taken at the head, all at once: a node lost then must not stay
         // lost for good.
-        let lost: Vec<String> = if !was_caught_up && self.caught_up {
-            self.mine
-                .iter()
-                .filter(|n| {
-                    self.state
-                        .nodes
-                        .get(*n)
-                        .is_some_and(|node| node.state == NodeState::Lost)
-                })
-                .cloned()
-                .collect()
-        } else if let Ok(Event {
-            body: Body::NodeLost(lost),
-            ..
-        }) = &entry.event
-            && self.mine.contains(&lost.node)
-            && self.caught_up
-        {
-            vec![lost.node.clone()]
-        } else {
-            Vec::new()
-        };
+        let lost: Vec<NodeSpec> = self
+            .looked_at(at_first_head, lost_now)
+            .filter(|spec| {
+                self.state
+                    .nodes
+                    .get(&spec.name)
+                    .is_some_and(|node| node.state == NodeState::Lost)
+            })
+            .cloned()
+            .collect();
+        let rewritten = self.rewritten(at_first_head, registered_now);
         let mut steps = Vec::new();
-        for spec in self.rewritten(entry, !was_caught_up && self.caught_up) {
-            let boot = format!("{}-{}", self.boot, entry.seq);
-            steps.push(Step::publish(registration(&self.state.cell, &spec, &boot)));
+        for spec in &rewritten {
+            steps.push(self.register_again(spec, entry.seq));
         }
-        for node in lost {
-            steps.extend(self.abandon_node(&node));
-            if let Some(spec) = self.nodes.iter().find(|n| n.name == node) {
-                let boot = format!("{}-{}", self.boot, entry.seq);
-                steps.push(Step::publish(registration(&self.state.cell, spec, &boot)));
-            }
+        for spec in &lost {
+            steps.extend(self.abandon_node(&spec.name));
+            steps.push(self.register_again(spec, entry.seq));
         }
         for job in touched {
             steps.extend(self.reconcile(&job));
@@ -177,38 +174,35 @@ impl AgentCore {
         steps
     }
 
+    /// The nodes of this agent an entry calls to be looked at: all of them
+    /// when the agent first reaches the head, after that the one the entry
+    /// is about, if any.
+    fn looked_at<'a>(
+        &'a self,
+        at_first_head: bool,
+        about: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a NodeSpec> + 'a {
+        let about = about.filter(|_| self.caught_up);
+        self.nodes
+            .iter()
+            .filter(move |spec| at_first_head || about == Some(spec.name.as_str()))
+    }
+
     /// This agent's nodes whose registration in the log is no longer the
     /// one it serves (another writer registered them otherwise), to be
-    /// registered again: all of them when the agent first reaches the head,
-    /// after that the node a registration is about. A node is asserted
-    /// again at most [`REASSERTIONS_MAX`] times a run, so that two agents
-    /// misconfigured to serve one node do not write registrations forever.
-    fn rewritten(&mut self, entry: &LogEntry, at_first_head: bool) -> Vec<NodeSpec> {
-        let about: Vec<&NodeSpec> = if at_first_head {
-            self.nodes.iter().collect()
-        } else if self.caught_up
-            && let Ok(Event {
-                body: Body::NodeRegistered(registered),
-                ..
-            }) = &entry.event
-        {
-            self.nodes
-                .iter()
-                .filter(|spec| spec.name == registered.node)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let rewritten: Vec<NodeSpec> = about
-            .into_iter()
-            .filter(|spec| {
-                self.state
-                    .nodes
-                    .get(&spec.name)
-                    .is_some_and(|node| node.state != NodeState::Lost && !registered_as(node, spec))
-            })
-            .cloned()
-            .collect();
+    /// registered again. A node is asserted again at most
+    /// [`REASSERTIONS_MAX`] times a run, so that two agents misconfigured to
+    /// serve one node do not write registrations forever.
+    fn rewritten(&mut self, at_first_head: bool, about: Option<&str>) -> Vec<NodeSpec> {
+        let rewritten: Vec<NodeSpec> =
+            self.looked_at(at_first_head, about)
+                .filter(|spec| {
+                    self.state.nodes.get(&spec.name).is_some_and(|node| {
+                        node.state != NodeState::Lost && !registered_as(node, spec)
+                    })
+                })
+                .cloned()
+                .collect();
         rewritten
             .into_iter()
             .filter(|spec| {
@@ -217,6 +211,12 @@ impl AgentCore {
                 *times <= REASSERTIONS_MAX
             })
             .collect()
+    }
+
+    /// A registration of `spec` anew, in reply to the log's entry `seq`.
+    fn register_again(&self, spec: &NodeSpec, seq: u64) -> Step {
+        let boot = format!("{}-{seq}", self.boot);
+        Step::publish(registration(&self.state.cell, spec, &boot))
     }
 
     /// The event for a runner's report, if the job is still one this agent

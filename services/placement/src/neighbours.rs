@@ -13,11 +13,8 @@
 //! is symmetric: a job holding a node with a required anti-affinity term
 //! keeps matching jobs out of its domain, whichever of the two came first.
 
-use rota_events::{
-    JobAffinityTerm, JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE,
-    WeightedJobAffinityTerm, WhenUnsatisfiable,
-};
-use rota_projections::neighbour_terms::NeighbourRefusal;
+use rota_events::{JobAffinityTerm, JobSelector, WeightedJobAffinityTerm, WhenUnsatisfiable};
+use rota_projections::neighbour_terms::{Kept, NeighbourRefusal, candidates, kept_counts};
 use rota_projections::{CellState, Job, Node, RepellerKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -275,21 +272,6 @@ impl<'a> Neighbours<'a> {
         ))
     }
 
-    /// The fold's jobs of `tenant` on nodes that `selector` may match:
-    /// those carrying one of its labels when it has any. Callers still check
-    /// the selector.
-    fn candidates(&self, tenant: &'a str, selector: &JobSelector) -> Vec<&'a String> {
-        let state = self.state;
-        match selector.match_labels.iter().next() {
-            Some((key, value)) => state
-                .labels
-                .get(tenant, key, value)
-                .map(|labelled| labelled.jobs.iter().collect())
-                .unwrap_or_default(),
-            None => state.holding.get(tenant).into_iter().flatten().collect(),
-        }
-    }
-
     fn count_afresh(&self, key: CountsKey<'a>) -> DomainCounts<'a> {
         let (tenant, selector, topology_key) = key;
         let domains = self.number_domains(topology_key);
@@ -298,27 +280,14 @@ impl<'a> Neighbours<'a> {
             per_domain: BTreeMap::new(),
             total: 0,
         };
-        // A selector of exactly one label over node, zone or rack: the fold
-        // keeps those counts.
-        let one_label = (selector.match_expressions.is_empty() && selector.match_labels.len() == 1)
-            .then(|| selector.match_labels.iter().next())
-            .flatten();
-        let labelled = one_label.and_then(|(k, v)| self.state.labels.get(tenant, k, v));
-        let kept = labelled.and_then(|labelled| match topology_key {
-            TOPOLOGY_NODE => Some(&labelled.per_node),
-            TOPOLOGY_ZONE => Some(&labelled.per_zone),
-            TOPOLOGY_RACK => Some(&labelled.per_rack),
-            _ => None,
-        });
-        match (labelled, kept) {
-            (Some(labelled), Some(per_domain)) => {
+        match kept_counts(self.state, tenant, selector, topology_key) {
+            Some(Kept::Counts { per_domain, total }) => {
                 counts.kept = Some(per_domain);
-                counts.total = labelled.jobs.len() as u32;
+                counts.total = total;
             }
-            // The one label is on no job: nothing to count in the fold.
-            (None, _) if one_label.is_some() => {}
-            _ => {
-                for id in self.candidates(tenant, selector) {
+            Some(Kept::NoneSelected) => {}
+            None => {
+                for id in candidates(self.state, tenant, selector) {
                     if let Some((job, d)) = self.placed(id, topology_key)
                         && selector.matches(&job.spec.labels)
                     {

@@ -132,7 +132,7 @@ impl CellLog {
             })?;
         check_server_version(url, &client.server_info())?;
         let js = own_context(&client);
-        let provisioned = provision(&js, url, cell, access.replicas, &refusals).await?;
+        let created = provision(&js, url, cell, access.replicas, &refusals).await?;
         let stream = js
             .get_stream_no_info(stream_name(cell))
             .await
@@ -140,7 +140,7 @@ impl CellLog {
                 stream: stream_name(cell),
                 detail: e.to_string(),
             })?;
-        let stream_identity = provisioned.created.unwrap_or_default();
+        let stream_identity = created.unwrap_or_default();
         Ok(CellLog {
             client,
             js,
@@ -532,14 +532,16 @@ pub fn version_at_least(version: &str, min: (u64, u64)) -> bool {
 }
 
 /// Creates the cell's stream, or brings an existing one to the required
-/// options. Safe to call from every process at every start.
+/// options, and returns when it was created, in nanoseconds: None for
+/// credentials that may not ask about the stream (a tenant's), which take it
+/// as it is. Safe to call from every process at every start.
 async fn provision(
     js: &jetstream::Context,
     url: &str,
     cell: &str,
     replicas: Option<usize>,
     refusals: &Refusals,
-) -> Result<Provisioned, LogError> {
+) -> Result<Option<String>, LogError> {
     let name = stream_name(cell);
     let mut config = stream::Config {
         num_replicas: replicas.unwrap_or(1),
@@ -574,7 +576,7 @@ async fn provision(
             )));
         }
         _ = refusals.refused(&is_info) => {
-            return Ok(Provisioned { created: None });
+            return Ok(None);
         }
     };
     let mut stream = found.map_err(|e| {
@@ -610,24 +612,8 @@ async fn provision(
             .await
             .map_err(|e| provision_error(e.to_string()))?;
     }
-    let created = stream
-        .info()
-        .await
-        .map_err(|e| provision_error(e.to_string()))?
-        .created
-        .unix_timestamp_nanos()
-        .to_string();
-    Ok(Provisioned {
-        created: Some(created),
-    })
-}
-
-/// The cell's stream as a connection found it.
-struct Provisioned {
-    /// When it was created, in nanoseconds; None when these credentials may
-    /// not ask about the stream (a tenant's): it was neither created nor
-    /// checked.
-    created: Option<String>,
+    let created = stream.cached_info().created.unix_timestamp_nanos();
+    Ok(Some(created.to_string()))
 }
 
 #[cfg(test)]
