@@ -92,9 +92,15 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         access: access.as_ref(),
     };
     // The operator's connection provisions the stream; the others find it.
-    let _operator = connect.as_identity(Identity::Operator).await?;
+    let operator = connect.as_identity(Identity::Operator).await?;
     let log = connect.as_identity(Identity::Auditor).await?;
     crate::local::empty_cell(&log, &url, &target.cell, "demo").await?;
+    // The demo's users' keys become the cell's roster before anything else
+    // is written, so that every decision and report is signed and checked.
+    if let Some(access) = &access {
+        let members = access.files.roster().members.clone();
+        rota_shell::roster::set_roster(&operator, members).await?;
+    }
     let services = connect.as_identity(Identity::Services).await?;
     let fleet = connect.as_identity(Identity::Fleet).await?;
     let mut tenants = BTreeMap::new();

@@ -8,6 +8,7 @@ mod cmd_explain;
 mod cmd_nodes;
 mod cmd_policy;
 mod cmd_replay;
+mod cmd_roster;
 mod cmd_run;
 mod cmd_shares;
 mod cmd_simulate;
@@ -135,6 +136,9 @@ enum Command {
     /// Identities and their permissions, enforced by the NATS server.
     #[command(subcommand)]
     Auth(cmd_auth::AuthCommand),
+    /// The keys whose signatures the cell's fold takes.
+    #[command(subcommand)]
+    Roster(cmd_roster::RosterCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -169,6 +173,7 @@ fn main() -> std::process::ExitCode {
             Command::Tenants(command) => cmd_tenants::tenants(&target, command).await,
             Command::Shares(args) => cmd_shares::shares(&target, args).await,
             Command::Auth(command) => cmd_auth::auth(&target, command).await,
+            Command::Roster(command) => cmd_roster::roster(&target, command).await,
         }
     });
     match result {

@@ -98,6 +98,7 @@ fn details(event: &Event) -> String {
             b.config.tenants.len()
         ),
         Body::FairShareUpdated(b) => format!("factors for {} tenants", b.factors.len()),
+        Body::RosterSet(b) => format!("version={} keys={}", b.version, b.members.len()),
     };
     let round = event
         .round

@@ -4,6 +4,7 @@
 
 use crate::constraints::{Constraints, Taint, Topology};
 use crate::policy::PolicySet;
+use crate::roster::RosterSet;
 use crate::tenants::{FairShareUpdated, TenantsSet};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -370,10 +371,11 @@ pub enum Body {
     PolicySet(PolicySet),
     TenantsSet(TenantsSet),
     FairShareUpdated(FairShareUpdated),
+    RosterSet(RosterSet),
 }
 
 /// Every event type name, in documentation order.
-pub const TYPE_NAMES: [&str; 18] = [
+pub const TYPE_NAMES: [&str; 19] = [
     "job.submitted",
     "job.cancel_requested",
     "job.admitted",
@@ -392,6 +394,7 @@ pub const TYPE_NAMES: [&str; 18] = [
     "policy.set",
     "tenants.set",
     "fairshare.updated",
+    "roster.set",
 ];
 
 impl Body {
@@ -416,6 +419,7 @@ impl Body {
             Body::PolicySet(_) => "policy.set",
             Body::TenantsSet(_) => "tenants.set",
             Body::FairShareUpdated(_) => "fairshare.updated",
+            Body::RosterSet(_) => "roster.set",
         }
     }
 
@@ -472,7 +476,7 @@ pub fn writer_of(type_name: &str) -> Writer {
             Writer::Service("admission")
         }
         "job.bound" | "job.timed_out" => Writer::Service("placement"),
-        "policy.set" | "tenants.set" => Writer::Operator,
+        "policy.set" | "tenants.set" | "roster.set" => Writer::Operator,
         "fairshare.updated" => Writer::Service("fairshare"),
         "job.started" | "job.finished" | "node.registered" | "node.drained" => Writer::Agent,
         "node.lost" | "clock.tick" => Writer::Clock,

@@ -38,6 +38,8 @@ pub enum InputErrorKind {
     UnknownType,
     UnknownVersion,
     SubjectMismatch,
+    /// Signature headers that do not hold: see [`crate::check_signature`].
+    BadSignature,
 }
 
 impl InputErrorKind {
@@ -49,6 +51,7 @@ impl InputErrorKind {
             InputErrorKind::UnknownType => "unknown_type",
             InputErrorKind::UnknownVersion => "unknown_version",
             InputErrorKind::SubjectMismatch => "subject_mismatch",
+            InputErrorKind::BadSignature => "bad_signature",
         }
     }
 }
@@ -146,6 +149,7 @@ pub fn encode_as(event: &Event, encoding: Encoding) -> Vec<u8> {
         Body::PolicySet(b) => wire!(b),
         Body::TenantsSet(b) => wire!(b),
         Body::FairShareUpdated(b) => wire!(b),
+        Body::RosterSet(b) => wire!(b),
     }
 }
 
@@ -240,6 +244,7 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "policy.set" => typed!(crate::policy::PolicySet, PolicySet),
         "tenants.set" => typed!(crate::tenants::TenantsSet, TenantsSet),
         "fairshare.updated" => typed!(crate::tenants::FairShareUpdated, FairShareUpdated),
+        "roster.set" => typed!(crate::roster::RosterSet, RosterSet),
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,

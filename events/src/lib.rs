@@ -11,11 +11,14 @@ mod body;
 mod codec;
 mod constraints;
 mod envelope;
+mod identity;
 mod ids;
 mod limits;
 mod names;
 mod policy;
 mod retention;
+mod roster;
+mod signature;
 mod subject;
 mod tenants;
 
@@ -34,6 +37,7 @@ pub use constraints::{
     Toleration, Topology, TopologySpread, WeightedJobAffinityTerm, WhenUnsatisfiable,
 };
 pub use envelope::{Event, RoundTag};
+pub use identity::{IDENTITY_NAMES, Identity};
 pub use ids::{
     decision_event_id, decision_msg_id, derived_event_id, fnv1a64, new_event_id, traceparent_for,
 };
@@ -41,8 +45,13 @@ pub use limits::*;
 pub use names::{NameError, check_name};
 pub use policy::*;
 pub use retention::*;
+pub use roster::{ROSTER_MEMBERS_MAX, RosterMember, RosterSet};
+pub use signature::{
+    CHECKER_KEYS_MAX, PublicKey, SIGNATURE_HEADER, SIGNER_HEADER, SignatureChecker,
+    check_signature, signature_text, signed_message,
+};
 pub use subject::{
     ParsedSubject, PatternScope, Subject, liveness_node_subject, liveness_one_node_subject,
-    liveness_service_subject, stream_name, stream_subjects, subject_patterns,
+    liveness_service_subject, stream_name, stream_subjects, subject_matches, subject_patterns,
 };
 pub use tenants::*;

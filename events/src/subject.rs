@@ -12,6 +12,7 @@
 //! rota.<cell>.clock.tick                           clock.tick
 //! rota.<cell>.policy.set                           policy.set
 //! rota.<cell>.tenants.set                          tenants.set
+//! rota.<cell>.roster.set                           roster.set
 //! rota.<cell>.fairshare.updated                    fairshare.updated
 //! rota.<cell>.input.rejected[.<tenant>]            input.rejected
 //! ```
@@ -43,6 +44,7 @@ impl fmt::Display for Subject<'_> {
             (Body::ClockTick(_), _) => write!(f, "rota.{cell}.clock.tick"),
             (Body::PolicySet(_), _) => write!(f, "rota.{cell}.policy.set"),
             (Body::TenantsSet(_), _) => write!(f, "rota.{cell}.tenants.set"),
+            (Body::RosterSet(_), _) => write!(f, "rota.{cell}.roster.set"),
             (Body::FairShareUpdated(_), _) => write!(f, "rota.{cell}.fairshare.updated"),
             (Body::InputRejected(_), _) => match &event.tenant {
                 Some(tenant) => write!(f, "rota.{cell}.input.rejected.{tenant}"),
@@ -111,6 +113,7 @@ pub fn stream_subjects(cell: &str) -> Vec<String> {
         "policy",
         "tenants",
         "fairshare",
+        "roster",
     ]
     .iter()
     .map(|family| format!("rota.{cell}.{family}.>"))
@@ -170,24 +173,30 @@ pub fn subject_patterns(cell: &str, type_name: &str, scope: &PatternScope) -> Ve
     }
 }
 
+/// Whether NATS would deliver `subject` to a subscription on `pattern`
+/// (`*` one token, `>` the rest): how the fold applies a publish
+/// permission exactly as the server does.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
+    loop {
+        match (p.next(), s.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod pattern_tests {
     use super::*;
     use crate::body::*;
     use std::sync::Arc;
 
-    /// Whether NATS would deliver `subject` to a subscription on `pattern`.
     fn matches(pattern: &str, subject: &str) -> bool {
-        let (mut p, mut s) = (pattern.split('.'), subject.split('.'));
-        loop {
-            match (p.next(), s.next()) {
-                (Some(">"), Some(_)) => return true,
-                (Some("*"), Some(_)) => {}
-                (Some(a), Some(b)) if a == b => {}
-                (None, None) => return true,
-                _ => return false,
-            }
-        }
+        subject_matches(pattern, subject)
     }
 
     fn one_of_each() -> Vec<Event> {

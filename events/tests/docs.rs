@@ -73,3 +73,24 @@ fn null_is_accepted_only_where_the_reference_says() {
         assert!(submit(defaulted).is_err(), "null {defaulted} was accepted");
     }
 }
+
+/// The roster example decodes, its keys real NKey public keys.
+#[test]
+fn the_roster_example_is_a_roster_this_build_reads() {
+    let text = reference();
+    let section = text
+        .split("### `roster.set`")
+        .nth(1)
+        .expect("a roster.set section");
+    let example = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a JSON example in the roster.set section");
+    let decoded = decode(
+        "rota.default.roster.set",
+        Encoding::Json,
+        example.as_bytes(),
+    );
+    assert!(decoded.is_ok(), "{decoded:?}");
+}

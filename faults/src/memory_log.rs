@@ -46,6 +46,7 @@ impl MemoryLog {
                 time_ms: now,
                 subject: event.subject(),
                 event: Ok(event.clone()),
+                signer: None,
             });
         }
         true

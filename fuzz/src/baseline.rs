@@ -76,6 +76,7 @@ pub fn cell() -> CellState {
             time_ms: seq * 100,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         });
     }
     state

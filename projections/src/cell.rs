@@ -9,6 +9,7 @@ use crate::pending::PendingQueue;
 use crate::queues::{CancelRequest, Queues, RejectionToWrite};
 use crate::repellers::RepellerIndex;
 use crate::retention::EndedJobs;
+use crate::roster::Roster;
 use crate::tally::JobTally;
 use rota_events::{
     Body, Event, JobBound, JobFinished, JobSubmitted, JobTimedOut, LeaseClaimed, NodeRegistered,
@@ -90,6 +91,8 @@ pub struct CellState {
     pub ended: EndedJobs,
     /// What happened to every job since the log began.
     pub tally: JobTally,
+    /// Whose keys may sign which events.
+    pub roster: Roster,
 }
 
 impl CellState {
@@ -114,6 +117,7 @@ impl CellState {
             ended: EndedJobs::default(),
             tally: JobTally::default(),
             ready_capacity: ResourceAmounts::default(),
+            roster: Roster::default(),
         }
     }
 
@@ -153,7 +157,11 @@ impl CellState {
     }
 
     fn apply_event(&mut self, entry: &LogEntry, event: &Event) {
-        if let Some(reason) = self.writer_violation(event) {
+        let refusal = self.writer_violation(event).or_else(|| {
+            self.roster
+                .refusal(&entry.subject, entry.signer.as_ref(), event)
+        });
+        if let Some(reason) = refusal {
             let detail = format!("{} event refused: {reason}", event.body.type_name());
             self.note_invalid(entry, event.tenant.clone(), detail);
             return;
@@ -244,6 +252,12 @@ impl CellState {
                 }
             },
             Body::JobTimedOut(timed_out) => self.on_timed_out(timed_out),
+            Body::RosterSet(set) => {
+                if let Err(problem) = self.roster.on_set(entry.signer.as_ref(), set) {
+                    let detail = format!("roster.set refused: {problem}");
+                    self.note_invalid(entry, None, detail);
+                }
+            }
         }
     }
 

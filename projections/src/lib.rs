@@ -22,6 +22,7 @@ mod queues;
 mod repellers;
 mod retention;
 mod rng;
+mod roster;
 mod tally;
 mod verdict;
 
@@ -39,5 +40,6 @@ pub use queues::{CancelRequest, Queues, RejectionToWrite};
 pub use repellers::{RepellerIndex, RepellerKind};
 pub use retention::EndedJobs;
 pub use rng::SeededRng;
+pub use roster::Roster;
 pub use tally::JobTally;
 pub use verdict::{Verdict, apply_with_verdict};

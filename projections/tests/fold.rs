@@ -217,12 +217,14 @@ fn unreadable_messages_become_rejections_except_on_the_rejection_subject() {
         time_ms: 5,
         subject: "rota.default.job.acme.x.submitted".into(),
         event: Err(error.clone()),
+        signer: None,
     });
     state.apply(&LogEntry {
         seq: 2,
         time_ms: 6,
         subject: "rota.default.input.rejected".into(),
         event: Err(error),
+        signer: None,
     });
     assert_eq!(state.queues.rejections.len(), 1);
     assert_eq!(state.queues.rejections[&1].tenant.as_deref(), Some("acme"));
@@ -534,6 +536,7 @@ fn a_server_clock_stepping_back_does_not_move_a_job_back_in_time() {
             });
             event
         }),
+        signer: None,
     });
     let state = log.fold();
     let job = &state.jobs["j1"];

@@ -256,6 +256,7 @@ impl Sim {
             time_ms,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         };
         self.state.apply(&entry);
     }

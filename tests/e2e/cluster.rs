@@ -98,6 +98,10 @@ async fn the_log_survives_losing_its_leader_under_load() {
     let log = connect(Identity::Auditor).await;
     let gateway = connect(Identity::Gateway).await;
     let fleet = connect(Identity::Fleet).await;
+    access
+        .set_roster(&url, CELL)
+        .await
+        .unwrap_or_else(|e| panic!("setting the roster: {e}"));
     let shutdown = Shutdown::new();
     let mut tasks = JoinSet::new();
     for service in ["admission", "placement", "fairshare"] {

@@ -75,3 +75,42 @@ async fn a_python_client_submits_and_follows_its_jobs() {
     fleet.await.unwrap().unwrap();
     assert_replay_clean(&bed.entries().await);
 }
+
+/// A Python agent that knows only docs/events.md signs its node's
+/// registration with its NKey: the fold takes it, and refuses the same
+/// registration unsigned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_agent_signs_its_registration_as_the_docs_say() {
+    let bed = TestBed::start().await;
+    let python = repo_root().join(".venv/bin/python");
+    let node = rota_testkit::TEST_AGENT_NODES[0];
+    let (creds, ca) = bed
+        .client_files(&Identity::Agent(node.to_string()))
+        .expect("the bed has authorization");
+    let output = tokio::process::Command::new(&python)
+        .arg(repo_root().join("tests/python/agent.py"))
+        .arg("--creds")
+        .arg(&creds)
+        .arg("--tls-ca")
+        .arg(&ca)
+        .args(["--nats", bed.url(), "--cell", "default", "--node", node])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "agent failed:\n{stdout}\n{stderr}");
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let unsigned_seq = result["unsigned_seq"].as_u64().unwrap();
+    let state = bed
+        .wait_for("both registrations", |s| s.applied_seq >= unsigned_seq)
+        .await;
+    let registered = &state.nodes[node];
+    assert_eq!(registered.capacity.cpu_milli, 4000, "the signed one holds");
+    assert_eq!(
+        registered.registered_seq,
+        result["signed_seq"].as_u64().unwrap()
+    );
+    let refusal = &state.queues.rejections[&unsigned_seq].detail;
+    assert!(refusal.contains("not signed"), "{refusal}");
+}

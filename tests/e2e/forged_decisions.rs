@@ -10,11 +10,11 @@
 //! agent.
 
 use rota_events::{
-    Body, Event, JobBound, JobCancelled, JobStarted, NodeRegistered, Outcome, Resources, Taint,
-    TaintEffect,
+    Body, Event, JobCancelled, JobStarted, NodeRegistered, Outcome, Resources, Taint, TaintEffect,
 };
 use rota_projections::{Draft, JobState, seal_round};
 use rota_shell::nodes::{SimRunner, run_nodes};
+use rota_testkit::forgeries::{binding, waiting_job};
 use rota_testkit::{CELL, TestBed, job, run_rota, sim_fleet, small, small_job};
 
 /// How long the job a forged cancellation aims at runs, on a simulated
@@ -28,34 +28,9 @@ async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
     let mut bed = TestBed::start_without_authorization().await;
     bed.run_named(&["admission", "placement"]);
     bed.register_nodes(2, small()).await;
-    let mut waiting = job("acme", "j1", small(), &[]);
-    if let Body::JobSubmitted(spec) = &mut waiting.body {
-        std::sync::Arc::make_mut(spec)
-            .constraints
-            .node_selector
-            .insert("zone".into(), "nowhere".into());
-    }
-    bed.submit(&[waiting]).await;
-    let state = bed
-        .wait_for("j1 admitted and placement's lease taken", |s| {
-            s.lease_epoch("placement") >= 1
-                && s.jobs
-                    .get("j1")
-                    .is_some_and(|j| j.state == JobState::Pending)
-        })
-        .await;
+    let state = waiting_job(&bed, "acme", "j1").await;
     let epoch = state.lease_epoch("placement");
-    let binding = |node: &str| Draft {
-        tenant: Some("acme".into()),
-        causation_id: None,
-        body: Body::JobBound(JobBound {
-            job: "j1".into(),
-            node: node.into(),
-            resources: small(),
-            gpu_devices: Vec::new(),
-            reclaimable: false,
-        }),
-    };
+    let binding = |node: &str| binding("acme", "j1", node);
     let onto_forbidden = seal_round(&state, "placement", epoch, vec![binding("node-00000")]);
     let forged_seq = bed.log.publish_round(&onto_forbidden).await.unwrap();
     let stale = seal_round(&state, "placement", epoch - 1, vec![binding("node-00001")]);

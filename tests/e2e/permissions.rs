@@ -7,11 +7,12 @@
 
 use rota_events::{
     Body, Event, JobBound, JobCancelRequested, JobCancelled, JobFinished, JobStarted, LeaseClaimed,
-    NodeRegistered, Outcome, Resources,
+    Outcome,
 };
 use rota_shell::CellLog;
 use rota_shell::access::{Access, Credentials};
 use rota_shell::nats_server::NatsServer;
+use rota_testkit::forgeries::shrunk_registration;
 use rota_testkit::{CELL, job, run_rota, small};
 use std::path::Path;
 use std::time::Duration;
@@ -209,21 +210,8 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
         }),
     )
     .with_tenant("beta");
-    let registration = |node: &str| {
-        Event::new(
-            format!("forged-registration-{node}"),
-            CELL,
-            Body::NodeRegistered(NodeRegistered {
-                node: node.into(),
-                capacity: Resources {
-                    cpu_milli: 1,
-                    memory_bytes: 1,
-                    ..Default::default()
-                },
-                ..Default::default()
-            }),
-        )
-    };
+    let registration =
+        |node: &str| shrunk_registration(&format!("forged-registration-{node}"), node);
     for forgery in [
         finished_on_its_node,
         bound,

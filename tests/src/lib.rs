@@ -7,16 +7,19 @@
 //! services and kills the server, also when the test panics. Tests wait on
 //! the folded log ([`TestBed::wait_for`]) with a deadline, never on sleeps.
 
+pub mod forgeries;
+
 use rota_events::{
     Body, Event, JobSubmitted, NodeRegistered, Resources, Writer, derived_event_id, writer_of,
 };
 use rota_projections::{CellState, LogEntry};
-use rota_shell::access::{Identity, SERVICES};
+use rota_shell::access::{Credentials, Identity, SERVICES};
 use rota_shell::access_files::LocalAccess;
 use rota_shell::clock::{ClockConfig, run_clock};
 use rota_shell::nats_server::NatsServer;
 use rota_shell::nodes::NodeSpec;
 use rota_shell::service::{ServiceConfig, run_service};
+use rota_shell::signing::{Signer, outgoing};
 use rota_shell::{CellLog, Shutdown};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -84,7 +87,8 @@ pub struct TestBed {
 
 impl TestBed {
     /// Starts a throwaway nats-server with a user and permissions for every
-    /// one of [`bed_identities`], over TLS, and provisions the cell's stream.
+    /// one of [`bed_identities`], over TLS, provisions the cell's stream and
+    /// sets the users' keys as its roster.
     pub async fn start() -> TestBed {
         let access =
             LocalAccess::generate(CELL, bed_identities(), None).unwrap_or_else(|e| panic!("{e}"));
@@ -111,6 +115,14 @@ impl TestBed {
             connect(Identity::Gateway),
             connect(Identity::Operator)
         );
+        // With users, the operator sets their keys as the cell's roster
+        // first, so that every event after it is signed and checked.
+        if let Some(access) = &access {
+            let members = access.files.roster().members.clone();
+            rota_shell::roster::set_roster(&operator, members)
+                .await
+                .unwrap_or_else(|e| panic!("setting the roster: {e}"));
+        }
         TestBed {
             log,
             services,
@@ -184,6 +196,16 @@ impl TestBed {
 
     pub fn url(&self) -> &str {
         &self.server.url
+    }
+
+    /// The key `identity` signs with in this bed (which has authorization).
+    pub fn signer(&self, identity: &Identity) -> Signer {
+        let access = self.access.as_ref().expect("a bed with authorization");
+        let creds = access
+            .files
+            .creds_file(identity)
+            .unwrap_or_else(|e| panic!("{e}"));
+        Signer::of(&Credentials::load(&creds).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Runs the named decision services in this process.
@@ -335,6 +357,47 @@ impl Drop for TestBed {
     fn drop(&mut self) {
         self.shutdown.trigger();
         self.tasks.abort_all();
+    }
+}
+
+/// Publishes `event` on `via`'s connection as a writer past the server's
+/// permissions would: unsigned, or signed by `signer` rather than by the
+/// connection's own key. Returns its stream sequence.
+pub async fn inject(via: &CellLog, event: &Event, signer: Option<&Signer>) -> u64 {
+    let out = outgoing(event, signer);
+    via.publish_raw(&out.subject, out.headers, out.payload)
+        .await
+        .unwrap_or_else(|e| panic!("injecting {}: {e}", event.body.type_name()))
+}
+
+/// Asserts that every event of `entries` but a tenant's is signed by a
+/// key that the cell's roster names for an identity that may write it.
+pub fn assert_signed_by_writers(entries: &[LogEntry]) {
+    let mut state = CellState::new(CELL);
+    for entry in entries {
+        state.apply(entry);
+    }
+    assert!(state.roster.is_set(), "the cell has a roster");
+    for entry in entries {
+        let Ok(event) = &entry.event else { continue };
+        if event.body.writer() == Writer::Client {
+            continue;
+        }
+        let signer = entry
+            .signer
+            .as_ref()
+            .unwrap_or_else(|| panic!("entry {} ({}) is unsigned", entry.seq, entry.subject));
+        let identity = state
+            .roster
+            .identity_of(signer)
+            .unwrap_or_else(|| panic!("entry {}: {signer} is not in the roster", entry.seq));
+        assert!(
+            identity.may_publish(event, &entry.subject),
+            "entry {} ({}) is signed by {}, which may not write it",
+            entry.seq,
+            entry.subject,
+            identity.name()
+        );
     }
 }
 

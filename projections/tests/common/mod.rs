@@ -34,6 +34,7 @@ impl Log {
             time_ms,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         });
         self
     }

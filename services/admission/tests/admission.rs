@@ -35,6 +35,7 @@ fn fold(events: Vec<Event>) -> Admission {
             time_ms: 10,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         };
         core.apply(&entry);
     }

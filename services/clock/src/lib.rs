@@ -232,6 +232,7 @@ mod tests {
             time_ms: 0,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         });
         state
     }

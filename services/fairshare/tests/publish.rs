@@ -42,6 +42,7 @@ impl Cell {
             time_ms,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         };
         self.core.apply(&entry);
     }

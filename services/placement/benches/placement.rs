@@ -38,6 +38,7 @@ impl Cell {
             time_ms: 1_700_000_000_000 + self.seq,
             subject: String::new(),
             event: Ok(event),
+            signer: None,
         };
         self.core.apply(&entry);
     }

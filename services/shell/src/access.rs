@@ -13,34 +13,14 @@
 //! what a writer may not write (defence in depth): see docs/security.md.
 
 use rota_events::{
-    PatternScope, TYPE_NAMES, Writer, liveness_node_subject, liveness_one_node_subject,
-    stream_name, subject_patterns, writer_of,
+    TYPE_NAMES, liveness_node_subject, liveness_one_node_subject, stream_name, subject_patterns,
+    writer_of,
 };
 
 /// The services that decide, each the one writer of its decisions.
 pub const SERVICES: [&str; 4] = ["admission", "placement", "fairshare", "clock"];
 
-/// One party that connects to a cell's server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Identity {
-    /// Submits and cancels its own jobs and reads their events.
-    Tenant(String),
-    /// Submits and cancels for any tenant, and reads every job's events:
-    /// a front end that authenticates tenants itself, such as an HTTP API.
-    Gateway,
-    /// Runs one node: registers it, reports its jobs, says it is alive.
-    Agent(String),
-    /// Runs many nodes, as `rota sim-fleet` does: an agent for every node.
-    Fleet,
-    /// One deciding service (`rota run <service>`).
-    Service(String),
-    /// Every deciding service in one process (`rota run all`).
-    Services,
-    /// Reads everything, writes nothing (`rota status`, `replay verify`).
-    Auditor,
-    /// Sets policy and tenants and may provision the stream.
-    Operator,
-}
+pub use rota_events::Identity;
 
 /// Publish and subscribe allow-lists; anything not listed is refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,154 +29,107 @@ pub struct Permissions {
     pub subscribe: Vec<String>,
 }
 
-impl Identity {
-    /// The identities every cell has, whatever its tenants and nodes.
-    pub fn of_every_cell() -> Vec<Identity> {
-        vec![
-            Identity::Operator,
-            Identity::Auditor,
-            Identity::Services,
-            Identity::Fleet,
-            Identity::Gateway,
-        ]
-    }
-
-    /// A name for files and comments: `tenant-acme`, `gateway`, `agent-n1`, `fleet`,
-    /// `service-placement`, `services`, `auditor`, `operator`.
-    pub fn name(&self) -> String {
-        match self {
-            Identity::Tenant(tenant) => format!("tenant-{tenant}"),
-            Identity::Gateway => "gateway".to_string(),
-            Identity::Agent(node) => format!("agent-{node}"),
-            Identity::Fleet => "fleet".to_string(),
-            Identity::Service(service) => format!("service-{service}"),
-            Identity::Services => "services".to_string(),
-            Identity::Auditor => "auditor".to_string(),
-            Identity::Operator => "operator".to_string(),
-        }
-    }
-
+/// What the server lets each identity do: an extension of [`Identity`].
+pub trait ServerPermissions {
     /// What this identity may publish and subscribe to in `cell`, its
     /// replies arriving under `inbox`.
-    pub fn permissions(&self, cell: &str, inbox: &str) -> Permissions {
-        let mut publish = self.event_subjects(cell);
-        publish.extend(self.liveness_publish(cell));
-        publish.extend(self.jetstream_api(cell));
+    fn permissions(&self, cell: &str, inbox: &str) -> Permissions;
+}
+
+impl ServerPermissions for Identity {
+    /// What this identity may publish and subscribe to in `cell`, its
+    /// replies arriving under `inbox`.
+    fn permissions(&self, cell: &str, inbox: &str) -> Permissions {
+        let mut publish = event_subjects(self, cell);
+        publish.extend(liveness_publish(self, cell));
+        publish.extend(jetstream_api(self, cell));
         let mut subscribe = vec![format!("{inbox}.>")];
-        subscribe.extend(self.liveness_subscribe(cell));
+        subscribe.extend(liveness_subscribe(self, cell));
         Permissions { publish, subscribe }
     }
+}
 
-    /// The stream subjects of the events this identity writes.
-    fn event_subjects(&self, cell: &str) -> Vec<String> {
-        TYPE_NAMES
-            .iter()
-            .flat_map(|type_name| {
-                self.scope_for(writer_of(type_name))
-                    .map(|scope| subject_patterns(cell, type_name, &scope))
-                    .unwrap_or_default()
-            })
-            .collect()
+/// The stream subjects of the events this identity writes.
+fn event_subjects(identity: &Identity, cell: &str) -> Vec<String> {
+    TYPE_NAMES
+        .iter()
+        .flat_map(|type_name| {
+            identity
+                .scope_for(writer_of(type_name))
+                .map(|scope| subject_patterns(cell, type_name, &scope))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn liveness_publish(identity: &Identity, cell: &str) -> Vec<String> {
+    match identity {
+        Identity::Agent(node) => vec![liveness_one_node_subject(cell, node)],
+        Identity::Fleet => vec![
+            liveness_node_subject(cell),
+            liveness_one_node_subject(cell, "*"),
+        ],
+        Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
+        Identity::Services => vec![format!("rota.{cell}.live.service.*")],
+        _ => Vec::new(),
     }
+}
 
-    /// The tokens this identity may write events of `writer`'s types for,
-    /// or None if it may not write them at all.
-    fn scope_for(&self, writer: Writer) -> Option<PatternScope<'_>> {
-        let any = PatternScope::default();
-        match (self, writer) {
-            (Identity::Tenant(tenant), Writer::Client) => Some(PatternScope {
-                tenant: Some(tenant),
-                ..any
-            }),
-            (Identity::Gateway, Writer::Client) => Some(any),
-            (Identity::Agent(node), Writer::Agent) => Some(PatternScope {
-                node: Some(node),
-                ..any
-            }),
-            (Identity::Fleet, Writer::Agent) => Some(any),
-            (Identity::Service(service), Writer::Service(writer)) if service == writer => Some(any),
-            (Identity::Service(service), Writer::Clock) if service == "clock" => Some(any),
-            (Identity::Service(service), Writer::AnyService) => Some(PatternScope {
-                service: Some(service),
-                ..any
-            }),
-            (Identity::Services, Writer::Service(_) | Writer::Clock | Writer::AnyService) => {
-                Some(any)
-            }
-            (Identity::Operator, Writer::Operator) => Some(any),
-            _ => None,
+fn liveness_subscribe(identity: &Identity, cell: &str) -> Vec<String> {
+    match identity {
+        Identity::Service(service) if service == "clock" => vec![
+            liveness_node_subject(cell),
+            liveness_one_node_subject(cell, "*"),
+            format!("rota.{cell}.live.service.clock"),
+        ],
+        Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
+        Identity::Services => vec![format!("rota.{cell}.live.>")],
+        _ => Vec::new(),
+    }
+}
+
+/// The JetStream API requests this identity may make on the cell's
+/// stream: reading through consumers for all (a tenant's only over its
+/// own subjects), the stream's info and direct reads for all but
+/// tenants, provisioning for the services and the operator.
+fn jetstream_api(identity: &Identity, cell: &str) -> Vec<String> {
+    let stream = stream_name(cell);
+    let api = "$JS.API";
+    let mut subjects = vec![
+        format!("{api}.INFO"),
+        format!("{api}.CONSUMER.MSG.NEXT.{stream}.*"),
+        format!("{api}.CONSUMER.INFO.{stream}.*"),
+        format!("{api}.CONSUMER.DELETE.{stream}.*"),
+    ];
+    match identity {
+        Identity::Tenant(tenant) => {
+            subjects.push(format!(
+                "{api}.CONSUMER.CREATE.{stream}.*.rota.{cell}.job.{tenant}.>"
+            ));
+            subjects.push(format!(
+                "{api}.CONSUMER.CREATE.{stream}.*.rota.{cell}.input.rejected.{tenant}"
+            ));
+        }
+        // Not a tenant: the stream's own info, which with a subject
+        // filter lists every subject's count, would tell a tenant the
+        // other tenants' job ids.
+        _ => {
+            subjects.push(format!("{api}.STREAM.INFO.{stream}"));
+            subjects.push(format!("{api}.CONSUMER.CREATE.{stream}"));
+            subjects.push(format!("{api}.CONSUMER.CREATE.{stream}.>"));
+            subjects.push(format!("{api}.DIRECT.GET.{stream}"));
+            subjects.push(format!("{api}.DIRECT.GET.{stream}.>"));
+            subjects.push(format!("{api}.STREAM.MSG.GET.{stream}"));
         }
     }
-
-    fn liveness_publish(&self, cell: &str) -> Vec<String> {
-        match self {
-            Identity::Agent(node) => vec![liveness_one_node_subject(cell, node)],
-            Identity::Fleet => vec![
-                liveness_node_subject(cell),
-                liveness_one_node_subject(cell, "*"),
-            ],
-            Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
-            Identity::Services => vec![format!("rota.{cell}.live.service.*")],
-            _ => Vec::new(),
-        }
+    if matches!(
+        identity,
+        Identity::Service(_) | Identity::Services | Identity::Operator
+    ) {
+        subjects.push(format!("{api}.STREAM.CREATE.{stream}"));
+        subjects.push(format!("{api}.STREAM.UPDATE.{stream}"));
     }
-
-    fn liveness_subscribe(&self, cell: &str) -> Vec<String> {
-        match self {
-            Identity::Service(service) if service == "clock" => vec![
-                liveness_node_subject(cell),
-                liveness_one_node_subject(cell, "*"),
-                format!("rota.{cell}.live.service.clock"),
-            ],
-            Identity::Service(service) => vec![format!("rota.{cell}.live.service.{service}")],
-            Identity::Services => vec![format!("rota.{cell}.live.>")],
-            _ => Vec::new(),
-        }
-    }
-
-    /// The JetStream API requests this identity may make on the cell's
-    /// stream: reading through consumers for all (a tenant's only over its
-    /// own subjects), the stream's info and direct reads for all but
-    /// tenants, provisioning for the services and the operator.
-    fn jetstream_api(&self, cell: &str) -> Vec<String> {
-        let stream = stream_name(cell);
-        let api = "$JS.API";
-        let mut subjects = vec![
-            format!("{api}.INFO"),
-            format!("{api}.CONSUMER.MSG.NEXT.{stream}.*"),
-            format!("{api}.CONSUMER.INFO.{stream}.*"),
-            format!("{api}.CONSUMER.DELETE.{stream}.*"),
-        ];
-        match self {
-            Identity::Tenant(tenant) => {
-                subjects.push(format!(
-                    "{api}.CONSUMER.CREATE.{stream}.*.rota.{cell}.job.{tenant}.>"
-                ));
-                subjects.push(format!(
-                    "{api}.CONSUMER.CREATE.{stream}.*.rota.{cell}.input.rejected.{tenant}"
-                ));
-            }
-            // Not a tenant: the stream's own info, which with a subject
-            // filter lists every subject's count, would tell a tenant the
-            // other tenants' job ids.
-            _ => {
-                subjects.push(format!("{api}.STREAM.INFO.{stream}"));
-                subjects.push(format!("{api}.CONSUMER.CREATE.{stream}"));
-                subjects.push(format!("{api}.CONSUMER.CREATE.{stream}.>"));
-                subjects.push(format!("{api}.DIRECT.GET.{stream}"));
-                subjects.push(format!("{api}.DIRECT.GET.{stream}.>"));
-                subjects.push(format!("{api}.STREAM.MSG.GET.{stream}"));
-            }
-        }
-        if matches!(
-            self,
-            Identity::Service(_) | Identity::Services | Identity::Operator
-        ) {
-            subjects.push(format!("{api}.STREAM.CREATE.{stream}"));
-            subjects.push(format!("{api}.STREAM.UPDATE.{stream}"));
-        }
-        subjects
-    }
+    subjects
 }
 
 /// The inbox prefix of the user whose NKey public key is `public_key`: its

@@ -7,6 +7,7 @@
 use crate::CellLog;
 use crate::access::{Access, Credentials, Identity, authorization_config, new_users};
 use crate::log::LogError;
+use crate::roster::{ROSTER_FILE, RosterFile, set_roster};
 use crate::tls::TlsFiles;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub struct AccessFiles {
     creds_dir: PathBuf,
     /// Each identity's credentials, by its name.
     credentials: BTreeMap<String, Credentials>,
+    /// Whose each key is, as [`ROSTER_FILE`] holds it.
+    roster: RosterFile,
 }
 
 impl AccessFiles {
@@ -76,6 +79,8 @@ impl AccessFiles {
             &(header + &authorization_config(cell, &users)),
             0o600,
         )?;
+        let roster = roster_of(&users)?;
+        write_new(&dir.join(ROSTER_FILE), &roster.text(), 0o644)?;
         let server_config = dir.join(SERVER_CONFIG_FILE);
         write_new(
             &server_config,
@@ -90,7 +95,13 @@ impl AccessFiles {
             tls,
             creds_dir,
             credentials,
+            roster,
         })
+    }
+
+    /// The roster of these users' keys, for the operator to set.
+    pub fn roster(&self) -> &RosterFile {
+        &self.roster
     }
 
     /// How many users the configuration holds.
@@ -168,6 +179,15 @@ impl LocalAccess {
         self.files.access(identity, self.replicas)
     }
 
+    /// Sets the roster of these users' keys in `cell`'s log at `url`, as
+    /// the operator: from then on the fold takes only their signed events
+    /// (a tenant's need no signature).
+    pub async fn set_roster(&self, url: &str, cell: &str) -> Result<(), LogError> {
+        let operator = self.connect(url, cell, &Identity::Operator).await?;
+        set_roster(&operator, self.files.roster().members.clone()).await?;
+        Ok(())
+    }
+
     /// Connects to `cell` at `url` as `identity`.
     pub async fn connect(
         &self,
@@ -181,6 +201,20 @@ impl LocalAccess {
         })?;
         CellLog::connect_as(url, cell, &access).await
     }
+}
+
+/// The roster naming each of `users`' keys.
+fn roster_of(users: &[crate::access::User]) -> Result<RosterFile, String> {
+    let members = users
+        .iter()
+        .map(|user| {
+            Ok(rota_events::RosterMember {
+                key: rota_events::PublicKey::parse(&user.public_key)?,
+                identity: user.identity.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(RosterFile { members })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {

@@ -7,6 +7,7 @@
 
 use crate::log::{CellLog, LogError};
 use crate::publish::PublishWindow;
+use crate::roster::check_in_roster;
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
 use futures::StreamExt;
@@ -90,7 +91,7 @@ pub async fn run_clock(
         .subscribe(liveness_one_node_subject(&log.cell, "*"))
         .await
         .map_err(|e| LogError::Read(e.to_string()))?;
-    let mut window: PublishWindow<Published> = PublishWindow::new(&log.client, CLOCK_WINDOW_MAX);
+    let mut window: PublishWindow<Published> = log.window(CLOCK_WINDOW_MAX);
     let mut head: Slot<Result<u64, LogError>> = Slot::default();
     let mut check = tokio::time::interval(CHECK_INTERVAL);
     // The core counts time in milliseconds of this process's monotonic
@@ -139,6 +140,7 @@ pub async fn run_clock(
                 }
             },
             _ = check.tick() => {
+                check_in_roster(&state, log.signer(), "clock")?;
                 if !head.is_busy() {
                     let log = log.clone();
                     head.put(async move { log.last_seq().await });

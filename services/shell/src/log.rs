@@ -1,15 +1,17 @@
 //! The cell's log: one JetStream stream per cell.
 
 use crate::access::{Access, inbox_prefix};
-use crate::publish::{Pipeline, msg_id_headers, own_context, publish_error};
+use crate::publish::{Pipeline, PublishWindow, own_context, publish_error};
 use crate::refusals::Refusals;
+use crate::signing::{Outgoing, Signer, outgoing};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use rota_events::{
-    Encoding, Event, STREAM_MESSAGE_BYTES_MAX, decode, encode, stream_name, stream_subjects,
+    Encoding, Event, SIGNATURE_HEADER, SIGNER_HEADER, STREAM_MESSAGE_BYTES_MAX, SignatureChecker,
+    decode, stream_name, stream_subjects,
 };
 use rota_projections::LogEntry;
 use std::time::Duration;
@@ -74,6 +76,8 @@ pub struct CellLog {
     /// Publishes the server refused on this connection.
     refusals: Refusals,
     stream: stream::Stream<()>,
+    /// The key this connection's events are signed with: its credentials'.
+    signer: Option<Signer>,
 }
 
 impl CellLog {
@@ -151,6 +155,7 @@ impl CellLog {
             decision_salt: ulid::Ulid::new().to_string(),
             refusals,
             stream,
+            signer: access.credentials.as_ref().map(Signer::of),
         })
     }
 
@@ -178,10 +183,14 @@ impl CellLog {
     /// acknowledgement (the same message id was stored before) is success.
     /// Returns the stream sequence.
     pub async fn publish(&self, event: &Event) -> Result<u64, LogError> {
-        let subject = event.subject();
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = self.outgoing(event);
         let ack = self
             .js
-            .publish_with_headers(subject.clone(), self.headers(event), encode(event).into())
+            .publish_with_headers(subject.clone(), headers, payload.into())
             .await
             .map_err(|e| publish_error(&subject, e))?;
         let is_this_subject = |refused: &str| refused == subject;
@@ -219,15 +228,18 @@ impl CellLog {
         event: &Event,
         expected_last_subject_seq: u64,
     ) -> Result<bool, LogError> {
-        let subject = event.subject();
-        let mut headers = msg_id_headers(event);
+        let Outgoing {
+            subject,
+            mut headers,
+            payload,
+        } = self.outgoing(event);
         headers.insert(
             "Nats-Expected-Last-Subject-Sequence",
             expected_last_subject_seq.to_string().as_str(),
         );
         let sent = self
             .js
-            .publish_with_headers(subject.clone(), headers, encode(event).into())
+            .publish_with_headers(subject.clone(), headers, payload.into())
             .await
             .map_err(|e| publish_error(&subject, e))?;
         match sent.await {
@@ -253,21 +265,23 @@ impl CellLog {
         };
         let batch_id = self.msg_id(last);
         for (index, event) in rest.iter().enumerate() {
-            let headers = batch_headers(self.headers(event), &batch_id, index + 1);
+            let out = self.outgoing(event);
+            let headers = batch_headers(out.headers, &batch_id, index + 1);
             self.client
-                .publish_with_headers(event.subject(), headers, encode(event).into())
+                .publish_with_headers(out.subject, headers, out.payload.into())
                 .await
                 .map_err(|e| round_error(e.to_string()))?;
         }
-        let mut headers = batch_headers(self.headers(last), &batch_id, round.len());
+        let out = self.outgoing(last);
+        let mut headers = batch_headers(out.headers, &batch_id, round.len());
         headers.insert("Nats-Batch-Commit", "1");
         let request = async_nats::Request::new()
             .headers(headers)
-            .payload(Bytes::from(encode(last)))
+            .payload(Bytes::from(out.payload))
             .timeout(Some(ROUND_COMMIT_TIMEOUT));
         let reply = self
             .client
-            .send_request(last.subject(), request)
+            .send_request(out.subject, request)
             .await
             .map_err(|e| round_error(e.to_string()))?;
         parse_batch_ack(&reply.payload, round.len()).map_err(round_error)
@@ -283,17 +297,31 @@ impl CellLog {
         }
     }
 
-    /// The headers this connection publishes `event` with.
-    fn headers(&self, event: &Event) -> HeaderMap {
-        let mut headers = msg_id_headers(event);
-        headers.insert("Nats-Msg-Id", self.msg_id(event).as_str());
-        headers
+    /// `event` as this connection publishes it: under its message id
+    /// here, and signed with this connection's key.
+    fn outgoing(&self, event: &Event) -> Outgoing {
+        let mut out = outgoing(event, self.signer.as_ref());
+        out.headers
+            .insert("Nats-Msg-Id", self.msg_id(event).as_str());
+        out
+    }
+
+    /// The key this connection's events are signed with, if it has
+    /// credentials.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_ref()
     }
 
     /// A pipeline of publishes with a bound on those in flight, with
-    /// permits of its own.
+    /// permits of its own, signing as this connection does.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(&self.client, self.refusals.clone())
+        Pipeline::new(&self.client, self.refusals.clone(), self.signer.clone())
+    }
+
+    /// A window of at most `limit` publishes in flight, signing as this
+    /// connection does.
+    pub fn window<T: Send + 'static>(&self, limit: usize) -> PublishWindow<T> {
+        PublishWindow::signed_by(&self.client, limit, self.signer.clone())
     }
 
     /// A round's publication as a future that owns what it needs, so that a
@@ -370,7 +398,10 @@ impl CellLog {
             .messages()
             .await
             .map_err(|e| LogError::Read(e.to_string()))?;
-        Ok(EntryStream { messages })
+        Ok(EntryStream {
+            messages,
+            checker: SignatureChecker::default(),
+        })
     }
 
     /// Every entry on subjects matching `filter`, up to the head at the time
@@ -425,6 +456,7 @@ impl CellLog {
 /// pending behind it (0 means the reader is at the head).
 pub struct EntryStream {
     messages: consumer::pull::Ordered,
+    checker: SignatureChecker,
 }
 
 impl EntryStream {
@@ -433,12 +465,15 @@ impl EntryStream {
             Ok(message) => message,
             Err(e) => return Some(Err(LogError::Read(e.to_string()))),
         };
-        Some(to_entry(&message))
+        Some(to_entry(&message, &mut self.checker))
     }
 }
 
 /// Decodes a JetStream message into a log entry.
-fn to_entry(message: &jetstream::Message) -> Result<(LogEntry, u64), LogError> {
+fn to_entry(
+    message: &jetstream::Message,
+    checker: &mut SignatureChecker,
+) -> Result<(LogEntry, u64), LogError> {
     let info = message.info().map_err(|e| LogError::Read(e.to_string()))?;
     let content_type = message
         .headers
@@ -446,17 +481,33 @@ fn to_entry(message: &jetstream::Message) -> Result<(LogEntry, u64), LogError> {
         .and_then(|h| h.get("Content-Type"))
         .map(|v| v.as_str());
     let subject = message.subject.to_string();
-    let event = decode(
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+    };
+    let signed = checker.check(
         &subject,
-        Encoding::from_content_type(content_type),
         &message.payload,
+        header(SIGNER_HEADER),
+        header(SIGNATURE_HEADER),
     );
+    let (event, signer) = match signed {
+        Ok(signer) => {
+            let encoding = Encoding::from_content_type(content_type);
+            (decode(&subject, encoding, &message.payload), signer)
+        }
+        Err(error) => (Err(error), None),
+    };
     let time_ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let entry = LogEntry {
         seq: info.stream_sequence,
         time_ms,
         subject,
         event,
+        signer,
     };
     Ok((entry, info.pending))
 }

@@ -8,6 +8,7 @@
 use crate::clock::LIVENESS_NODES_PER_MESSAGE_MAX;
 use crate::log::{CellLog, LogError};
 use crate::publish::{PUBLISH_WINDOW_MAX, PublishWindow};
+use crate::roster::check_in_roster;
 use crate::service::{ENTRIES_PER_PASS_MAX, HEARTBEAT_SEND_TIMEOUT};
 use crate::shared_reader::{Entries, SharedReader};
 use crate::shutdown::Shutdown;
@@ -97,10 +98,13 @@ pub async fn run_nodes_with<R: Runner>(
         Some(shared) => shared.subscribe(&log, 1).await?,
         None => Entries::private(&log, 1).await?,
     };
-    let mut window: PublishWindow<Event> = PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);
+    let mut window: PublishWindow<Event> = log.window(PUBLISH_WINDOW_MAX);
     let mut last_acked = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     loop {
+        if !agent.outbox.is_empty() {
+            check_in_roster(agent.core.state(), log.signer(), "the agents")?;
+        }
         send_from_outbox(&mut agent.outbox, &mut window).await;
         let open = agent.outbox.len() < OUTBOX_MAX;
         tokio::select! {

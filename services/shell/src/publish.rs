@@ -14,6 +14,7 @@
 
 use crate::log::LogError;
 use crate::refusals::Refusals;
+use crate::signing::{Outgoing, Signer, outgoing};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use futures::StreamExt;
@@ -50,6 +51,8 @@ pub struct PublishWindow<T> {
     js: jetstream::Context,
     limit: usize,
     in_flight: FuturesOrdered<AckFuture<T>>,
+    /// The key events are signed with, if this process has credentials.
+    signer: Option<Signer>,
 }
 
 /// A JetStream context whose publishes never wait for a permit and whose
@@ -64,12 +67,22 @@ pub fn own_context(client: &async_nats::Client) -> jetstream::Context {
 
 impl<T: Send + 'static> PublishWindow<T> {
     /// A window of at most `limit` publishes (capped at
-    /// [`PUBLISH_WINDOW_MAX`]).
+    /// [`PUBLISH_WINDOW_MAX`]), whose events go out unsigned.
     pub fn new(client: &async_nats::Client, limit: usize) -> PublishWindow<T> {
+        PublishWindow::signed_by(client, limit, None)
+    }
+
+    /// A window whose events `signer` signs (see [`outgoing`]).
+    pub fn signed_by(
+        client: &async_nats::Client,
+        limit: usize,
+        signer: Option<Signer>,
+    ) -> PublishWindow<T> {
         PublishWindow {
             js: own_context(client),
             limit: limit.clamp(1, PUBLISH_WINDOW_MAX),
             in_flight: FuturesOrdered::new(),
+            signer,
         }
     }
 
@@ -94,8 +107,12 @@ impl<T: Send + 'static> PublishWindow<T> {
     ///
     /// [`has_room`]: PublishWindow::has_room
     pub async fn send(&mut self, event: &Event, tag: T) -> Result<(), LogError> {
-        self.send_raw(event.subject(), msg_id_headers(event), encode(event), tag)
-            .await
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = outgoing(event, self.signer.as_ref());
+        self.send_raw(subject, headers, payload, tag).await
     }
 
     /// Sends raw bytes on a subject, as an outside client would.
@@ -117,7 +134,8 @@ impl<T: Send + 'static> PublishWindow<T> {
     }
 
     /// Sends one event on another connection (a tenant's own, say), its
-    /// acknowledgement awaited in this window with the others.
+    /// acknowledgement awaited in this window with the others. It goes out
+    /// unsigned: only a tenant's events may.
     pub async fn send_via(
         &mut self,
         js: &jetstream::Context,
@@ -176,17 +194,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(client: &async_nats::Client, refusals: Refusals) -> Pipeline {
+    pub fn new(
+        client: &async_nats::Client,
+        refusals: Refusals,
+        signer: Option<Signer>,
+    ) -> Pipeline {
         Pipeline {
-            window: PublishWindow::new(client, PUBLISH_WINDOW_MAX),
+            window: PublishWindow::signed_by(client, PUBLISH_WINDOW_MAX, signer),
             refusals,
             in_flight: BTreeMap::new(),
         }
     }
 
     pub async fn push(&mut self, event: &Event) -> Result<(), LogError> {
-        self.push_raw(event.subject(), msg_id_headers(event), encode(event))
-            .await
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = outgoing(event, self.window.signer.as_ref());
+        self.push_raw(subject, headers, payload).await
     }
 
     pub async fn push_raw(

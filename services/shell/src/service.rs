@@ -10,6 +10,7 @@ use crate::log::{CellLog, LogError};
 use crate::machine::{
     ClaimOutcome, Health, Input, MachineConfig, MachineStats, Moment, Output, ServiceMachine,
 };
+use crate::roster::check_in_roster;
 use crate::shared_reader::{Delivered, Entries, SharedReader};
 use crate::shutdown::Shutdown;
 use crate::slot::Slot;
@@ -171,6 +172,13 @@ pub async fn run_service_with(
                     break 'run;
                 }
                 Output::SaveSnapshot => snapshots.iter_mut().for_each(SnapshotWriter::want),
+                Output::PublishRound { .. } | Output::ClaimLease { .. }
+                    if let Err(error) =
+                        check_in_roster(machine.core().state(), log.signer(), &service) =>
+                {
+                    failure = Some(error);
+                    break 'run;
+                }
                 other => io.start(&log, &liveness_subject, &service, other),
             }
         }

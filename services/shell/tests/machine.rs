@@ -72,6 +72,7 @@ impl Sim {
             time_ms: 1_000 + seq,
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         });
         seq
     }

@@ -43,6 +43,7 @@ impl Driver {
             time_ms: self.time_ms.max(self.seq),
             subject: event.subject(),
             event: Ok(event),
+            signer: None,
         };
         self.core.apply(&entry);
     }
