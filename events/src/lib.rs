@@ -47,7 +47,7 @@ pub use policy::*;
 pub use retention::*;
 pub use roster::{ROSTER_MEMBERS_MAX, RosterMember, RosterSet};
 pub use signature::{
-    CHECKER_KEYS_MAX, PublicKey, SIGNATURE_HEADER, SIGNER_HEADER, SignatureChecker,
+    CHECKER_KEYS_MAX, PublicKey, SIGNATURE_HEADER, SIGNER_HEADER, SignatureChecker, SignedMessage,
     check_signature, signature_text, signed_message,
 };
 pub use subject::{

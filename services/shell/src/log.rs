@@ -7,13 +7,15 @@ use crate::signing::{Outgoing, Signer, outgoing};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use rota_events::{
-    Encoding, Event, SIGNATURE_HEADER, SIGNER_HEADER, STREAM_MESSAGE_BYTES_MAX, SignatureChecker,
-    decode, stream_name, stream_subjects,
+    Encoding, Event, InputError, PublicKey, SIGNATURE_HEADER, SIGNER_HEADER,
+    STREAM_MESSAGE_BYTES_MAX, SignatureChecker, SignedMessage, decode, stream_name,
+    stream_subjects,
 };
 use rota_projections::LogEntry;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// The oldest nats-server Rota runs against: atomic batches and multi-subject
@@ -398,10 +400,7 @@ impl CellLog {
             .messages()
             .await
             .map_err(|e| LogError::Read(e.to_string()))?;
-        Ok(EntryStream {
-            messages,
-            checker: SignatureChecker::default(),
-        })
+        Ok(EntryStream::new(messages))
     }
 
     /// Every entry on subjects matching `filter`, up to the head at the time
@@ -452,27 +451,95 @@ impl CellLog {
     }
 }
 
+/// Most messages a reader takes at once when they are ready, to check their
+/// signatures as one batch.
+pub const SIGNATURE_BATCH_MAX: usize = 64;
+
 /// A stream of decoded log entries, each with the count of messages still
 /// pending behind it (0 means the reader is at the head).
 pub struct EntryStream {
     messages: consumer::pull::Ordered,
     checker: SignatureChecker,
+    /// Entries decoded with the last batch and not yet handed out.
+    ready: VecDeque<Result<(LogEntry, u64), LogError>>,
 }
 
 impl EntryStream {
+    fn new(messages: consumer::pull::Ordered) -> EntryStream {
+        EntryStream {
+            messages,
+            checker: SignatureChecker::default(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next entry. It waits only for the first message of a batch; the
+    /// others are those already delivered, up to [`SIGNATURE_BATCH_MAX`].
     pub async fn next(&mut self) -> Option<Result<(LogEntry, u64), LogError>> {
-        let message = match self.messages.next().await? {
-            Ok(message) => message,
-            Err(e) => return Some(Err(LogError::Read(e.to_string()))),
-        };
-        Some(to_entry(&message, &mut self.checker))
+        if let Some(entry) = self.ready.pop_front() {
+            return Some(entry);
+        }
+        let mut batch = vec![self.messages.next().await?];
+        while batch.len() < SIGNATURE_BATCH_MAX {
+            match self.messages.next().now_or_never() {
+                Some(Some(message)) => batch.push(message),
+                _ => break,
+            }
+        }
+        self.ready = to_entries(batch, &mut self.checker).into();
+        self.ready.pop_front()
     }
 }
 
-/// Decodes a JetStream message into a log entry.
+/// Decodes JetStream messages into log entries, their signatures checked
+/// together.
+fn to_entries(
+    batch: Vec<Result<jetstream::Message, impl std::fmt::Display>>,
+    checker: &mut SignatureChecker,
+) -> Vec<Result<(LogEntry, u64), LogError>> {
+    let read: Vec<Result<jetstream::Message, LogError>> = batch
+        .into_iter()
+        .map(|m| m.map_err(|e| LogError::Read(e.to_string())))
+        .collect();
+    let header = |message: &jetstream::Message, name: &str| -> Option<String> {
+        message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_string())
+    };
+    let headers: Vec<(Option<String>, Option<String>)> = read
+        .iter()
+        .flatten()
+        .map(|m| (header(m, SIGNER_HEADER), header(m, SIGNATURE_HEADER)))
+        .collect();
+    let signed: Vec<SignedMessage<'_>> = read
+        .iter()
+        .flatten()
+        .zip(&headers)
+        .map(|(message, (signer, signature))| SignedMessage {
+            subject: message.subject.as_str(),
+            payload: &message.payload,
+            signer: signer.as_deref(),
+            signature: signature.as_deref(),
+        })
+        .collect();
+    let mut checked = checker.check_all(&signed).into_iter();
+    read.iter()
+        .map(|message| {
+            let message = message
+                .as_ref()
+                .map_err(|e| LogError::Read(e.to_string()))?;
+            let signed = checked.next().expect("one check per message read");
+            to_entry(message, signed)
+        })
+        .collect()
+}
+
+/// Decodes a JetStream message, its signature checked, into a log entry.
 fn to_entry(
     message: &jetstream::Message,
-    checker: &mut SignatureChecker,
+    signed: Result<Option<PublicKey>, InputError>,
 ) -> Result<(LogEntry, u64), LogError> {
     let info = message.info().map_err(|e| LogError::Read(e.to_string()))?;
     let content_type = message
@@ -481,19 +548,6 @@ fn to_entry(
         .and_then(|h| h.get("Content-Type"))
         .map(|v| v.as_str());
     let subject = message.subject.to_string();
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str())
-    };
-    let signed = checker.check(
-        &subject,
-        &message.payload,
-        header(SIGNER_HEADER),
-        header(SIGNATURE_HEADER),
-    );
     let (event, signer) = match signed {
         Ok(signer) => {
             let encoding = Encoding::from_content_type(content_type);
