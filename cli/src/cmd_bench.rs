@@ -312,7 +312,7 @@ impl Fleet {
             ..Default::default()
         };
         let nodes = fleet_nodes("sim", args.nodes, capacity)?;
-        crate::local::spawn_scheduler(&mut fleet.tasks, log, log, nodes, 1.0, "bench", shutdown)
+        crate::local::spawn_scheduler(&mut fleet.tasks, log, log, nodes, 1.0, "bench", 0, shutdown)
             .await?;
         Ok(fleet)
     }

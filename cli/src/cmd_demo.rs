@@ -11,6 +11,7 @@ use rota_shell::access::Identity;
 use rota_shell::access_files::LocalAccess;
 use rota_shell::nats_cluster::CLUSTER_SIZE;
 use rota_shell::publish::PUBLISH_WINDOW_MAX;
+use rota_shell::shared_reader::SharedReader;
 use rota_shell::shutdown::{SHUTDOWN_GRACE, join_within};
 use rota_shell::{CellLog, LogError, PublishWindow, Shutdown};
 use std::collections::{BTreeMap, VecDeque};
@@ -113,13 +114,17 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    crate::local::spawn_scheduler(
+    // The demo follows the run through the services' shared reader, so
+    // that each entry is read and its signature checked once in this
+    // process.
+    let shared = crate::local::spawn_scheduler(
         &mut tasks,
         &services,
         &fleet,
         nodes,
         args.time_scale,
         "demo",
+        1,
         &shutdown,
     )
     .await?;
@@ -131,7 +136,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
         "rota demo: submitting {} jobs from 3 tenants over {} s (seed {})",
         args.jobs, args.submit_over_s, args.seed
     );
-    let outcome = drive(&log, &tenants, &args, &target.cell, &shutdown).await;
+    let outcome = drive(&log, &shared, &tenants, &args, &target.cell, &shutdown).await;
     shutdown.trigger();
     let joined = join_within(&mut tasks, SHUTDOWN_GRACE)
         .await
@@ -197,6 +202,7 @@ impl Connect<'_> {
 /// of all, up to [`SUBMIT_ATTEMPTS_MAX`] times.
 async fn drive(
     log: &CellLog,
+    shared: &SharedReader,
     tenants: &BTreeMap<String, CellLog>,
     args: &DemoArgs,
     cell: &str,
@@ -204,7 +210,7 @@ async fn drive(
 ) -> anyhow::Result<RunRecorder> {
     let workload = crate::workload::generate(cell, "job", args.jobs, args.seed);
     let mut observer = RunRecorder::new(cell);
-    let mut entries = log.entries(1, Vec::new()).await?;
+    let mut entries = shared.subscribe(log, 1).await?;
     // Each publish is tagged with its job's index and attempt.
     let mut window: PublishWindow<(usize, u32)> =
         PublishWindow::new(&log.client, PUBLISH_WINDOW_MAX);

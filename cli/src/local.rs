@@ -87,7 +87,10 @@ pub async fn empty_cell(log: &CellLog, url: &str, cell: &str, command: &str) -> 
 /// Starts the deciding services, the clock and a simulated fleet of `nodes`
 /// as tasks of `tasks`, each on a connection of its own (the services' and
 /// the clock's like `log`, the fleet's like `fleet_log`); the services and
-/// the fleet read the log through one shared reader.
+/// the fleet read the log through one shared reader, which `observers`
+/// more readers of the caller's are to subscribe to (the reader waits for
+/// them before it starts). Returns that reader.
+#[allow(clippy::too_many_arguments)]
 pub async fn spawn_scheduler(
     tasks: &mut JoinSet<anyhow::Result<()>>,
     log: &CellLog,
@@ -95,11 +98,12 @@ pub async fn spawn_scheduler(
     nodes: Vec<NodeSpec>,
     time_scale: f64,
     instance_suffix: &str,
+    observers: usize,
     shutdown: &Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SharedReader> {
     let shared = SharedReader::start(
         log.connect_again().await?,
-        SERVICES.len() + 1,
+        SERVICES.len() + 1 + observers,
         shutdown.clone(),
     );
     for service in SERVICES {
@@ -118,9 +122,10 @@ pub async fn spawn_scheduler(
     );
     let (log, shutdown) = (fleet_log.connect_again().await?, shutdown.clone());
     let runner = SimRunner::new(time_scale);
+    let fleet_shared = shared.clone();
     tasks.spawn(async move {
-        run_nodes_with(log, nodes, runner, shutdown, Some(shared)).await?;
+        run_nodes_with(log, nodes, runner, shutdown, Some(fleet_shared)).await?;
         Ok(())
     });
-    Ok(())
+    Ok(shared)
 }
