@@ -14,12 +14,8 @@ use rota_events::{
 };
 use rota_projections::{Draft, JobState, seal_round};
 use rota_shell::nodes::{SimRunner, run_nodes};
-use rota_testkit::forgeries::{binding, waiting_job};
+use rota_testkit::forgeries::{binding, running_victim, victim_succeeds, waiting_job};
 use rota_testkit::{CELL, TestBed, job, run_rota, sim_fleet, small, small_job};
-
-/// How long the job a forged cancellation aims at runs, on a simulated
-/// node at real time: long enough for the forgery to land while it runs.
-const VICTIM_RUNS_MS: u64 = 3_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
@@ -176,22 +172,7 @@ async fn a_forged_cancellation_kills_nothing() {
     let binary = env!("CARGO_BIN_EXE_rota");
     // Injected past the server: permissions would refuse it.
     let mut bed = TestBed::start_without_authorization().await;
-    bed.run_named(&["admission", "placement"]);
-    let fleet = tokio::spawn(run_nodes(
-        bed.fleet.clone(),
-        sim_fleet("victim-node", 1),
-        SimRunner::new(1.0),
-        bed.shutdown.clone(),
-    ));
-    bed.submit(&[small_job("acme", "victim", VICTIM_RUNS_MS)])
-        .await;
-    let state = bed
-        .wait_for("the victim to run", |s| {
-            s.jobs
-                .get("victim")
-                .is_some_and(|j| j.state == JobState::Running)
-        })
-        .await;
+    let (state, fleet) = running_victim(&mut bed).await;
     let epoch = state.lease_epoch("admission");
     let forged = seal_round(
         &state,
@@ -215,16 +196,7 @@ async fn a_forged_cancellation_kills_nothing() {
         .await;
     assert_eq!(after.jobs["victim"].state, JobState::Running);
     assert_eq!(after.counters.fenced_decisions, 0, "not fenced: void");
-    let ended = bed
-        .wait_for("the victim to finish", |s| {
-            s.jobs.get("victim").is_some_and(|j| j.state.is_terminal())
-        })
-        .await;
-    assert_eq!(
-        ended.jobs["victim"].outcome,
-        Some(Outcome::Succeeded),
-        "the agent ran the job to its end"
-    );
+    victim_succeeds(&bed).await;
     let status = run_rota(binary, bed.url(), &["status", "victim"]);
     let text = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(

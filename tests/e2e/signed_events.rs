@@ -13,45 +13,13 @@ use rota_events::{
 use rota_projections::{CellState, Draft, JobState, seal_round};
 use rota_shell::nodes::{SimRunner, run_nodes};
 use rota_shell::signing::outgoing;
-use rota_testkit::forgeries::{binding, shrunk_registration, waiting_job};
+use rota_testkit::forgeries::{
+    binding, running_victim, shrunk_registration, victim_succeeds, waiting_job,
+};
 use rota_testkit::{
     CELL, TestBed, assert_replay_clean, assert_signed_by_writers, inject, sim_fleet, small,
     small_job,
 };
-
-/// How long the job a forgery aims at runs, on a simulated node at real
-/// time: long enough for the forgery to land while it runs.
-const VICTIM_RUNS_MS: u64 = 3_000;
-
-/// A bed with a roster, admission and placement, and one simulated node
-/// running a job `victim` of [`VICTIM_RUNS_MS`]; returns the state once it
-/// runs.
-async fn running_victim(bed: &mut TestBed) -> (CellState, tokio::task::JoinHandle<()>) {
-    bed.run_named(&["admission", "placement"]);
-    let fleet = tokio::spawn({
-        let (log, shutdown) = (bed.fleet.clone(), bed.shutdown.clone());
-        async move {
-            run_nodes(
-                log,
-                sim_fleet("victim-node", 1),
-                SimRunner::new(1.0),
-                shutdown,
-            )
-            .await
-            .expect("the fleet runs");
-        }
-    });
-    bed.submit(&[small_job("acme", "victim", VICTIM_RUNS_MS)])
-        .await;
-    let state = bed
-        .wait_for("the victim to run", |s| {
-            s.jobs
-                .get("victim")
-                .is_some_and(|j| j.state == JobState::Running)
-        })
-        .await;
-    (state, fleet)
-}
 
 /// The state right after `seq` is folded, and the reason the fold gave for
 /// refusing it (it must have).
@@ -66,18 +34,6 @@ async fn refused(bed: &TestBed, seq: u64) -> (CellState, String) {
         .map(|r| r.detail.clone())
         .unwrap_or_else(|| panic!("entry {seq} was taken"));
     (state, reason)
-}
-
-/// Waits for the victim to end, and asserts that it succeeded: its agent
-/// ran it to its end whatever was forged.
-async fn victim_succeeds(bed: &TestBed) -> CellState {
-    let ended = bed
-        .wait_for("the victim to finish", |s| {
-            s.jobs.get("victim").is_some_and(|j| j.state.is_terminal())
-        })
-        .await;
-    assert_eq!(ended.jobs["victim"].outcome, Some(Outcome::Succeeded));
-    ended
 }
 
 /// `rota status victim`, as the auditor.

@@ -1,9 +1,11 @@
 //! The events forgery tests write: a job no node can take, a binding
 //! placement did not decide, a registration that shrinks a node.
 
-use crate::{CELL, TestBed, job, small};
+use crate::{CELL, TestBed, job, sim_fleet, small, small_job};
+use rota_events::Outcome;
 use rota_events::{Body, Event, JobBound, NodeRegistered, Resources};
 use rota_projections::{CellState, Draft, JobState};
+use rota_shell::nodes::{SimRunner, run_nodes};
 
 /// A job of `tenant` that selects a zone no node is in, so it waits.
 pub fn job_for_no_node(tenant: &str, id: &str) -> Event {
@@ -60,4 +62,50 @@ pub fn shrunk_registration(id: &str, node: &str) -> Event {
             ..Default::default()
         }),
     )
+}
+
+/// How long the job a forgery aims at runs, on a simulated node at real
+/// time: long enough for the forgery to land while it runs.
+pub const VICTIM_RUNS_MS: u64 = 3_000;
+
+/// Admission and placement in `bed`, and one simulated node
+/// running a job `victim` of [`VICTIM_RUNS_MS`]; returns the state once it
+/// runs.
+pub async fn running_victim(bed: &mut TestBed) -> (CellState, tokio::task::JoinHandle<()>) {
+    bed.run_named(&["admission", "placement"]);
+    let fleet = tokio::spawn({
+        let (log, shutdown) = (bed.fleet.clone(), bed.shutdown.clone());
+        async move {
+            run_nodes(
+                log,
+                sim_fleet("victim-node", 1),
+                SimRunner::new(1.0),
+                shutdown,
+            )
+            .await
+            .expect("the fleet runs");
+        }
+    });
+    bed.submit(&[small_job("acme", "victim", VICTIM_RUNS_MS)])
+        .await;
+    let state = bed
+        .wait_for("the victim to run", |s| {
+            s.jobs
+                .get("victim")
+                .is_some_and(|j| j.state == JobState::Running)
+        })
+        .await;
+    (state, fleet)
+}
+
+/// Waits for the victim to end, and asserts that it succeeded: its agent
+/// ran it to its end whatever was forged.
+pub async fn victim_succeeds(bed: &TestBed) -> CellState {
+    let ended = bed
+        .wait_for("the victim to finish", |s| {
+            s.jobs.get("victim").is_some_and(|j| j.state.is_terminal())
+        })
+        .await;
+    assert_eq!(ended.jobs["victim"].outcome, Some(Outcome::Succeeded));
+    ended
 }
