@@ -99,8 +99,7 @@ pub async fn demo(target: &Target, args: DemoArgs) -> anyhow::Result<ExitCode> {
     // The demo's users' keys become the cell's roster before anything else
     // is written, so that every decision and report is signed and checked.
     if let Some(access) = &access {
-        let members = access.files.roster().members.clone();
-        rota_shell::roster::set_roster(&operator, members).await?;
+        access.set_roster(&operator).await?;
     }
     let services = connect.as_identity(Identity::Services).await?;
     let fleet = connect.as_identity(Identity::Fleet).await?;

@@ -34,16 +34,8 @@ pub async fn roster(target: &Target, command: RosterCommand) -> anyhow::Result<E
 }
 
 async fn set(target: &Target, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let size = std::fs::metadata(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
-        .len();
-    if size > ROSTER_FILE_BYTES_MAX {
-        anyhow::bail!(
-            "{} is {size} bytes; a roster file may be at most {ROSTER_FILE_BYTES_MAX}",
-            file.display()
-        );
-    }
-    let roster = RosterFile::load(file).map_err(anyhow::Error::msg)?;
+    let text = crate::document::read_bounded(file, "roster", ROSTER_FILE_BYTES_MAX)?;
+    let roster = RosterFile::parse(&text, file).map_err(anyhow::Error::msg)?;
     let members = roster.members.len();
     let log = target.connect().await?;
     let (version, seq) = set_roster(&log, roster.members).await?;

@@ -2,7 +2,6 @@
 //! event in the log.
 
 use crate::Target;
-use anyhow::Context;
 use rota_events::{Body, Event, TenantConfig, TenantsSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,17 +63,7 @@ pub async fn tenants(target: &Target, command: TenantsCommand) -> anyhow::Result
 
 /// Reads and checks a tenants file.
 pub fn read_tenants_file(path: &Path) -> anyhow::Result<TenantConfig> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if size > TENANTS_FILE_BYTES_MAX {
-        anyhow::bail!(
-            "{} is {size} bytes; a tenants file may be at most {TENANTS_FILE_BYTES_MAX}",
-            path.display()
-        );
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::document::read_bounded(path, "tenants", TENANTS_FILE_BYTES_MAX)?;
     let config: TenantConfig = crate::document::parse_strict(&text)
         .map_err(|e| anyhow::anyhow!("invalid tenants file {}: {e}", path.display()))?;
     config

@@ -14,6 +14,20 @@ const UNKNOWN_FIELDS_LISTED_MAX: usize = 10;
 
 /// Parses `text` as JSON when it looks like JSON (so that errors point at
 /// JSON syntax), else as YAML, into an untyped document.
+/// Reads the text of `path`, a `what` file (for errors), refusing one of
+/// more than `bytes_max` bytes before reading it.
+pub fn read_bounded(path: &std::path::Path, what: &str, bytes_max: u64) -> anyhow::Result<String> {
+    let cannot_read = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", path.display());
+    let size = std::fs::metadata(path).map_err(cannot_read)?.len();
+    if size > bytes_max {
+        bail!(
+            "{} is {size} bytes; a {what} file may be at most {bytes_max}",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).map_err(cannot_read)
+}
+
 pub fn parse(text: &str) -> anyhow::Result<serde_json::Value> {
     if looks_like_json(text) {
         Ok(serde_json::from_str(text)?)

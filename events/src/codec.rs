@@ -3,7 +3,9 @@
 
 use crate::body::{self, Body, JobSubmitted, JobSubmittedV1, TYPE_NAMES};
 use crate::envelope::{Event, RoundTag};
-use crate::limits::{EVENT_BYTES_MAX, JOB_SUBMITTED_VERSION, NODE_GPU_DEVICES_MAX};
+use crate::limits::{
+    EVENT_BYTES_MAX, JOB_SUBMITTED_VERSION, NODE_GPU_DEVICES_MAX, ROSTER_EVENT_BYTES_MAX,
+};
 use crate::names::check_name;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -165,11 +167,15 @@ fn to_bytes<T: Serialize>(encoding: Encoding, value: &T) -> Vec<u8> {
 /// Checks, in order: size, envelope shape, type, version (upcasting older
 /// ones), names, and that the subject is the one the event belongs on.
 pub fn decode(subject: &str, encoding: Encoding, payload: &[u8]) -> Result<Event, InputError> {
-    if payload.len() > EVENT_BYTES_MAX {
+    let (bytes_max, what) = match subject.ends_with(".roster.set") {
+        true => (ROSTER_EVENT_BYTES_MAX, "a roster.set"),
+        false => (EVENT_BYTES_MAX, "events"),
+    };
+    if payload.len() > bytes_max {
         return Err(InputError::new(
             InputErrorKind::Oversized,
             format!(
-                "the message is {} bytes; events may be at most {EVENT_BYTES_MAX} bytes",
+                "the message is {} bytes; {what} may be at most {bytes_max} bytes",
                 payload.len()
             ),
         ));

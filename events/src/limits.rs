@@ -5,6 +5,11 @@
 /// with an `input.rejected` event of kind `oversized`.
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 
+/// Largest encoded `roster.set` Rota accepts, in bytes: a roster names a
+/// key for every identity, far more than other events hold, and still fits
+/// one stored message with its headers.
+pub const ROSTER_EVENT_BYTES_MAX: usize = 1_000_000;
+
 /// Largest message the stream itself stores, in bytes. It is larger than
 /// [`EVENT_BYTES_MAX`] so that an oversized event lands in the log and can be
 /// rejected there, visibly, instead of failing only at the publisher.

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// Most members one roster may name: a key for each of this many
-/// identities (tenants, agents, services) fits in one message.
-pub const ROSTER_MEMBERS_MAX: usize = 8_192;
+/// identities (tenants, agents, services), each with the longest name,
+/// fits in [`crate::ROSTER_EVENT_BYTES_MAX`].
+pub const ROSTER_MEMBERS_MAX: usize = 6_000;
 
 /// One key of the roster and the identity it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

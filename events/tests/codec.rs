@@ -211,3 +211,39 @@ fn a_node_with_more_gpu_devices_than_the_limit_is_refused_at_decode() {
         "capacity.gpus is 4294967295; a node may have 0 to 64 GPU devices"
     );
 }
+
+/// A roster of the most members, each with the longest identity name, is
+/// within its size limit and decodes; any other event that large is
+/// oversized.
+#[test]
+fn the_largest_roster_fits_its_limit_and_no_other_event_may_be_that_large() {
+    let name = "x".repeat(NAME_CHARS_MAX);
+    let key = PublicKey::parse("UANOIOQI3DXB4R6UNEUTWLRM6VJ7BHA7TWCOMUDY4KFPKDLG2LF2SGZ3").unwrap();
+    let members = (0..ROSTER_MEMBERS_MAX)
+        .map(|i| RosterMember {
+            key: key.clone(),
+            identity: match i {
+                0 => Identity::Operator,
+                _ => Identity::Service(name.clone()),
+            },
+        })
+        .collect();
+    let roster = Event::new(
+        "r1",
+        "default",
+        Body::RosterSet(RosterSet {
+            version: 1,
+            members,
+        }),
+    );
+    let bytes = encode(&roster);
+    assert!(bytes.len() > EVENT_BYTES_MAX);
+    assert!(
+        bytes.len() <= ROSTER_EVENT_BYTES_MAX,
+        "{} bytes",
+        bytes.len()
+    );
+    assert!(decode("rota.default.roster.set", Encoding::MessagePack, &bytes).is_ok());
+    let error = decode("rota.default.policy.set", Encoding::MessagePack, &bytes).unwrap_err();
+    assert_eq!(error.kind, InputErrorKind::Oversized);
+}

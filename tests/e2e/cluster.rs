@@ -99,7 +99,7 @@ async fn the_log_survives_losing_its_leader_under_load() {
     let gateway = connect(Identity::Gateway).await;
     let fleet = connect(Identity::Fleet).await;
     access
-        .set_roster(&url, CELL)
+        .set_roster(&connect(Identity::Operator).await)
         .await
         .unwrap_or_else(|e| panic!("setting the roster: {e}"));
     let shutdown = Shutdown::new();

@@ -118,8 +118,8 @@ impl TestBed {
         // With users, the operator sets their keys as the cell's roster
         // first, so that every event after it is signed and checked.
         if let Some(access) = &access {
-            let members = access.files.roster().members.clone();
-            rota_shell::roster::set_roster(&operator, members)
+            access
+                .set_roster(&operator)
                 .await
                 .unwrap_or_else(|e| panic!("setting the roster: {e}"));
         }

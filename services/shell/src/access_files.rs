@@ -46,6 +46,13 @@ impl AccessFiles {
         identities: Vec<Identity>,
         hosts: &[String],
     ) -> Result<AccessFiles, String> {
+        if identities.len() > rota_events::ROSTER_MEMBERS_MAX {
+            return Err(format!(
+                "{} identities are more than one roster may name ({}); give nodes beyond it the fleet's credentials",
+                identities.len(),
+                rota_events::ROSTER_MEMBERS_MAX
+            ));
+        }
         if dir.join(AUTH_CONFIG_FILE).exists() {
             return Err(format!(
                 "{} already holds a configuration; remove it or choose another directory, so that no credentials in use are overwritten",
@@ -179,12 +186,11 @@ impl LocalAccess {
         self.files.access(identity, self.replicas)
     }
 
-    /// Sets the roster of these users' keys in `cell`'s log at `url`, as
-    /// the operator: from then on the fold takes only their signed events
-    /// (a tenant's need no signature).
-    pub async fn set_roster(&self, url: &str, cell: &str) -> Result<(), LogError> {
-        let operator = self.connect(url, cell, &Identity::Operator).await?;
-        set_roster(&operator, self.files.roster().members.clone()).await?;
+    /// Sets the roster of these users' keys through `operator`, the
+    /// operator's connection: from then on the fold takes only their signed
+    /// events (a tenant's need no signature).
+    pub async fn set_roster(&self, operator: &CellLog) -> Result<(), LogError> {
+        set_roster(operator, self.files.roster().members.clone()).await?;
         Ok(())
     }
 

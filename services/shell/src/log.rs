@@ -501,27 +501,14 @@ fn to_entries(
         .into_iter()
         .map(|m| m.map_err(|e| LogError::Read(e.to_string())))
         .collect();
-    let header = |message: &jetstream::Message, name: &str| -> Option<String> {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_string())
-    };
-    let headers: Vec<(Option<String>, Option<String>)> = read
-        .iter()
-        .flatten()
-        .map(|m| (header(m, SIGNER_HEADER), header(m, SIGNATURE_HEADER)))
-        .collect();
     let signed: Vec<SignedMessage<'_>> = read
         .iter()
         .flatten()
-        .zip(&headers)
-        .map(|(message, (signer, signature))| SignedMessage {
+        .map(|message| SignedMessage {
             subject: message.subject.as_str(),
             payload: &message.payload,
-            signer: signer.as_deref(),
-            signature: signature.as_deref(),
+            signer: header(message, SIGNER_HEADER),
+            signature: header(message, SIGNATURE_HEADER),
         })
         .collect();
     let mut checked = checker.check_all(&signed).into_iter();
@@ -542,11 +529,7 @@ fn to_entry(
     signed: Result<Option<PublicKey>, InputError>,
 ) -> Result<(LogEntry, u64), LogError> {
     let info = message.info().map_err(|e| LogError::Read(e.to_string()))?;
-    let content_type = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Content-Type"))
-        .map(|v| v.as_str());
+    let content_type = header(message, "Content-Type");
     let subject = message.subject.to_string();
     let (event, signer) = match signed {
         Ok(signer) => {
@@ -564,6 +547,15 @@ fn to_entry(
         signer,
     };
     Ok((entry, info.pending))
+}
+
+/// The value of a message's header `name`, if it has one.
+fn header<'m>(message: &'m jetstream::Message, name: &str) -> Option<&'m str> {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str())
 }
 
 fn batch_headers(mut headers: HeaderMap, batch_id: &str, sequence: usize) -> HeaderMap {

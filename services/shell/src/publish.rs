@@ -20,7 +20,7 @@ use async_nats::jetstream::{self, context::PublishAckFuture};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
-use rota_events::{Event, encode};
+use rota_events::Event;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -142,10 +142,14 @@ impl<T: Send + 'static> PublishWindow<T> {
         event: &Event,
         tag: T,
     ) -> Result<(), LogError> {
-        let subject = event.subject();
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = outgoing(event, None);
         self.check_room(&subject)?;
         let ack = js
-            .publish_with_headers(subject.clone(), msg_id_headers(event), encode(event).into())
+            .publish_with_headers(subject.clone(), headers, payload.into())
             .await
             .map_err(|e| publish_error(&subject, e))?;
         self.in_flight.push_back(ack_future(subject, ack, tag));

@@ -28,10 +28,9 @@ impl RosterFile {
         serde_json::to_string_pretty(self).expect("a roster always encodes") + "\n"
     }
 
-    pub fn load(path: &Path) -> Result<RosterFile, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read roster {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| {
+    /// Reads a roster file's `text`, read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<RosterFile, String> {
+        serde_json::from_str(text).map_err(|e| {
             format!(
                 "roster {}: {e}; a roster file is {{\"members\": [{{\"key\": \"U...\", \"identity\": \"agent-n1\"}}, ...]}}, as `rota auth init` writes it",
                 path.display()
