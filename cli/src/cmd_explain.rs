@@ -38,7 +38,10 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
         job.state.as_str()
     );
     match explanation.queue_position {
-        Some(position) => println!("queue: position {position} of {}", state.pending.len()),
+        Some(position) => println!(
+            "queue: position {position} of {}",
+            state.placement.pending.len()
+        ),
         None => {
             if let Some(node) = &job.node {
                 println!("node: {node}");

@@ -11,7 +11,7 @@
 
 use rota_clock::{Liveness, LivenessConfig, SILENT_CHECK_INTERVAL_MS};
 use rota_events::{Body, Event};
-use rota_projections::{CellState, NodeState};
+use rota_projections::{Ledger, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The clock's settings in the simulation: shorter than the defaults, so
@@ -72,7 +72,7 @@ impl SimClock {
     /// Runs the clock to `to_ms` with the log's head at `head`, over the
     /// nodes of `state`; returns what it says to log, or the invariant it
     /// broke.
-    pub fn run(&mut self, state: &CellState, head: u64, to_ms: u64) -> Result<Vec<Event>, String> {
+    pub fn run(&mut self, state: &Ledger, head: u64, to_ms: u64) -> Result<Vec<Event>, String> {
         let mut due = Vec::new();
         while self.now_ms + CHECK_STEP_MS <= to_ms {
             self.now_ms += CHECK_STEP_MS;
@@ -114,7 +114,7 @@ impl SimClock {
     /// The clock stops until `woke` in log time: it checks nothing and
     /// hears nothing meanwhile, though the agents keep sending. On waking it
     /// checks first, then hears what queued.
-    pub fn pause(&mut self, state: &CellState, head: u64, woke: u64) -> Result<Vec<Event>, String> {
+    pub fn pause(&mut self, state: &Ledger, head: u64, woke: u64) -> Result<Vec<Event>, String> {
         let mut sent_at = self.next_heartbeat_ms;
         while sent_at <= woke {
             for node in state.nodes.keys() {
@@ -137,7 +137,7 @@ impl SimClock {
     }
 
     /// Tells the core what became of a loss it said.
-    pub fn published(&mut self, event: &Event, state: &CellState, logged: bool) {
+    pub fn published(&mut self, event: &Event, state: &Ledger, logged: bool) {
         if let Body::NodeLost(lost) = &event.body
             && let Some(node) = state.nodes.get(&lost.node)
         {
@@ -155,7 +155,7 @@ impl SimClock {
         }
     }
 
-    fn send_heartbeats(&mut self, state: &CellState, now: u64, note_sent: bool) {
+    fn send_heartbeats(&mut self, state: &Ledger, now: u64, note_sent: bool) {
         for node in state.nodes.keys() {
             if self.cut.contains(node) {
                 continue;

@@ -286,7 +286,7 @@ impl<'f> World<'f> {
             // An agent behind the log may report a job the log has since
             // taken from it (its node lost, say): the fold refusing that
             // is the design. One that had read the whole log must not.
-            if at_head && let Some(refused) = self.reference.queues.rejections.get(&seq) {
+            if at_head && let Some(refused) = self.reference.backlog.rejections.get(&seq) {
                 return Err(format!(
                     "the agent's {} for {} was refused: {}",
                     event.body.type_name(),
@@ -381,9 +381,10 @@ impl<'f> World<'f> {
             }
         }
         let reference = encode_state(&self.reference);
+        let reference_ledger = encode_state(&self.reference.ledger);
         for (index, agent) in self.agents.iter().enumerate() {
             if agent.applied == self.log.entries.len()
-                && encode_state(agent.core().state()) != reference
+                && encode_state(agent.core().state()) != reference_ledger
             {
                 return Err(format!(
                     "agent {index}'s state at the head differs from the fold of the log"

@@ -54,7 +54,7 @@ impl ServiceCore for ForgetfulPlacement {
 
     fn decide(&self, epoch: u64) -> Vec<rota_events::Event> {
         let mut forgetful = self.inner.state().clone();
-        for node in forgetful.nodes.values_mut() {
+        for node in forgetful.ledger.nodes.values_mut() {
             node.capacity.memory_bytes = u64::MAX / 4;
         }
         let mut blind = Placement::new(CELL);

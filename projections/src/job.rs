@@ -1,6 +1,6 @@
 //! A job as the fold knows it.
 
-use rota_events::{JobSubmitted, Outcome};
+use rota_events::{Event, JobSubmitted, Outcome};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -87,4 +87,39 @@ pub struct Job {
     pub exit_code: Option<i32>,
     /// Why the job was rejected or cancelled.
     pub reason: Option<String>,
+}
+
+impl Job {
+    /// A job as its submission (`event`, at `seq` and log time `now_ms`)
+    /// creates it, awaiting admission.
+    pub fn submitted(event: &Event, spec: &Arc<JobSubmitted>, seq: u64, now_ms: u64) -> Job {
+        Job {
+            tenant: event.tenant.clone().unwrap_or_default(),
+            spec: Arc::clone(spec),
+            submission_id: event.id.clone(),
+            traceparent: event.traceparent.clone(),
+            state: JobState::Submitted,
+            node: None,
+            gpu_devices: Vec::new(),
+            submitted_seq: seq,
+            submitted_ms: now_ms,
+            admitted_seq: None,
+            first_bound_ms: None,
+            bound_ms: None,
+            timed_out: false,
+            reclaimable: false,
+            bindings: 0,
+            finished_ms: None,
+            outcome: None,
+            exit_code: None,
+            reason: None,
+        }
+    }
+
+    /// When the job, on a node, reaches its wall-clock limit, in log
+    /// milliseconds, if it has one.
+    pub fn deadline_ms(&self) -> Option<u64> {
+        let limit_ms = self.spec.walltime_s?.saturating_mul(1000);
+        Some(self.bound_ms?.saturating_add(limit_ms))
+    }
 }

@@ -18,8 +18,8 @@
 //! job: at 10,000 nodes that made the fold 70 times slower per event. It
 //! needs an index of the ready nodes by domain first.
 
-use crate::cell::CellState;
 use crate::job::Job;
+use crate::ledger::Ledger;
 use crate::node::{Node, topology_domain};
 use rota_events::{JobSelector, TOPOLOGY_NODE, TOPOLOGY_RACK, TOPOLOGY_ZONE};
 use std::collections::BTreeMap;
@@ -74,7 +74,7 @@ impl fmt::Display for NeighbourRefusal<'_> {
 /// other jobs, or another job's anti-affinity, given where the fold's jobs
 /// are; None if it breaks none.
 pub fn refusal<'a>(
-    state: &'a CellState,
+    state: &'a Ledger,
     job: &'a Job,
     name: &'a str,
     node: &'a Node,
@@ -124,7 +124,7 @@ struct Selected {
 
 impl Selected {
     fn count(
-        state: &CellState,
+        state: &Ledger,
         tenant: &str,
         selector: &JobSelector,
         key: &str,
@@ -160,7 +160,7 @@ impl Selected {
 
     /// The counts the fold's label index keeps, where it keeps them.
     fn kept(
-        state: &CellState,
+        state: &Ledger,
         tenant: &str,
         selector: &JobSelector,
         key: &str,
@@ -195,7 +195,7 @@ pub enum Kept<'a> {
 /// exactly one label, over node, zone or rack. None elsewhere: callers count
 /// the [`candidates`] themselves.
 pub fn kept_counts<'a>(
-    state: &'a CellState,
+    state: &'a Ledger,
     tenant: &str,
     selector: &JobSelector,
     key: &str,
@@ -223,7 +223,7 @@ pub fn kept_counts<'a>(
 /// its first label when it has one, else all of them. Callers still check
 /// the selector.
 pub fn candidates<'a>(
-    state: &'a CellState,
+    state: &'a Ledger,
     tenant: &str,
     selector: &JobSelector,
 ) -> Box<dyn Iterator<Item = &'a String> + 'a> {

@@ -51,7 +51,7 @@ pub fn apply_with_verdict(state: &mut CellState, entry: &LogEntry, job: &str) ->
     {
         return Verdict::Void;
     }
-    if let Some(rejection) = state.queues.rejections.get(&entry.seq) {
+    if let Some(rejection) = state.backlog.rejections.get(&entry.seq) {
         return Verdict::Refused(rejection.detail.clone());
     }
     Verdict::Applied(state.jobs.get(job).map(|job| job.state))

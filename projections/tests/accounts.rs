@@ -108,7 +108,7 @@ fn a_bad_tree_is_refused_and_the_previous_one_kept() {
     log.push(tenants_set(twice));
     let state = log.fold();
     assert_eq!(state.accounts.tree.nodes.len(), 2, "root and acme");
-    let rejection = state.queues.rejections.values().next().unwrap();
+    let rejection = state.backlog.rejections.values().next().unwrap();
     assert_eq!(
         rejection.detail,
         "tenants.set refused: tenant \"dup\" appears twice; every tenant name must be unique in the tree"

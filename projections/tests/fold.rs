@@ -50,7 +50,7 @@ fn a_binding_onto_a_drained_node_is_void_and_the_job_stays_pending() {
     assert_eq!(state.nodes["n1"].state, NodeState::Draining);
     assert_eq!(state.jobs["j1"].state, JobState::Pending);
     assert_eq!(state.counters.void_bindings, 1);
-    assert_eq!(state.pending.len(), 1);
+    assert_eq!(state.placement.pending.len(), 1);
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn a_decision_from_the_wrong_writer_is_refused_visibly() {
     let state = log.fold();
     assert_eq!(state.jobs["j1"].state, JobState::Pending);
     let rejection = state
-        .queues
+        .backlog
         .rejections
         .values()
         .next()
@@ -188,7 +188,7 @@ fn a_lost_node_puts_its_jobs_back_in_the_queue_in_their_old_place() {
     );
     let state = log.fold();
     assert_eq!(state.jobs["j1"].state, JobState::Pending);
-    assert_eq!(state.queues.rejections.len(), 1);
+    assert_eq!(state.backlog.rejections.len(), 1);
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn a_duplicate_job_id_is_refused_and_the_first_job_kept() {
     log.push(submit("j1", 10));
     let state = log.fold();
     assert_eq!(state.jobs["j1"].spec.resources, res(600));
-    let rejection = state.queues.rejections.values().next().unwrap();
+    let rejection = state.backlog.rejections.values().next().unwrap();
     assert!(
         rejection.detail.contains("already taken"),
         "{}",
@@ -226,8 +226,8 @@ fn unreadable_messages_become_rejections_except_on_the_rejection_subject() {
         event: Err(error),
         signer: None,
     });
-    assert_eq!(state.queues.rejections.len(), 1);
-    assert_eq!(state.queues.rejections[&1].tenant.as_deref(), Some("acme"));
+    assert_eq!(state.backlog.rejections.len(), 1);
+    assert_eq!(state.backlog.rejections[&1].tenant.as_deref(), Some("acme"));
     assert_eq!(state.counters.unanswered_rejections, 1);
     assert_eq!(state.now_ms, 6);
 }
@@ -256,7 +256,7 @@ fn a_policy_out_of_range_is_refused_and_the_previous_one_kept() {
     }));
     let state = log.fold();
     assert_eq!(state.policy.backfill, Backfill::Conservative);
-    let rejection = state.queues.rejections.values().next().unwrap();
+    let rejection = state.backlog.rejections.values().next().unwrap();
     assert_eq!(
         rejection.detail,
         "policy.set refused: weights.cost is 500; a scorer weight must be 0 to 100"
@@ -298,7 +298,7 @@ fn pending_jobs_max_is_refused_outside_one_to_its_limit() {
     let state = log.fold();
     assert_eq!(state.policy.pending_jobs_max, PENDING_JOBS_MAX_LIMIT);
     assert_eq!(
-        state.queues.rejections.len(),
+        state.backlog.rejections.len(),
         2,
         "the limit itself is accepted"
     );
@@ -482,16 +482,16 @@ fn ready_capacity_follows_registrations_drains_and_losses() {
     log.push(node("n1", 1000))
         .push(node("n2", 2000))
         .push(node("n3", 4000));
-    let mut seen = vec![log.fold().ready_capacity.cpu_milli];
+    let mut seen = vec![log.fold().accounts.ready_capacity.cpu_milli];
     log.push(drain);
-    seen.push(log.fold().ready_capacity.cpu_milli);
+    seen.push(log.fold().accounts.ready_capacity.cpu_milli);
     log.push(lost);
-    seen.push(log.fold().ready_capacity.cpu_milli);
+    seen.push(log.fold().accounts.ready_capacity.cpu_milli);
     log.push(node("n3", 8000)).push(node("n2", 500));
     let state = log.fold();
-    seen.push(state.ready_capacity.cpu_milli);
+    seen.push(state.accounts.ready_capacity.cpu_milli);
     assert_eq!(seen, [7000, 6000, 4000, 8500]);
-    assert_eq!(state.ready_capacity.cpu_milli, direct(&state));
+    assert_eq!(state.accounts.ready_capacity.cpu_milli, direct(&state));
 }
 
 #[test]

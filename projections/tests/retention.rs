@@ -115,9 +115,9 @@ fn a_retired_job_id_may_be_submitted_again() {
     let state = log.fold();
     assert_eq!(state.jobs["j1"].state, JobState::Submitted);
     assert!(
-        state.queues.rejections.is_empty(),
+        state.backlog.rejections.is_empty(),
         "{:?}",
-        state.queues.rejections
+        state.backlog.rejections
     );
     assert_eq!(state.tally.submitted, 3);
 }

@@ -75,7 +75,7 @@ fn fold(log: &Log) -> CellState {
 }
 
 fn refusal(state: &CellState, seq: u64) -> String {
-    state.queues.rejections[&seq].detail.clone()
+    state.backlog.rejections[&seq].detail.clone()
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn under_a_roster_only_a_key_that_may_write_an_event_has_it_taken() {
     assert!(refusal(&state, 3).contains("not in the cell's roster (version 1)"));
     assert!(refusal(&state, 4).contains("service-placement, which may not write it"));
     assert!(refusal(&state, 5).contains("agent-n1, which may not write it"));
-    assert!(!state.queues.rejections.contains_key(&6));
+    assert!(!state.backlog.rejections.contains_key(&6));
     assert_eq!(state.nodes.keys().collect::<Vec<_>>(), ["n1"]);
 }
 
@@ -179,6 +179,6 @@ fn a_tenants_submission_needs_no_signature() {
     signed(&mut log, first_roster(), Some(OPERATOR));
     signed(&mut log, common::submit("j1", 100), None);
     let state = fold(&log);
-    assert!(state.queues.rejections.is_empty());
+    assert!(state.backlog.rejections.is_empty());
     assert!(state.jobs.contains_key("j1"));
 }

@@ -241,8 +241,8 @@ fn the_fold_keeps_no_deadline_of_a_job_that_ended() {
         "the workload exercises limits"
     );
     assert!(
-        outcome.state.deadlines.is_empty(),
+        outcome.state.placement.deadlines.is_empty(),
         "{:?}",
-        outcome.state.deadlines
+        outcome.state.placement.deadlines
     );
 }

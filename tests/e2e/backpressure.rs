@@ -86,7 +86,7 @@ async fn a_burst_past_the_queue_limit_is_refused_retryably_and_no_submission_is_
     bed.submit(&burst).await;
     let state = bed
         .wait_for("every submission of the burst to be decided", |s| {
-            s.jobs.len() == BURST_JOBS && s.queues.submissions.is_empty()
+            s.jobs.len() == BURST_JOBS && s.backlog.submissions.is_empty()
         })
         .await;
     assert_eq!(state.policy.pending_jobs_max, QUEUE_LIMIT as u64);
@@ -125,7 +125,7 @@ async fn a_burst_past_the_queue_limit_is_refused_retryably_and_no_submission_is_
     bed.register_nodes(1, roomy_node()).await;
     let state = bed
         .wait_for("every admitted job to be bound", |s| {
-            jobs_in(s, JobState::Bound).len() == QUEUE_LIMIT && s.pending.is_empty()
+            jobs_in(s, JobState::Bound).len() == QUEUE_LIMIT && s.placement.pending.is_empty()
         })
         .await;
     assert_eq!(

@@ -86,7 +86,8 @@ async fn every_bad_input_is_answered_with_a_rejection_and_nothing_crashes() {
 
     let state = bed
         .wait_for("every rejection and both admission decisions", |s| {
-            s.queues.is_empty()
+            s.backlog.is_empty()
+                && s.cancel_requests.is_empty()
                 && s.jobs
                     .get("fine")
                     .is_some_and(|j| j.state == JobState::Pending)

@@ -111,6 +111,6 @@ async fn a_python_agent_signs_its_registration_as_the_docs_say() {
         registered.registered_seq,
         result["signed_seq"].as_u64().unwrap()
     );
-    let refusal = &state.queues.rejections[&unsigned_seq].detail;
+    let refusal = &state.backlog.rejections[&unsigned_seq].detail;
     assert!(refusal.contains("not signed"), "{refusal}");
 }

@@ -45,7 +45,7 @@ async fn forged_decisions_and_reports_have_no_effect_and_status_says_why() {
 
     let after = bed
         .wait_for("the forged report to be refused", |s| {
-            s.applied_seq > report_seq && !s.queues.rejections.contains_key(&report_seq)
+            s.applied_seq > report_seq && !s.backlog.rejections.contains_key(&report_seq)
         })
         .await;
     assert_eq!(after.jobs["j1"].state, JobState::Pending);

@@ -193,7 +193,7 @@ async fn a_job_runs_as_a_real_process_and_is_reported_and_replayable() {
     assert!(refused.status.success());
     let state = bed
         .wait_for("the foreign cancel to be refused", |s| {
-            s.queues.cancels.is_empty()
+            s.cancel_requests.is_empty()
                 && s.jobs
                     .get(&intruder)
                     .is_some_and(|j| j.state == JobState::Running)

@@ -28,7 +28,7 @@ async fn refused(bed: &TestBed, seq: u64) -> (CellState, String) {
         .wait_for("the forgery to be folded", |s| s.applied_seq >= seq)
         .await;
     let reason = state
-        .queues
+        .backlog
         .rejections
         .get(&seq)
         .map(|r| r.detail.clone())
@@ -293,7 +293,7 @@ async fn every_event_but_a_tenants_is_signed_by_its_writer() {
     let state = bed
         .wait_for("every job to end", |s| s.tally.ended() == 20)
         .await;
-    assert!(state.queues.rejections.is_empty());
+    assert!(state.backlog.rejections.is_empty());
     bed.stop_services().await;
     let _ = fleet.await;
     let entries = bed.entries().await;

@@ -16,6 +16,8 @@ pub mod tree;
 
 use crate::cell::CellState;
 use crate::job::Job;
+use crate::node::Node;
+use crate::projection::Projection;
 use decay::decayed_usage_milli;
 use quota::Holdings;
 use rota_events::{ResourceAmounts, Resources, TenantConfig, UsageWeights};
@@ -37,7 +39,7 @@ pub fn amounts(resources: &Resources) -> ResourceAmounts {
 
 /// The ready nodes' capacity, as quotas and dominant shares count it.
 pub fn ready_capacity(state: &CellState) -> ResourceAmounts {
-    state.ready_capacity
+    state.accounts.ready_capacity
 }
 
 /// What holding `job`'s resources for a second adds to its tenant's usage,
@@ -109,6 +111,9 @@ pub struct Accounts {
     pub factors: BTreeMap<String, u32>,
     /// When it last published, in log milliseconds.
     pub factors_published_ms: Option<u64>,
+    /// The capacity of the ready nodes, as quotas and dominant shares count
+    /// it: kept as nodes change, since fair share reads it every round.
+    pub ready_capacity: ResourceAmounts,
 }
 
 impl Accounts {
@@ -240,5 +245,39 @@ impl Accounts {
             .into_iter()
             .map(|account| account.map_or(ResourceAmounts::default(), |a| a.allocated))
             .collect()
+    }
+}
+
+impl Projection for Accounts {
+    fn queued(&mut self, _id: &str, job: &Job) {
+        self.on_pending(job);
+    }
+
+    fn dequeued(&mut self, _id: &str, job: &Job) {
+        self.on_not_pending(job);
+    }
+
+    fn placed(&mut self, _id: &str, job: &Job, now_ms: u64) {
+        self.on_holding(job, now_ms);
+    }
+
+    fn released(&mut self, _id: &str, job: &Job, now_ms: u64) {
+        self.on_released(job, now_ms);
+    }
+
+    fn node_ready(&mut self, node: &Node) {
+        self.ready_capacity = self.ready_capacity.plus(&amounts(&node.capacity));
+    }
+
+    fn node_unready(&mut self, node: &Node) {
+        self.ready_capacity = self.ready_capacity.minus(&amounts(&node.capacity));
+    }
+
+    fn tenants_set(&mut self, config: &TenantConfig, now_ms: u64, holding: &[&Job]) {
+        self.configure(config, now_ms, holding);
+    }
+
+    fn factors_published(&mut self, factors: &BTreeMap<String, u32>, now_ms: u64) {
+        self.on_factors(factors, now_ms);
     }
 }

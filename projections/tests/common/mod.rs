@@ -167,7 +167,7 @@ pub fn finished(job: &str, node: &str) -> Event {
 /// The details of the rejections the fold has queued, in log order.
 pub fn rejection_details(state: &CellState) -> Vec<&str> {
     state
-        .queues
+        .backlog
         .rejections
         .values()
         .map(|r| r.detail.as_str())

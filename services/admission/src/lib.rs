@@ -56,25 +56,23 @@ enum Work<'a> {
 /// The round's decisions: the oldest backlog items, in log order, at most a
 /// round's worth.
 fn drafts(state: &CellState) -> Vec<Draft> {
-    let queues = &state.queues;
+    let owed = &state.backlog;
     let mut backlog: Vec<(u64, Work)> = Vec::new();
     backlog.extend(
-        queues
-            .submissions
+        owed.submissions
             .iter()
             .take(ROUND_EVENTS_MAX)
             .map(|(seq, job)| (*seq, Work::Submission(job))),
     );
     backlog.extend(
-        queues
-            .cancels
+        state
+            .cancel_requests
             .keys()
             .take(ROUND_EVENTS_MAX)
             .map(|seq| (*seq, Work::Cancel(*seq))),
     );
     backlog.extend(
-        queues
-            .rejections
+        owed.rejections
             .keys()
             .take(ROUND_EVENTS_MAX)
             .map(|seq| (*seq, Work::Rejection(*seq))),
@@ -95,7 +93,7 @@ fn drafts(state: &CellState) -> Vec<Draft> {
             Work::Submission(job) => decide_submission(state, job, &mut decided, &mut gates),
             Work::Cancel(seq) => decide_cancel(state, seq, &mut decided),
             Work::Rejection(seq) => {
-                let rejection = &queues.rejections[&seq];
+                let rejection = &owed.rejections[&seq];
                 Draft {
                     tenant: rejection.tenant.clone(),
                     causation_id: None,
@@ -168,7 +166,7 @@ fn decide_cancel<'a>(
     seq: u64,
     decided: &mut BTreeMap<&'a str, JobState>,
 ) -> Draft {
-    let request = &state.queues.cancels[&seq];
+    let request = &state.cancel_requests[&seq];
     let refuse = |detail: String| Draft {
         tenant: Some(request.tenant.clone()),
         causation_id: Some(request.event_id.clone()),

@@ -52,11 +52,11 @@ pub struct QueueGate {
 impl QueueGate {
     pub fn of(state: &CellState) -> QueueGate {
         let mut tenant_waiting: BTreeMap<String, u64> = BTreeMap::new();
-        for (group, jobs) in state.pending.groups() {
+        for (group, jobs) in state.placement.pending.groups() {
             *tenant_waiting.entry(group.tenant.clone()).or_default() += jobs.len() as u64;
         }
         QueueGate {
-            waiting: state.pending.len() as u64,
+            waiting: state.placement.pending.len() as u64,
             limit: state.policy.pending_jobs_max,
             tenant_waiting,
             tenant_limit: state.policy.pending_jobs_per_tenant_max,

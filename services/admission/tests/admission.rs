@@ -415,7 +415,7 @@ fn a_full_queue_rejects_valid_submissions_with_a_retryable_reason_until_a_job_le
     log.extend(round);
     log.push(submitted(spec("j7")));
     let core = fold(log);
-    assert_eq!(core.state().pending.len(), 2);
+    assert_eq!(core.state().placement.pending.len(), 2);
     assert_eq!(submission_decisions(&core.decide(1))["j7"], "admitted");
 }
 

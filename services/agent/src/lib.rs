@@ -16,7 +16,7 @@ pub use node_spec::{JobToRun, NodeSpec, Report};
 use rota_events::{
     Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, derived_event_id,
 };
-use rota_projections::{CellState, JobState, LogEntry, Node, NodeState};
+use rota_projections::{JobState, Ledger, LogEntry, Node, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many times one run of an agent registers a node again over another
@@ -54,7 +54,7 @@ pub struct AgentCounts {
 
 /// What an agent knows and has launched.
 pub struct AgentCore {
-    state: CellState,
+    state: Ledger,
     nodes: Vec<NodeSpec>,
     mine: BTreeSet<String>,
     /// Distinguishes this run's registrations from an earlier run's.
@@ -76,7 +76,7 @@ impl AgentCore {
     /// An agent of `nodes` in `cell`, in its run `boot` (unique per run).
     pub fn new(cell: &str, nodes: Vec<NodeSpec>, boot: &str) -> AgentCore {
         AgentCore {
-            state: CellState::new(cell),
+            state: Ledger::new(cell),
             mine: nodes.iter().map(|n| n.name.clone()).collect(),
             nodes,
             boot: boot.to_string(),
@@ -96,7 +96,7 @@ impl AgentCore {
             .collect()
     }
 
-    pub fn state(&self) -> &CellState {
+    pub fn state(&self) -> &Ledger {
         &self.state
     }
 

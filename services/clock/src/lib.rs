@@ -19,7 +19,7 @@
 //! a loss comes one check later, and never early.
 
 use rota_events::{Body, ClockTick, Event, NodeLost, derived_event_id};
-use rota_projections::{CellState, NodeState};
+use rota_projections::{Ledger, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The longest gap between two checks of a clock that is running; one
@@ -105,7 +105,7 @@ impl Liveness {
     /// head has been still for the tick interval, and a loss for every node
     /// silent past the lost-after interval (when `nodes_caught_up`, so that
     /// a node is never lost for a registration the fold has not seen).
-    pub fn check(&mut self, state: &CellState, nodes_caught_up: bool, now_ms: u64) -> Vec<Event> {
+    pub fn check(&mut self, state: &Ledger, nodes_caught_up: bool, now_ms: u64) -> Vec<Event> {
         let gap = now_ms.saturating_sub(self.last_check_ms);
         // Heartbeats sent since the last check may still be queued behind
         // this one, so silence is measured to the last check only.
@@ -156,7 +156,7 @@ impl Liveness {
     /// Ready or draining nodes not heard from within the lost-after
     /// interval before `as_of_ms`, not yet reported for their current
     /// registration.
-    fn silent_nodes(&self, state: &CellState, as_of_ms: u64) -> Vec<(String, u64)> {
+    fn silent_nodes(&self, state: &Ledger, as_of_ms: u64) -> Vec<(String, u64)> {
         state
             .nodes
             .iter()
@@ -212,8 +212,8 @@ mod tests {
     use rota_events::{NodeRegistered, Resources};
     use rota_projections::LogEntry;
 
-    fn cell_with_node() -> CellState {
-        let mut state = CellState::new("c");
+    fn cell_with_node() -> Ledger {
+        let mut state = Ledger::new("c");
         let event = Event::new(
             "r",
             "c",

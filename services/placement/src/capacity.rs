@@ -106,11 +106,13 @@ impl<'a> FreeCapacity<'a> {
             .unzip();
         let mut filters = memory
             .filters
-            .valid_for(state.nodes_changed_seq, nodes.len());
+            .valid_for(state.placement.nodes_changed_seq, nodes.len());
         let numbering = std::mem::take(&mut filters.numbering);
         FreeCapacity {
             state,
-            trees: memory.trees.refreshed(state.nodes_changed_seq, &nodes),
+            trees: memory
+                .trees
+                .refreshed(state.placement.nodes_changed_seq, &nodes),
             memory: std::cell::RefCell::new(filters),
             unfit: std::cell::RefCell::new(Vec::new()),
             devices: BTreeMap::new(),

@@ -112,10 +112,10 @@ pub struct Queue<'a> {
 impl<'a> Queue<'a> {
     pub fn of(state: &'a CellState) -> Queue<'a> {
         let tenancy = Tenancy::of(state);
-        let mut cursors = Vec::with_capacity(state.pending.group_count());
+        let mut cursors = Vec::with_capacity(state.placement.pending.group_count());
         let mut heads = Vec::with_capacity(cursors.capacity());
         let mut by_tenant: BTreeMap<&'a str, Vec<usize>> = BTreeMap::new();
-        for (group, jobs) in state.pending.groups() {
+        for (group, jobs) in state.placement.pending.groups() {
             let mut cursor = Cursor {
                 group,
                 factors: group_factors(state, &tenancy, group),

@@ -1,6 +1,6 @@
 //! Wall-clock limits: a job still on its node at its binding time plus its
 //! `walltime_s` is stopped with a `job.timed_out` decision. The fold keeps
-//! the deadlines ordered (`CellState::deadlines`), so this reads only the
+//! the deadlines ordered (`PlacementIndex::deadlines`), so this reads only the
 //! jobs whose time has come.
 
 use rota_events::{Body, JobTimedOut, ROUND_EVENTS_MAX};
@@ -13,6 +13,7 @@ fn running(state: &CellState, job: &str) -> bool {
 /// A timeout for every job past its limit, in deadline then job order.
 pub fn timeouts(state: &CellState) -> Vec<Draft> {
     state
+        .placement
         .deadlines
         .iter()
         .take_while(|(deadline, _)| *deadline <= state.now_ms)
@@ -39,6 +40,7 @@ pub fn timeouts(state: &CellState) -> Vec<Draft> {
 /// The next time a limit runs out, after the log's present.
 pub fn next_deadline_ms(state: &CellState) -> Option<u64> {
     state
+        .placement
         .deadlines
         .iter()
         .filter(|(deadline, id)| *deadline > state.now_ms && running(state, id))

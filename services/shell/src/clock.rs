@@ -13,7 +13,7 @@ use crate::slot::Slot;
 use futures::StreamExt;
 use rota_clock::{Liveness, LivenessConfig};
 use rota_events::{Body, liveness_node_subject, liveness_one_node_subject};
-use rota_projections::CellState;
+use rota_projections::Ledger;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -77,7 +77,7 @@ pub async fn run_clock(
     config: ClockConfig,
     shutdown: Shutdown,
 ) -> Result<(), LogError> {
-    let mut state = CellState::new(&log.cell);
+    let mut state = Ledger::new(&log.cell);
     let mut entries = log.entries(1, vec![node_subjects(&log.cell)]).await?;
     // Fleets say many nodes are alive in one message; an agent says its
     // one node is, on that node's own subject.

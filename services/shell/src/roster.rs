@@ -9,7 +9,7 @@
 use crate::log::{CellLog, LogError};
 use crate::signing::Signer;
 use rota_events::{Body, Event, RosterMember, RosterSet, derived_event_id};
-use rota_projections::{CellState, Roster};
+use rota_projections::{CellState, Ledger, Roster};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -41,7 +41,7 @@ impl RosterFile {
 
 /// The roster the log holds now, folded from its `roster.set` events.
 pub async fn current_roster(log: &CellLog) -> Result<Roster, LogError> {
-    Ok(roster_fold(log).await?.roster)
+    Ok(roster_fold(log).await?.ledger.roster)
 }
 
 /// A fold of the log's `roster.set` events alone: the roster in force,
@@ -86,7 +86,7 @@ pub async fn set_roster(log: &CellLog, members: Vec<RosterMember>) -> Result<(u6
         return Ok((version, seq));
     }
     let reason = folded
-        .queues
+        .backlog
         .rejections
         .get(&seq)
         .map(|rejection| rejection.detail.clone())
@@ -105,7 +105,7 @@ pub async fn set_roster(log: &CellLog, members: Vec<RosterMember>) -> Result<(u6
 /// every event this process wrote would be refused, so it stops and says
 /// why rather than writing them.
 pub fn check_in_roster(
-    state: &CellState,
+    state: &Ledger,
     signer: Option<&Signer>,
     what: &str,
 ) -> Result<(), LogError> {

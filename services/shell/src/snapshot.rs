@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever [`CellState`]'s shape changes; older snapshots are ignored.
-pub const SNAPSHOT_SCHEMA_VERSION: u32 = 8;
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 9;
 
 /// The memory sled may use for its page cache, in bytes: it holds only
 /// snapshot records, a few hundred bytes each.

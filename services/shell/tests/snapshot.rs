@@ -12,9 +12,9 @@ const STREAM: &str = "1700000000000000000";
 /// `padding_bytes` of padding so that each snapshot has some size.
 fn state_at(applied_seq: u64, padding_bytes: usize) -> CellState {
     let mut state = CellState::new("default");
-    state.applied_seq = applied_seq;
-    state.cell = "default".to_string();
-    state.leases.insert(
+    state.ledger.applied_seq = applied_seq;
+    state.ledger.cell = "default".to_string();
+    state.ledger.leases.insert(
         "x".repeat(padding_bytes),
         rota_projections::Lease {
             epoch: 1,
