@@ -32,7 +32,16 @@ A policy file (YAML or JSON) has the fields of policy.set's `placement`
   default_priority_class: batch
   pending_jobs_max: 100000
   pending_jobs_per_tenant_max: 25000
-  retention: {ended_job_age_s: 300, ended_jobs_max: 10000}")]
+  retention: {ended_job_age_s: 300, ended_jobs_max: 10000}
+  preemption:
+    classes:
+      high: {preempts: lower_priority, preemptible: false}
+      batch: {mode: checkpoint, grace_s: 60, min_run_s: 120, max_preemptions: 3}
+    reclaim: true
+    fair_share: {threshold_milli: 300}
+    round_preemptions_max: 64
+    min_interval_s: 300
+    nomination_s: 300")]
     Set(PolicyArgs),
 }
 
@@ -146,6 +155,9 @@ fn from_flags(args: PolicyArgs) -> anyhow::Result<PlacementPolicy> {
             ended_job_age_s: args.ended_job_age_s,
             ended_jobs_max: args.ended_jobs_max,
         },
+        // Preemption is set in a policy file only: its classes are a
+        // mapping, which flags would spell badly.
+        preemption: Default::default(),
     })
 }
 

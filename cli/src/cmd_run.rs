@@ -22,8 +22,8 @@ use tokio::task::JoinSet;
     after_help = "Examples:\n  rota run all\n  rota run placement --state-dir /var/lib/rota --instance placement-b"
 )]
 pub struct RunArgs {
-    /// admission, placement, fairshare, clock or all.
-    #[arg(value_parser = ["admission", "placement", "fairshare", "clock", "all"])]
+    /// admission, placement, fairshare, preemption, clock or all.
+    #[arg(value_parser = ["admission", "placement", "fairshare", "preemption", "clock", "all"])]
     pub service: String,
     /// Directory for snapshots (sled); without it, a restart folds the log from the start.
     #[arg(long)]
@@ -44,7 +44,11 @@ pub async fn run(target: &Target, args: RunArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     shutdown.trigger_on_signals();
     let services: Vec<&str> = match args.service.as_str() {
-        "all" => vec!["admission", "placement", "fairshare", "clock"],
+        "all" => crate::local::SERVICES
+            .iter()
+            .copied()
+            .chain(["clock"])
+            .collect(),
         one => vec![one],
     };
     let instance = args

@@ -112,6 +112,15 @@ fn describe(job: &Job) -> String {
             format!("stopping on {node}: wall-clock limit exceeded")
         }
         JobState::Cancelling => format!("cancelling on {node}"),
+        JobState::Preempting => match &job.preempted {
+            Some(p) => format!(
+                "being preempted on {node} for job {} ({} rule, {} mode)",
+                p.by,
+                p.rule.as_str(),
+                p.mode.as_str()
+            ),
+            None => format!("being preempted on {node}"),
+        },
         JobState::Finished => match job.outcome {
             Some(Outcome::Succeeded) => "finished: succeeded".to_string(),
             Some(Outcome::Failed) => "finished: failed".to_string(),

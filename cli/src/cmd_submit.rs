@@ -65,6 +65,7 @@ struct Spec {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     constraints: Constraints,
+    checkpoint: Option<rota_events::Checkpoint>,
 }
 
 pub async fn submit(target: &Target, args: SubmitArgs) -> anyhow::Result<ExitCode> {
@@ -140,6 +141,7 @@ fn to_event(cell: &str, default_tenant: Option<&str>, spec: Spec) -> anyhow::Res
         priority_class: spec.priority_class,
         labels: spec.labels,
         constraints: spec.constraints,
+        checkpoint: spec.checkpoint,
     }));
     let mut event = Event::new(id.clone(), cell, body).with_tenant(tenant);
     event.correlation_id = Some(id.clone());

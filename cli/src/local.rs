@@ -15,7 +15,7 @@ use rota_shell::{CellLog, Shutdown};
 use tokio::task::JoinSet;
 
 /// The deciding services every local run starts.
-pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
+pub const SERVICES: [&str; 4] = rota_replay::DECIDING_SERVICES;
 
 /// A server this process started: one, or a cluster. It is held, not read:
 /// dropping it stops the servers.

@@ -86,6 +86,22 @@ fn details(event: &Event) -> String {
         Body::ClockTick(b) => format!("after_seq={}", b.after_seq),
         Body::InputRejected(b) => format!("{} seq={} {}: {}", b.kind, b.seq, b.subject, b.detail),
         Body::JobTimedOut(b) => format!("node={} walltime_s={}", b.node, b.walltime_s),
+        Body::JobPreempted(b) => format!(
+            "node={} for={} rule={} mode={} grace_s={} lost_ms={}",
+            b.node,
+            b.preemptor,
+            b.rule.as_str(),
+            b.mode.as_str(),
+            b.grace_s,
+            b.lost_ms
+        ),
+        Body::JobNominated(b) => format!(
+            "node={} victims={} until_ms={}",
+            b.node,
+            b.victims.join(","),
+            b.until_ms
+        ),
+        Body::NominationLapsed(b) => format!("node={} {}", b.node, b.reason),
         Body::PolicySet(b) => format!(
             "backfill={} default_estimate_s={}",
             b.placement.backfill.as_str(),

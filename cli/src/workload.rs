@@ -42,6 +42,7 @@ pub fn generate(cell: &str, run: &str, count: usize, seed: u64) -> Vec<Event> {
                 priority_class: None,
                 labels: BTreeMap::new(),
                 constraints: Default::default(),
+                checkpoint: None,
             }));
             let mut event = Event::new(job.clone(), cell, body).with_tenant(tenant);
             event.correlation_id = Some(job.clone());

@@ -4,6 +4,7 @@
 
 use crate::constraints::{Constraints, Taint, Topology};
 use crate::policy::PolicySet;
+use crate::preemption::{Checkpoint, JobNominated, JobPreempted, NominationLapsed};
 use crate::roster::RosterSet;
 use crate::tenants::{FairShareUpdated, TenantsSet};
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,9 @@ pub struct JobSubmitted {
     /// What the job asks of its node beyond its resources.
     #[serde(default, skip_serializing_if = "Constraints::is_empty")]
     pub constraints: Constraints,
+    /// How the job checkpoints when preempted in checkpoint mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// Schema version 1 of `job.submitted`: whole cores and mebibytes. Still
@@ -163,6 +167,7 @@ impl JobSubmittedV1 {
             priority_class: None,
             labels: BTreeMap::new(),
             constraints: Constraints::default(),
+            checkpoint: None,
         }
     }
 }
@@ -243,6 +248,11 @@ pub struct JobFinished {
     pub signal: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The job checkpointed before it ended (it was asked to, and its
+    /// checkpoint command or its own exit succeeded): when it runs again it
+    /// may resume.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checkpointed: bool,
 }
 
 /// Admission accepted a cancellation. When the job was on a node, `node`
@@ -372,10 +382,13 @@ pub enum Body {
     TenantsSet(TenantsSet),
     FairShareUpdated(FairShareUpdated),
     RosterSet(RosterSet),
+    JobPreempted(JobPreempted),
+    JobNominated(JobNominated),
+    NominationLapsed(NominationLapsed),
 }
 
 /// Every event type name, in documentation order.
-pub const TYPE_NAMES: [&str; 19] = [
+pub const TYPE_NAMES: [&str; 22] = [
     "job.submitted",
     "job.cancel_requested",
     "job.admitted",
@@ -385,6 +398,9 @@ pub const TYPE_NAMES: [&str; 19] = [
     "job.finished",
     "job.cancelled",
     "job.timed_out",
+    "job.preempted",
+    "job.nominated",
+    "job.nomination_lapsed",
     "node.registered",
     "node.drained",
     "node.lost",
@@ -420,6 +436,9 @@ impl Body {
             Body::TenantsSet(_) => "tenants.set",
             Body::FairShareUpdated(_) => "fairshare.updated",
             Body::RosterSet(_) => "roster.set",
+            Body::JobPreempted(_) => "job.preempted",
+            Body::JobNominated(_) => "job.nominated",
+            Body::NominationLapsed(_) => "job.nomination_lapsed",
         }
     }
 
@@ -443,6 +462,9 @@ impl Body {
             Body::JobFinished(b) => Some(&b.job),
             Body::JobCancelled(b) => Some(&b.job),
             Body::JobTimedOut(b) => Some(&b.job),
+            Body::JobPreempted(b) => Some(&b.job),
+            Body::JobNominated(b) => Some(&b.job),
+            Body::NominationLapsed(b) => Some(&b.job),
             _ => None,
         }
     }
@@ -455,6 +477,9 @@ impl Body {
             Body::JobFinished(b) => Some(&b.node),
             Body::JobCancelled(b) => b.node.as_deref(),
             Body::JobTimedOut(b) => Some(&b.node),
+            Body::JobPreempted(b) => Some(&b.node),
+            Body::JobNominated(b) => Some(&b.node),
+            Body::NominationLapsed(b) => Some(&b.node),
             Body::NodeRegistered(b) => Some(&b.node),
             Body::NodeDrained(b) => Some(&b.node),
             Body::NodeLost(b) => Some(&b.node),
@@ -476,6 +501,9 @@ pub fn writer_of(type_name: &str) -> Writer {
             Writer::Service("admission")
         }
         "job.bound" | "job.timed_out" => Writer::Service("placement"),
+        "job.preempted" | "job.nominated" | "job.nomination_lapsed" => {
+            Writer::Service("preemption")
+        }
         "policy.set" | "tenants.set" | "roster.set" => Writer::Operator,
         "fairshare.updated" => Writer::Service("fairshare"),
         "job.started" | "job.finished" | "node.registered" | "node.drained" => Writer::Agent,

@@ -152,6 +152,9 @@ pub fn encode_as(event: &Event, encoding: Encoding) -> Vec<u8> {
         Body::TenantsSet(b) => wire!(b),
         Body::FairShareUpdated(b) => wire!(b),
         Body::RosterSet(b) => wire!(b),
+        Body::JobPreempted(b) => wire!(b),
+        Body::JobNominated(b) => wire!(b),
+        Body::NominationLapsed(b) => wire!(b),
     }
 }
 
@@ -251,6 +254,9 @@ fn decode_body(head: &Head, encoding: Encoding, payload: &[u8]) -> Result<Event,
         "tenants.set" => typed!(crate::tenants::TenantsSet, TenantsSet),
         "fairshare.updated" => typed!(crate::tenants::FairShareUpdated, FairShareUpdated),
         "roster.set" => typed!(crate::roster::RosterSet, RosterSet),
+        "job.preempted" => typed!(crate::preemption::JobPreempted, JobPreempted),
+        "job.nominated" => typed!(crate::preemption::JobNominated, JobNominated),
+        "job.nomination_lapsed" => typed!(crate::preemption::NominationLapsed, NominationLapsed),
         other => {
             return Err(InputError::new(
                 InputErrorKind::UnknownType,

@@ -16,6 +16,7 @@ mod ids;
 mod limits;
 mod names;
 mod policy;
+mod preemption;
 mod retention;
 mod roster;
 mod signature;
@@ -44,6 +45,7 @@ pub use ids::{
 pub use limits::*;
 pub use names::{NameError, check_name};
 pub use policy::*;
+pub use preemption::*;
 pub use retention::*;
 pub use roster::{ROSTER_MEMBERS_MAX, RosterMember, RosterSet};
 pub use signature::{

@@ -5,6 +5,7 @@
 //! services, replay and the simulator use the same one.
 
 use crate::names::check_name;
+use crate::preemption::PreemptionPolicy;
 use crate::retention::Retention;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -195,6 +196,11 @@ pub struct PlacementPolicy {
     /// existed read as the default.
     #[serde(default)]
     pub retention: Retention,
+    /// When a waiting job may take room from running ones. Logs written
+    /// before the field existed read as the default, which preempts
+    /// nothing.
+    #[serde(default, skip_serializing_if = "PreemptionPolicy::is_default")]
+    pub preemption: PreemptionPolicy,
 }
 
 fn default_estimate_s() -> u64 {
@@ -222,6 +228,7 @@ impl Default for PlacementPolicy {
             pending_jobs_max: default_pending_jobs_max(),
             pending_jobs_per_tenant_max: default_pending_jobs_per_tenant_max(),
             retention: Retention::default(),
+            preemption: PreemptionPolicy::default(),
         }
     }
 }
@@ -271,7 +278,8 @@ impl PlacementPolicy {
         }
         self.validate_pending_jobs_max()?;
         self.retention.validate()?;
-        self.validate_classes()
+        self.validate_classes()?;
+        self.preemption.validate(&self.priority_classes)
     }
 
     fn validate_pending_jobs_max(&self) -> Result<(), String> {

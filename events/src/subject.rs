@@ -160,7 +160,11 @@ pub fn subject_patterns(cell: &str, type_name: &str, scope: &PatternScope) -> Ve
     };
     let job = |suffix: &str| format!("rota.{cell}.job.{tenant}.*.{verb}{suffix}");
     match (family, verb) {
-        ("job", "bound" | "started" | "finished" | "timed_out") => vec![job(&format!(".{node}"))],
+        (
+            "job",
+            "bound" | "started" | "finished" | "timed_out" | "preempted" | "nominated"
+            | "nomination_lapsed",
+        ) => vec![job(&format!(".{node}"))],
         ("job", "cancelled") => vec![job(""), job(&format!(".{node}"))],
         ("job", _) => vec![job("")],
         ("node", _) => vec![format!("rota.{cell}.node.{node}.{verb}")],

@@ -34,6 +34,7 @@ fn submitted(job: &str) -> Event {
                 gpu_model: Some("A100".into()),
                 ..Default::default()
             },
+            checkpoint: None,
         })),
     )
     .with_tenant("acme")

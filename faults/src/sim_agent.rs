@@ -96,12 +96,27 @@ impl SimAgent {
                 exit_code: Some(0),
                 signal: None,
                 message: None,
+                checkpointed: false,
             });
         }
         for report in std::mem::take(&mut self.reports) {
             publish.extend(self.core.on_report(report));
         }
         publish
+    }
+
+    /// Stops a running job, reporting it killed.
+    fn stop(&mut self, job: String, checkpointed: bool) {
+        if self.finishes_at.remove(&job).is_some() {
+            self.reports.push(Report::Finished {
+                job,
+                outcome: Outcome::Killed,
+                exit_code: None,
+                signal: None,
+                message: Some("stopped".to_string()),
+                checkpointed,
+            });
+        }
     }
 
     fn carry_out(&mut self, step: Step, now_ms: u64, publish: &mut Vec<Event>) {
@@ -114,17 +129,9 @@ impl SimAgent {
                     pid: None,
                 });
             }
-            Step::Kill { job } => {
-                if self.finishes_at.remove(&job).is_some() {
-                    self.reports.push(Report::Finished {
-                        job,
-                        outcome: Outcome::Killed,
-                        exit_code: None,
-                        signal: None,
-                        message: Some("cancelled".to_string()),
-                    });
-                }
-            }
+            Step::Kill { job } => self.stop(job, false),
+            // A simulated job checkpoints at once.
+            Step::Checkpoint { job, .. } => self.stop(job, true),
             Step::Abandon { job, .. } => {
                 self.finishes_at.remove(&job);
             }

@@ -7,15 +7,17 @@ use crate::entry::LogEntry;
 use crate::job::Job;
 use crate::ledger::Ledger;
 use crate::node::Node;
+use crate::nominations::Nominations;
+use crate::occupants::Occupants;
 use crate::placement_index::PlacementIndex;
 use crate::projection::{Projection, Refused};
-use rota_events::TenantConfig;
+use rota_events::{JobNominated, TenantConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Deref;
 
-/// The ledger with admission's backlog, placement's indexes and the
-/// tenants' accounts beside it: what every service folds. It reads as its
+/// The ledger with admission's backlog, placement's indexes, the tenants'
+/// accounts and the preemptors' nominations beside it: what every service folds. It reads as its
 /// ledger (`state.jobs`, `state.nodes`), so that code which needs only the
 /// ledger takes a `&Ledger` and is given either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +27,10 @@ pub struct CellState {
     pub placement: PlacementIndex,
     /// Tenants: the tree and fair-share policy, usage, holdings, factors.
     pub accounts: Accounts,
+    /// Room held for preemptors.
+    pub nominations: Nominations,
+    /// The running jobs a preemption could stop, by node.
+    pub occupants: Occupants,
 }
 
 impl Deref for CellState {
@@ -42,6 +48,8 @@ impl CellState {
             backlog: Backlog::default(),
             placement: PlacementIndex::default(),
             accounts: Accounts::default(),
+            nominations: Nominations::default(),
+            occupants: Occupants::default(),
         }
     }
 
@@ -52,6 +60,8 @@ impl CellState {
             backlog: &mut self.backlog,
             placement: &mut self.placement,
             accounts: &mut self.accounts,
+            nominations: &mut self.nominations,
+            occupants: &mut self.occupants,
         };
         self.ledger.apply_with(entry, &mut beside);
     }
@@ -62,6 +72,8 @@ struct Beside<'a> {
     backlog: &'a mut Backlog,
     placement: &'a mut PlacementIndex,
     accounts: &'a mut Accounts,
+    nominations: &'a mut Nominations,
+    occupants: &'a mut Occupants,
 }
 
 impl Beside<'_> {
@@ -70,6 +82,8 @@ impl Beside<'_> {
         tell(self.backlog);
         tell(self.placement);
         tell(self.accounts);
+        tell(self.nominations);
+        tell(self.occupants);
     }
 }
 
@@ -102,6 +116,10 @@ impl Projection for Beside<'_> {
         self.each(|p| p.released(id, job, now_ms));
     }
 
+    fn stopping(&mut self, id: &str, job: &Job) {
+        self.each(|p| p.stopping(id, job));
+    }
+
     fn stopped_at_limit(&mut self, id: &str, job: &Job) {
         self.each(|p| p.stopped_at_limit(id, job));
     }
@@ -128,5 +146,13 @@ impl Projection for Beside<'_> {
 
     fn factors_published(&mut self, factors: &BTreeMap<String, u32>, now_ms: u64) {
         self.each(|p| p.factors_published(factors, now_ms));
+    }
+
+    fn nominated(&mut self, nominated: &JobNominated) {
+        self.each(|p| p.nominated(nominated));
+    }
+
+    fn nomination_lapsed(&mut self, job: &str) {
+        self.each(|p| p.nomination_lapsed(job));
     }
 }

@@ -1,6 +1,6 @@
 //! A job as the fold knows it.
 
-use rota_events::{Event, JobSubmitted, Outcome};
+use rota_events::{Event, JobPreempted, JobSubmitted, Outcome, PreemptionMode, PreemptionRule};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -18,6 +18,10 @@ pub enum JobState {
     /// Cancelled while on a node; the node still holds its resources until
     /// the agent reports it ended.
     Cancelling,
+    /// Preempted while on a node: its agent is stopping it (after its grace
+    /// period, in checkpoint mode), and the node holds its resources until
+    /// the agent reports it ended.
+    Preempting,
     Finished,
     Rejected,
     Cancelled,
@@ -36,7 +40,7 @@ impl JobState {
     pub fn holds_node(&self) -> bool {
         matches!(
             self,
-            JobState::Bound | JobState::Running | JobState::Cancelling
+            JobState::Bound | JobState::Running | JobState::Cancelling | JobState::Preempting
         )
     }
 
@@ -47,6 +51,7 @@ impl JobState {
             JobState::Bound => "bound",
             JobState::Running => "running",
             JobState::Cancelling => "cancelling",
+            JobState::Preempting => "preempting",
             JobState::Finished => "finished",
             JobState::Rejected => "rejected",
             JobState::Cancelled => "cancelled",
@@ -87,6 +92,41 @@ pub struct Job {
     pub exit_code: Option<i32>,
     /// Why the job was rejected or cancelled.
     pub reason: Option<String>,
+    /// How many times it has been preempted.
+    pub preemptions: u32,
+    /// Its last preemption, if it was ever preempted.
+    pub preempted: Option<Preemption>,
+    /// Its last run ended with a checkpoint it may resume from.
+    pub checkpointed: bool,
+}
+
+/// One preemption of a job, as the ledger keeps it for explaining.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preemption {
+    /// The job the room was for.
+    pub by: String,
+    pub node: String,
+    pub rule: PreemptionRule,
+    pub mode: PreemptionMode,
+    pub grace_s: u64,
+    /// When, in log milliseconds.
+    pub at_ms: u64,
+    /// The run time it lost, in milliseconds.
+    pub lost_ms: u64,
+}
+
+impl Preemption {
+    pub fn of(preempted: &JobPreempted, at_ms: u64) -> Preemption {
+        Preemption {
+            by: preempted.preemptor.clone(),
+            node: preempted.node.clone(),
+            rule: preempted.rule,
+            mode: preempted.mode,
+            grace_s: preempted.grace_s,
+            at_ms,
+            lost_ms: preempted.lost_ms,
+        }
+    }
 }
 
 impl Job {
@@ -113,6 +153,9 @@ impl Job {
             outcome: None,
             exit_code: None,
             reason: None,
+            preemptions: 0,
+            preempted: None,
+            checkpointed: false,
         }
     }
 

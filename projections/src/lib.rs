@@ -24,9 +24,12 @@ mod ledger;
 pub mod neighbour_terms;
 mod node;
 pub mod node_filters;
+mod nominations;
+mod occupants;
 mod pending;
 mod placement_index;
 mod projection;
+pub mod protection;
 mod repellers;
 mod retention;
 mod rng;
@@ -38,7 +41,7 @@ pub use backlog::{Backlog, CancelRequest, RejectionToWrite};
 pub use cell::CellState;
 pub use core::{Decider, Draft, Folded, ServiceCore, seal_round};
 pub use entry::LogEntry;
-pub use job::{Job, JobState};
+pub use job::{Job, JobState, Preemption};
 pub use labels::{LabelIndex, LabelledJobs};
 pub use ledger::transitions::{self, JobInput, Move, Refusal};
 pub use ledger::{Counters, Lease, Ledger};
@@ -46,6 +49,8 @@ pub use node::{
     GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli, gpu_summary, pick_gpu_devices,
     topology_domain,
 };
+pub use nominations::{Nomination, Nominations};
+pub use occupants::{NO_CLASS, Occupant, Occupants};
 pub use pending::{PendingJob, PendingQueue, QueueGroup};
 pub use placement_index::PlacementIndex;
 pub use projection::{Projection, Refused};

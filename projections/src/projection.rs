@@ -7,7 +7,7 @@
 
 use crate::job::Job;
 use crate::node::Node;
-use rota_events::TenantConfig;
+use rota_events::{JobNominated, TenantConfig};
 use std::collections::BTreeMap;
 
 /// A refusal the ledger made of one entry, which admission answers with an
@@ -47,6 +47,10 @@ pub trait Projection {
     /// `job` releases its node at `now_ms`. Called while it still holds it.
     fn released(&mut self, id: &str, job: &Job, now_ms: u64) {}
 
+    /// `job`, on a node, is being stopped: cancelled, past its limit or
+    /// preempted. Called once it is in its stopping state.
+    fn stopping(&mut self, id: &str, job: &Job) {}
+
     /// Placement stopped `job` at its wall-clock limit.
     fn stopped_at_limit(&mut self, id: &str, job: &Job) {}
 
@@ -66,6 +70,12 @@ pub trait Projection {
     /// A valid tenant configuration took effect at `now_ms`; `holding` are
     /// the jobs on nodes.
     fn tenants_set(&mut self, config: &TenantConfig, now_ms: u64, holding: &[&Job]) {}
+
+    /// The preemption service holds room for a waiting job.
+    fn nominated(&mut self, nominated: &JobNominated) {}
+
+    /// The room held for `job` is held no longer.
+    fn nomination_lapsed(&mut self, job: &str) {}
 
     /// The fair-share service published `factors` at `now_ms`.
     fn factors_published(&mut self, factors: &BTreeMap<String, u32>, now_ms: u64) {}

@@ -18,6 +18,8 @@ pub struct JobTally {
     pub succeeded: u64,
     pub rejected: u64,
     pub cancelled: u64,
+    /// Preemptions that took effect (a job preempted twice counts twice).
+    pub preempted: u64,
 }
 
 impl JobTally {

@@ -48,6 +48,7 @@ pub fn apply_with_verdict(state: &mut CellState, entry: &LogEntry, job: &str) ->
     if after.void_bindings > before.void_bindings
         || after.void_admissions > before.void_admissions
         || after.void_timeouts > before.void_timeouts
+        || after.void_preemptions > before.void_preemptions
     {
         return Verdict::Void;
     }

@@ -15,12 +15,22 @@ use std::fmt;
 /// Makes a fresh core for a service name, or None if the service is unknown.
 pub type CoreFactory<'a> = &'a dyn Fn(&str) -> Option<Box<dyn ServiceCore>>;
 
+/// Every deciding service of this build, each the one writer of its
+/// decisions.
+pub const DECIDING_SERVICES: [&str; 4] = [
+    rota_admission::SERVICE,
+    rota_placement::SERVICE,
+    rota_fairshare::SERVICE,
+    rota_preemption::SERVICE,
+];
+
 /// The cores of this build, for `cell`.
 pub fn standard_core(cell: &str, service: &str) -> Option<Box<dyn ServiceCore>> {
     match service {
         rota_admission::SERVICE => Some(Box::new(rota_admission::Admission::new(cell))),
         rota_placement::SERVICE => Some(Box::new(rota_placement::Placement::new(cell))),
         rota_fairshare::SERVICE => Some(Box::new(rota_fairshare::FairShare::new(cell))),
+        rota_preemption::SERVICE => Some(Box::new(rota_preemption::Preemption::new(cell))),
         _ => None,
     }
 }

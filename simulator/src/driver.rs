@@ -308,6 +308,7 @@ impl Sim {
             exit_code: (outcome == Outcome::Succeeded).then_some(0),
             signal: None,
             message: None,
+            checkpointed: false,
         });
         self.push(
             Event::new(format!("end-{job}-{bindings}"), SIM_CELL, body).with_tenant(tenant),

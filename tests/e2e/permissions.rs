@@ -185,6 +185,7 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
             exit_code: Some(0),
             signal: None,
             message: None,
+            checkpointed: false,
         }),
     )
     .with_tenant("beta");
@@ -281,6 +282,7 @@ async fn the_server_refuses_what_an_identity_may_not_write_or_read() {
             exit_code: Some(0),
             signal: None,
             message: None,
+            checkpointed: false,
         }),
     )
     .with_tenant("beta");

@@ -66,6 +66,7 @@ async fn a_forged_finish_on_the_jobs_own_node_is_refused() {
                 exit_code: Some(0),
                 message: None,
                 signal: None,
+                checkpointed: false,
             }),
         )
         .with_tenant("acme")

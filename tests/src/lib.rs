@@ -232,10 +232,10 @@ impl TestBed {
         });
     }
 
-    /// Runs admission, placement and fair share (and the clock, if asked) in
-    /// this process.
+    /// Runs every deciding service (and the clock, if asked) in this
+    /// process.
     pub fn run_services(&mut self, with_clock: bool) {
-        self.run_named(&["admission", "placement", "fairshare"]);
+        self.run_named(&rota_replay::DECIDING_SERVICES);
         if with_clock {
             let (log, shutdown) = (self.services.clone(), self.shutdown.clone());
             self.tasks.spawn(async move {

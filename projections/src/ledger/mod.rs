@@ -11,7 +11,7 @@ pub mod transitions;
 
 use crate::backlog::CancelRequest;
 use crate::entry::LogEntry;
-use crate::job::{Job, JobState};
+use crate::job::{Job, JobState, Preemption};
 use crate::labels::LabelIndex;
 use crate::node::{GPU_MILLI_PER_DEVICE, Node, NodeState, gpu_share_milli};
 use crate::projection::{Projection, Refused};
@@ -20,8 +20,8 @@ use crate::retention::EndedJobs;
 use crate::roster::Roster;
 use crate::tally::JobTally;
 use rota_events::{
-    Body, Event, JobBound, JobFinished, JobStarted, JobSubmitted, JobTimedOut, LeaseClaimed,
-    NodeRegistered, Outcome, ParsedSubject, PlacementPolicy, Writer,
+    Body, Event, JobBound, JobFinished, JobPreempted, JobStarted, JobSubmitted, JobTimedOut,
+    LeaseClaimed, NodeRegistered, Outcome, ParsedSubject, PlacementPolicy, PreemptionMode, Writer,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +56,10 @@ pub struct Counters {
     /// Unreadable messages on the rejection subject itself, which are never
     /// answered with another rejection.
     pub unanswered_rejections: u64,
+    /// Preemptions and nominations that did not hold when they landed:
+    /// the victim was not running where they said or is protected, or the
+    /// preemptor was not waiting.
+    pub void_preemptions: u64,
 }
 
 /// Jobs, nodes and leases, and what decides whether an event about them
@@ -286,6 +290,18 @@ impl<P: Projection> Fold<'_, P> {
                 Err(problem) => self.refuse(None, &format!("policy.set refused: {problem}")),
             },
             Body::JobTimedOut(timed_out) => self.timed_out(timed_out),
+            Body::JobPreempted(preempted) => self.preempted(preempted),
+            Body::JobNominated(nominated) => {
+                let waiting = self.ledger.jobs.get(&nominated.job).is_some_and(|job| {
+                    job.state == JobState::Pending
+                        && self.ledger.nodes.contains_key(&nominated.node)
+                });
+                match waiting {
+                    true => self.beside.nominated(nominated),
+                    false => self.ledger.counters.void_preemptions += 1,
+                }
+            }
+            Body::NominationLapsed(lapsed) => self.beside.nomination_lapsed(&lapsed.job),
             Body::RosterSet(set) => {
                 if let Err(problem) = self.ledger.roster.on_set(self.entry.signer.as_ref(), set) {
                     self.refuse(None, &format!("roster.set refused: {problem}"));
@@ -368,6 +384,8 @@ impl<P: Projection> Fold<'_, P> {
         job.state = to;
         if to.is_terminal() {
             self.job_ended(job_id);
+        } else if to == JobState::Cancelling {
+            self.beside.stopping(job_id, job);
         }
     }
 
@@ -464,16 +482,27 @@ impl<P: Projection> Fold<'_, P> {
                 return;
             }
         };
+        let state = self.ledger.jobs[&finished.job].state;
         self.release(&finished.job);
         let job = self
             .ledger
             .jobs
             .get_mut(&finished.job)
             .expect("job is on the node");
-        job.state = match step {
-            Move::EndAsStopped if !job.timed_out => JobState::Cancelled,
+        // A victim that ran to success before it could be stopped has
+        // finished, not been preempted.
+        let completed = finished.outcome == Outcome::Succeeded && !finished.checkpointed;
+        let to = match step {
+            Move::EndAsStopped if state == JobState::Preempting && completed => JobState::Finished,
+            Move::EndAsStopped => end_as_stopped(state, job),
             _ => JobState::Finished,
         };
+        if to == JobState::Pending {
+            job.checkpointed = finished.checkpointed;
+            self.requeue(&finished.job);
+            return;
+        }
+        job.state = to;
         job.finished_ms = Some(self.ledger.now_ms);
         job.outcome = Some(finished.outcome);
         job.exit_code = finished.exit_code;
@@ -505,6 +534,7 @@ impl<P: Projection> Fold<'_, P> {
             "stopped at its wall-clock limit of {} s",
             timed_out.walltime_s
         ));
+        self.beside.stopping(&timed_out.job, job);
     }
 
     fn registered(&mut self, registered: &NodeRegistered) {
@@ -549,22 +579,23 @@ impl<P: Projection> Fold<'_, P> {
         let jobs: Vec<String> = self.ledger.nodes[node_id].jobs.iter().cloned().collect();
         for job_id in jobs {
             let state = self.ledger.jobs[&job_id].state;
-            let Ok(Move::To(to)) = transitions::next(state, JobInput::NodeLost) else {
-                unreachable!("a job on a node moves when the node is lost")
-            };
             self.release(&job_id);
             let job = self
                 .ledger
                 .jobs
                 .get_mut(&job_id)
                 .expect("node lists only known jobs");
-            job.state = to;
+            let to = match transitions::next(state, JobInput::NodeLost) {
+                Ok(Move::To(to)) => to,
+                Ok(Move::EndAsStopped) => end_as_stopped(state, job),
+                _ => unreachable!("a job on a node moves when the node is lost"),
+            };
             if to.is_terminal() {
+                job.state = to;
                 job.outcome = Some(Outcome::Lost);
                 self.job_ended(&job_id);
             } else {
-                job.bound_ms = None;
-                self.beside.queued(&job_id, job);
+                self.requeue(&job_id);
                 self.ledger.counters.requeued_jobs += 1;
             }
         }
@@ -577,6 +608,55 @@ impl<P: Projection> Fold<'_, P> {
             self.beside.node_unready(node);
         }
         node.state = NodeState::Lost;
+    }
+
+    /// Puts a job that released its node back in the queue, in its old
+    /// place: its admission sequence and submission time are kept.
+    fn requeue(&mut self, job_id: &str) {
+        let job = self.ledger.jobs.get_mut(job_id).expect("a known job");
+        job.state = JobState::Pending;
+        job.bound_ms = None;
+        self.beside.queued(job_id, job);
+    }
+
+    fn preempted(&mut self, preempted: &JobPreempted) {
+        let now = self.ledger.now_ms;
+        let ledger = &*self.ledger;
+        let holds = ledger
+            .job_on_node(&preempted.job, &preempted.node)
+            .is_some();
+        let for_waiting = ledger
+            .jobs
+            .get(&preempted.preemptor)
+            .is_some_and(|job| job.state == JobState::Pending);
+        let victim = ledger.jobs.get(&preempted.job);
+        let unprotected = victim
+            .is_some_and(|job| crate::protection::protection(&ledger.policy, job, now).is_none());
+        let to = victim.and_then(
+            |job| match transitions::next(job.state, JobInput::Preempted) {
+                Ok(Move::To(to)) => Some(to),
+                _ => None,
+            },
+        );
+        let (true, true, true, Some(to)) = (holds, for_waiting, unprotected, to) else {
+            self.ledger.counters.void_preemptions += 1;
+            return;
+        };
+        let job = self
+            .ledger
+            .jobs
+            .get_mut(&preempted.job)
+            .expect("checked above");
+        job.state = to;
+        job.preemptions += 1;
+        job.preempted = Some(Preemption::of(preempted, now));
+        job.reason = Some(format!(
+            "preempted for job {} under the {} rule",
+            preempted.preemptor,
+            preempted.rule.as_str()
+        ));
+        self.beside.stopping(&preempted.job, job);
+        self.ledger.tally.preempted += 1;
     }
 
     /// Takes a claim only at the next epoch of its service: a claim that
@@ -717,6 +797,18 @@ impl<P: Projection> Fold<'_, P> {
             kind,
             detail,
         });
+    }
+}
+
+/// How a job that was being stopped ends: a preempted job as its mode
+/// says (cancelled, or waiting again), a job stopped at its limit
+/// finished, a cancelled one cancelled.
+fn end_as_stopped(state: JobState, job: &Job) -> JobState {
+    match (state, &job.preempted) {
+        (JobState::Preempting, Some(p)) if p.mode == PreemptionMode::Cancel => JobState::Cancelled,
+        (JobState::Preempting, _) => JobState::Pending,
+        _ if job.timed_out => JobState::Finished,
+        _ => JobState::Cancelled,
     }
 }
 

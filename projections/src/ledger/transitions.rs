@@ -24,11 +24,13 @@ pub enum JobInput {
     TimedOut,
     /// The clock declared the job's node lost.
     NodeLost,
+    /// The preemption service stopped the job to make room for another.
+    Preempted,
 }
 
 impl JobInput {
     /// Every input, for tables and their tests.
-    pub const ALL: [JobInput; 8] = [
+    pub const ALL: [JobInput; 9] = [
         JobInput::Admitted,
         JobInput::Rejected,
         JobInput::Cancelled,
@@ -37,6 +39,7 @@ impl JobInput {
         JobInput::Finished,
         JobInput::TimedOut,
         JobInput::NodeLost,
+        JobInput::Preempted,
     ];
 }
 
@@ -45,7 +48,8 @@ impl JobInput {
 pub enum Move {
     To(JobState),
     /// The job ends as its stop asked: cancelled when its tenant cancelled
-    /// it, finished when placement stopped it at its limit.
+    /// it, finished when placement stopped it at its limit; when it was
+    /// preempted, cancelled or waiting again, as its preemption's mode says.
     EndAsStopped,
     /// Nothing changes, and nothing is wrong: a start reported again.
     Stay,
@@ -74,14 +78,19 @@ pub fn next(state: JobState, input: JobInput) -> Result<Move, Refusal> {
         (S::Submitted | S::Pending, I::Cancelled) => Ok(To(S::Cancelled)),
         (S::Pending, I::Bound) => Ok(To(S::Bound)),
         (S::Bound | S::Running, I::Cancelled | I::TimedOut) => Ok(To(S::Cancelling)),
+        // A tenant's cancellation outranks a preemption: the job ends
+        // cancelled rather than waiting again.
+        (S::Preempting, I::Cancelled) => Ok(To(S::Cancelling)),
+        (S::Bound | S::Running, I::Preempted) => Ok(To(S::Preempting)),
         (S::Bound, I::Started) => Ok(To(S::Running)),
-        (S::Running | S::Cancelling, I::Started) => Ok(Stay),
+        (S::Running | S::Cancelling | S::Preempting, I::Started) => Ok(Stay),
         (S::Bound | S::Running, I::Finished) => Ok(To(S::Finished)),
-        (S::Cancelling, I::Finished) => Ok(EndAsStopped),
+        (S::Cancelling | S::Preempting, I::Finished) => Ok(EndAsStopped),
         // A job whose node is lost waits again, unless it was being stopped
         // anyway: then it has ended.
         (S::Bound | S::Running, I::NodeLost) => Ok(To(S::Pending)),
         (S::Cancelling, I::NodeLost) => Ok(To(S::Cancelled)),
+        (S::Preempting, I::NodeLost) => Ok(EndAsStopped),
         (state, I::Started | I::Finished) if !state.holds_node() => Err(HoldsNoNode),
         _ => Err(Void),
     }
@@ -91,12 +100,13 @@ pub fn next(state: JobState, input: JobInput) -> Result<Move, Refusal> {
 mod tests {
     use super::*;
 
-    const STATES: [JobState; 8] = [
+    const STATES: [JobState; 9] = [
         JobState::Submitted,
         JobState::Pending,
         JobState::Bound,
         JobState::Running,
         JobState::Cancelling,
+        JobState::Preempting,
         JobState::Finished,
         JobState::Rejected,
         JobState::Cancelled,
@@ -134,6 +144,15 @@ mod tests {
             for input in [JobInput::Started, JobInput::Finished] {
                 assert_eq!(next(state, input), Err(Refusal::HoldsNoNode));
             }
+        }
+    }
+
+    #[test]
+    fn a_job_is_preempted_at_most_once_a_run() {
+        for state in STATES {
+            let preempted = next(state, JobInput::Preempted);
+            let running = matches!(state, JobState::Bound | JobState::Running);
+            assert_eq!(preempted.is_ok(), running, "{state:?}");
         }
     }
 

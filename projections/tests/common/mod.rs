@@ -159,6 +159,7 @@ pub fn finished(job: &str, node: &str) -> Event {
             exit_code: Some(0),
             signal: None,
             message: None,
+            checkpointed: false,
         }),
     )
     .with_tenant("acme")

@@ -3,7 +3,7 @@
 
 use crate::constraints::validate_constraints;
 use crate::limits::*;
-use rota_events::{JobSubmitted, PlacementPolicy};
+use rota_events::{CHECKPOINT_SIGNALS, JobSubmitted, PREEMPTION_GRACE_S_MAX, PlacementPolicy};
 
 /// Why a spec is refused: the field, and a reason that says the value and
 /// what would be accepted.
@@ -105,23 +105,62 @@ pub fn validate(spec: &JobSubmitted, policy: &PlacementPolicy) -> Result<(), Ref
         );
     }
     validate_labels(spec)?;
+    validate_checkpoint(spec)?;
     validate_constraints(&spec.constraints)
 }
 
+fn validate_checkpoint(spec: &JobSubmitted) -> Result<(), Refusal> {
+    let Some(checkpoint) = &spec.checkpoint else {
+        return Ok(());
+    };
+    validate_command_at("checkpoint.command", &checkpoint.command)?;
+    if let Some(signal) = &checkpoint.signal
+        && !CHECKPOINT_SIGNALS.contains(&signal.as_str())
+    {
+        return refuse(
+            "checkpoint.signal",
+            format!(
+                "checkpoint.signal is {signal:?}; it must be one of {}",
+                CHECKPOINT_SIGNALS.join(", ")
+            ),
+        );
+    }
+    if checkpoint.signal.is_some() && !checkpoint.command.is_empty() {
+        return refuse(
+            "checkpoint",
+            "checkpoint names both a signal and a command; name one of them".to_string(),
+        );
+    }
+    match checkpoint.grace_s {
+        Some(grace_s) if grace_s > PREEMPTION_GRACE_S_MAX => refuse(
+            "checkpoint.grace_s",
+            format!(
+                "checkpoint.grace_s is {grace_s}; it must be 0 to {PREEMPTION_GRACE_S_MAX} seconds"
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn validate_command(command: &[String]) -> Result<(), Refusal> {
+    validate_command_at("command", command)
+}
+
+/// Checks a program and its arguments, named `field` in refusals.
+fn validate_command_at(field: &str, command: &[String]) -> Result<(), Refusal> {
     if command.len() > JOB_COMMAND_ARGS_MAX {
         return refuse(
-            "command",
+            field,
             format!(
-                "command has {} arguments; it may have at most {JOB_COMMAND_ARGS_MAX}",
+                "{field} has {} arguments; it may have at most {JOB_COMMAND_ARGS_MAX}",
                 command.len()
             ),
         );
     }
     if command.first().is_some_and(|program| program.is_empty()) {
         return refuse(
-            "command",
-            "command[0] is empty; it must name the program to run".to_string(),
+            field,
+            format!("{field}[0] is empty; it must name the program to run"),
         );
     }
     match command
@@ -129,9 +168,9 @@ fn validate_command(command: &[String]) -> Result<(), Refusal> {
         .position(|arg| arg.len() > JOB_COMMAND_ARG_BYTES_MAX)
     {
         Some(index) => refuse(
-            "command",
+            field,
             format!(
-                "command[{index}] is {} bytes; an argument may be at most {JOB_COMMAND_ARG_BYTES_MAX}",
+                "{field}[{index}] is {} bytes; an argument may be at most {JOB_COMMAND_ARG_BYTES_MAX}",
                 command[index].len()
             ),
         ),

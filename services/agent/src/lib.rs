@@ -11,10 +11,10 @@
 
 mod node_spec;
 
-pub use node_spec::{JobToRun, NodeSpec, Report};
+pub use node_spec::{CheckpointRequest, JobToRun, NodeSpec, Report};
 
 use rota_events::{
-    Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, derived_event_id,
+    Body, Event, JobFinished, JobStarted, NodeRegistered, Outcome, PreemptionMode, derived_event_id,
 };
 use rota_projections::{JobState, Ledger, LogEntry, Node, NodeState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,9 +28,16 @@ pub const REASSERTIONS_MAX: u32 = 16;
 pub enum Step {
     /// Start a job bound to one of this agent's nodes.
     Start(JobToRun),
-    /// Stop a job that was cancelled or ran out its time; the runner
-    /// reports how it ended.
+    /// Stop a job that was cancelled, ran out its time or was preempted;
+    /// the runner reports how it ended.
     Kill { job: String },
+    /// Ask a preempted job to checkpoint, give it its grace period, then
+    /// stop it; the runner reports how it ended and whether it
+    /// checkpointed.
+    Checkpoint {
+        job: String,
+        request: CheckpointRequest,
+    },
     /// Stop, without reporting, a job on a node the log declared lost: the
     /// fold has already put it back in the queue.
     Abandon { job: String, node: String },
@@ -253,6 +260,7 @@ impl AgentCore {
             exit_code: None,
             signal: None,
             message: Some(message.to_string()),
+            checkpointed: false,
         };
         match (job.state, is_launched) {
             // The end this agent reported is still on its way to the log:
@@ -265,6 +273,8 @@ impl AgentCore {
                     node: node.to_string(),
                     command: job.spec.command.clone(),
                     duration_ms: job.spec.duration_ms,
+                    resume: job.checkpointed
+                        && job.spec.checkpoint.as_ref().is_some_and(|c| c.resumable),
                 }))
             }
             (JobState::Running, false) => {
@@ -278,6 +288,12 @@ impl AgentCore {
             (JobState::Cancelling, false) => {
                 self.launched.insert(job_id.to_string(), job.bindings);
                 let killed = ended(Outcome::Killed, "cancelled before this agent ran it");
+                self.report_event(killed).map(Step::publish)
+            }
+            (JobState::Preempting, true) => Some(stop_preempted(job_id, job)),
+            (JobState::Preempting, false) => {
+                self.launched.insert(job_id.to_string(), job.bindings);
+                let killed = ended(Outcome::Killed, "preempted before this agent ran it");
                 self.report_event(killed).map(Step::publish)
             }
             _ => None,
@@ -305,6 +321,7 @@ impl AgentCore {
                 exit_code,
                 signal,
                 message,
+                checkpointed,
             } => {
                 self.launched.remove(&job_id);
                 self.ended_unread.insert(job_id.clone(), bindings);
@@ -317,6 +334,7 @@ impl AgentCore {
                         exit_code,
                         signal,
                         message,
+                        checkpointed,
                     }),
                 )
             }
@@ -356,6 +374,30 @@ impl AgentCore {
                 }
             })
             .collect()
+    }
+}
+
+/// How to stop a preempted job: at once, unless its preemption asks it to
+/// checkpoint first.
+fn stop_preempted(job_id: &str, job: &rota_projections::Job) -> Step {
+    let kill = Step::Kill {
+        job: job_id.to_string(),
+    };
+    let Some(preemption) = job
+        .preempted
+        .as_ref()
+        .filter(|p| p.mode == PreemptionMode::Checkpoint)
+    else {
+        return kill;
+    };
+    let declared = job.spec.checkpoint.clone().unwrap_or_default();
+    Step::Checkpoint {
+        job: job_id.to_string(),
+        request: CheckpointRequest {
+            signal: declared.signal,
+            command: declared.command,
+            grace_ms: preemption.grace_s.saturating_mul(1000),
+        },
     }
 }
 

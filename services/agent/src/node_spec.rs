@@ -23,6 +23,21 @@ pub struct JobToRun {
     pub node: String,
     pub command: Vec<String>,
     pub duration_ms: Option<u64>,
+    /// The job's last run ended with a checkpoint and the job says it can
+    /// resume from one: its process gets `ROTA_RESUME=1`.
+    pub resume: bool,
+}
+
+/// How to ask a job to checkpoint before it is stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRequest {
+    /// The signal to send its process, by name; SIGTERM when the job
+    /// declared neither a signal nor a command.
+    pub signal: Option<String>,
+    /// The command to run beside it, when it declared one.
+    pub command: Vec<String>,
+    /// How long it may run on before it is killed, in milliseconds.
+    pub grace_ms: u64,
 }
 
 /// What a runner tells the agent.
@@ -38,5 +53,7 @@ pub enum Report {
         exit_code: Option<i32>,
         signal: Option<i32>,
         message: Option<String>,
+        /// It was asked to checkpoint and did.
+        checkpointed: bool,
     },
 }

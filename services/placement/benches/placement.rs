@@ -129,6 +129,7 @@ fn cell(nodes: usize, with_job_terms: bool) -> Cell {
                     priority_class: None,
                     labels: BTreeMap::from([("app".to_string(), service)]),
                     constraints,
+                    checkpoint: None,
                 })),
             )
             .with_tenant(["a", "b", "c"][i % 3]),

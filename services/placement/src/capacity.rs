@@ -342,8 +342,14 @@ impl<'a> FreeCapacity<'a> {
         job: &'a Job,
         accept: Option<&dyn Fn(&str) -> bool>,
     ) -> Option<Choice<'a>> {
-        let unrestricted = accept.is_none();
-        let accept = |node: &str| accept.is_none_or(|accept| accept(node));
+        // Room held for a preemptor is given to no other job: a node with a
+        // nomination takes only the jobs nominated to it.
+        let nominations = &self.state.nominations;
+        let unrestricted = accept.is_none() && nominations.is_empty();
+        let accept = |node: &str| {
+            accept.is_none_or(|accept| accept(node))
+                && (nominations.is_empty() || held_for(nominations, node, job_id))
+        };
         if self.names.is_empty() {
             return None;
         }
@@ -464,4 +470,11 @@ impl<'a> FreeCapacity<'a> {
         ));
         self.neighbours.note_bound(job, i);
     }
+}
+
+/// Whether `node` may take `job_id` as far as nominations go: it holds no
+/// room for another job.
+fn held_for(nominations: &rota_projections::Nominations, node: &str, job_id: &str) -> bool {
+    let mut nominees = nominations.on_node(node).peekable();
+    nominees.peek().is_none() || nominees.any(|nominee| nominee == job_id)
 }

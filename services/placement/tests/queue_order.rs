@@ -35,6 +35,7 @@ fn first_placed(queue: QueueWeights) -> String {
                 exit_code: Some(0),
                 signal: None,
                 message: None,
+                checkpointed: false,
             }),
         )
         .with_tenant("t"),

@@ -18,7 +18,7 @@ use rota_events::{
 };
 
 /// The services that decide, each the one writer of its decisions.
-pub const SERVICES: [&str; 4] = ["admission", "placement", "fairshare", "clock"];
+pub const SERVICES: [&str; 5] = ["admission", "placement", "fairshare", "preemption", "clock"];
 
 pub use rota_events::Identity;
 

@@ -29,12 +29,14 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(500);
 /// The run time of a simulated job that declared none, in milliseconds.
 pub const SIM_DEFAULT_DURATION_MS: u64 = 1000;
 
-pub use rota_agent::{JobToRun, NodeSpec, Report};
+pub use rota_agent::{CheckpointRequest, JobToRun, NodeSpec, Report};
 
 /// Something that runs jobs and reports on them.
 pub trait Runner {
     fn start(&mut self, job: JobToRun);
     fn kill(&mut self, job: &str);
+    /// Asks a job to checkpoint, then stops it after its grace period.
+    fn checkpoint(&mut self, job: &str, request: CheckpointRequest);
     /// The next report; pending while there is none.
     fn next_report(&mut self) -> impl std::future::Future<Output = Report> + Send;
 }
@@ -200,6 +202,7 @@ impl Agent {
             match step {
                 Step::Start(job) => runner.start(job),
                 Step::Kill { job } => runner.kill(&job),
+                Step::Checkpoint { job, request } => runner.checkpoint(&job, request),
                 Step::Abandon { job, node } => {
                     warn!(job, node, "node declared lost; stopping the job here");
                     runner.kill(&job);
@@ -277,7 +280,23 @@ impl Runner for SimRunner {
                 outcome: Outcome::Killed,
                 exit_code: None,
                 signal: None,
-                message: Some("cancelled".to_string()),
+                message: Some("stopped".to_string()),
+                checkpointed: false,
+            });
+        }
+    }
+
+    /// A simulated job checkpoints at once.
+    fn checkpoint(&mut self, job: &str, _request: CheckpointRequest) {
+        if let Some(key) = self.deadline_of.remove(job) {
+            self.due.remove(&key);
+            self.ready.push_back(Report::Finished {
+                job: job.to_string(),
+                outcome: Outcome::Killed,
+                exit_code: None,
+                signal: None,
+                message: Some("checkpointed and stopped".to_string()),
+                checkpointed: true,
             });
         }
     }
@@ -298,6 +317,7 @@ impl Runner for SimRunner {
             exit_code: Some(0),
             signal: None,
             message: None,
+            checkpointed: false,
         }
     }
 }
@@ -307,7 +327,7 @@ pub struct ProcessRunner {
     log_dir: Option<PathBuf>,
     reports_tx: mpsc::UnboundedSender<Report>,
     reports_rx: mpsc::UnboundedReceiver<Report>,
-    kills: BTreeMap<String, oneshot::Sender<()>>,
+    kills: BTreeMap<String, oneshot::Sender<Stop>>,
     tasks: JoinSet<()>,
 }
 
@@ -338,7 +358,13 @@ impl Runner for ProcessRunner {
 
     fn kill(&mut self, job: &str) {
         if let Some(kill) = self.kills.remove(job) {
-            let _ = kill.send(());
+            let _ = kill.send(Stop::Kill);
+        }
+    }
+
+    fn checkpoint(&mut self, job: &str, request: CheckpointRequest) {
+        if let Some(kill) = self.kills.remove(job) {
+            let _ = kill.send(Stop::Checkpoint(request));
         }
     }
 
@@ -358,21 +384,36 @@ impl Runner for ProcessRunner {
     }
 }
 
-/// Runs one job's process to its end or until it is killed.
+/// How a running process is to be stopped.
+#[derive(Debug)]
+enum Stop {
+    Kill,
+    Checkpoint(CheckpointRequest),
+}
+
+/// How long a checkpoint command may run, at most, beyond the grace
+/// period: it is killed with the job.
+const CHECKPOINT_COMMAND_GRACE_EXTRA: Duration = Duration::from_secs(1);
+
+/// Runs one job's process to its end or until it is stopped.
 async fn run_process(
     job: JobToRun,
     log_dir: Option<PathBuf>,
-    kill: oneshot::Receiver<()>,
+    stop: oneshot::Receiver<Stop>,
     reports: mpsc::UnboundedSender<Report>,
 ) {
     use std::os::unix::process::ExitStatusExt;
-    let finished = |outcome, exit_code, signal, message: Option<String>| Report::Finished {
-        job: job.job.clone(),
-        outcome,
-        exit_code,
-        signal,
-        message,
-    };
+    let ended =
+        |outcome, exit_code, signal, message: Option<String>, checkpointed| Report::Finished {
+            job: job.job.clone(),
+            outcome,
+            exit_code,
+            signal,
+            message,
+            checkpointed,
+        };
+    let finished =
+        |outcome, exit_code, signal, message| ended(outcome, exit_code, signal, message, false);
     let Some((program, args)) = job.command.split_first() else {
         let message = "the job has no command; `rota agent` runs only jobs with one".to_string();
         let _ = reports.send(finished(Outcome::Failed, None, None, Some(message)));
@@ -383,6 +424,9 @@ async fn run_process(
         .args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
+    if job.resume {
+        command.env("ROTA_RESUME", "1");
+    }
     match output_files(&log_dir, &job.job) {
         Some((out, err)) => {
             command.stdout(out).stderr(err);
@@ -405,28 +449,36 @@ async fn run_process(
         job: job.job.clone(),
         pid: child.id(),
     });
-    let (status, killed) = tokio::select! {
-        status = child.wait() => (status, false),
-        _ = kill => {
-            let _ = child.start_kill();
-            (child.wait().await, true)
-        }
+    let (status, stopped) = tokio::select! {
+        status = child.wait() => (status, None),
+        stop = stop => match stop {
+            Ok(Stop::Checkpoint(request)) => {
+                let (status, stopped) = checkpoint_then_stop(&job.job, &mut child, request).await;
+                (status, Some(stopped))
+            }
+            // A dropped sender means the runner is gone: stop the job.
+            Ok(Stop::Kill) | Err(_) => {
+                let _ = child.start_kill();
+                (child.wait().await, Some(Stopped { checkpointed: false, message: "stopped".into() }))
+            }
+        },
     };
-    let report = match status {
-        Err(error) => finished(
+    let report = match (status, stopped) {
+        (Err(error), _) => finished(
             Outcome::Lost,
             None,
             None,
             Some(format!("cannot wait for the process: {error}")),
         ),
-        Ok(status) if killed => finished(
+        (Ok(status), Some(stopped)) => ended(
             Outcome::Killed,
             status.code(),
             status.signal(),
-            Some("cancelled".into()),
+            Some(stopped.message),
+            stopped.checkpointed,
         ),
-        Ok(status) if status.success() => finished(Outcome::Succeeded, Some(0), None, None),
-        Ok(status) => finished(
+        (Ok(status), None) if status.success() => finished(Outcome::Succeeded, Some(0), None, None),
+        (Ok(status), None) => finished(
             Outcome::Failed,
             status.code(),
             status.signal(),
@@ -434,6 +486,106 @@ async fn run_process(
         ),
     };
     let _ = reports.send(report);
+}
+
+/// How a stopped process ended.
+struct Stopped {
+    checkpointed: bool,
+    message: String,
+}
+
+/// Asks the job's process to checkpoint (its command, or its signal), waits
+/// up to the grace period for it to end, then kills it. It checkpointed
+/// when its checkpoint command succeeded, or, asked by signal, when it
+/// exited with status 0 within the grace period.
+async fn checkpoint_then_stop(
+    job: &str,
+    child: &mut tokio::process::Child,
+    request: CheckpointRequest,
+) -> (std::io::Result<std::process::ExitStatus>, Stopped) {
+    let grace = Duration::from_millis(request.grace_ms);
+    let command_ok = match request.command.split_first() {
+        Some((program, args)) => {
+            let run = tokio::process::Command::new(program)
+                .args(args)
+                .env("ROTA_JOB", job)
+                .env("ROTA_PID", child.id().unwrap_or(0).to_string())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .status();
+            let ran = tokio::time::timeout(grace + CHECKPOINT_COMMAND_GRACE_EXTRA, run).await;
+            Some(matches!(ran, Ok(Ok(status)) if status.success()))
+        }
+        None => {
+            let name = request.signal.as_deref().unwrap_or("SIGTERM");
+            if let (Some(pid), Some(signal)) = (child.id(), signal_number(name)) {
+                // SAFETY: kill(2) with the pid of a child this task owns
+                // and has not yet reaped, so it cannot name another process.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, signal);
+                }
+            }
+            None
+        }
+    };
+    let grace_s = grace.as_secs();
+    match command_ok {
+        // After its command, the job is stopped at once: the checkpoint is
+        // taken, and nothing more it does counts.
+        Some(checkpointed) => {
+            let _ = child.start_kill();
+            let message = match checkpointed {
+                true => "checkpointed by its checkpoint command, then stopped",
+                false => "its checkpoint command failed or outran the grace period; stopped",
+            };
+            let stopped = Stopped {
+                checkpointed,
+                message: message.to_string(),
+            };
+            (child.wait().await, stopped)
+        }
+        None => match tokio::time::timeout(grace, child.wait()).await {
+            Ok(status) => {
+                let checkpointed = status.as_ref().is_ok_and(|s| s.success());
+                let message = match checkpointed {
+                    true => "checkpointed and exited within its grace period".to_string(),
+                    false => "ended within its grace period without a checkpoint".to_string(),
+                };
+                (
+                    status,
+                    Stopped {
+                        checkpointed,
+                        message,
+                    },
+                )
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+                let message = format!("killed after its grace period of {grace_s} s");
+                (
+                    child.wait().await,
+                    Stopped {
+                        checkpointed: false,
+                        message,
+                    },
+                )
+            }
+        },
+    }
+}
+
+/// The number of a signal a checkpoint may name.
+fn signal_number(name: &str) -> Option<i32> {
+    match name {
+        "SIGTERM" => Some(libc::SIGTERM),
+        "SIGINT" => Some(libc::SIGINT),
+        "SIGUSR1" => Some(libc::SIGUSR1),
+        "SIGUSR2" => Some(libc::SIGUSR2),
+        "SIGHUP" => Some(libc::SIGHUP),
+        _ => None,
+    }
 }
 
 fn output_files(log_dir: &Option<PathBuf>, job: &str) -> Option<(std::fs::File, std::fs::File)> {

@@ -1,0 +1,226 @@
+//! For one waiting job: whether it fits already, and if not, under which
+//! rule, on which node and at the cost of which victims it would, or why no
+//! preemption can make room for it. Deciding and `rota explain` both ask
+//! this.
+
+use crate::room::Room;
+use crate::rules::{Allowed, rules_for};
+use crate::victims::{Cost, Victim, minimal_set};
+use crate::view::RoundView;
+use rota_events::{PreemptionRule, Resources};
+use rota_projections::protection::Protected;
+use rota_projections::{Job, Node, NodeState, Occupant, node_filters};
+use std::collections::BTreeSet;
+
+/// How many protected occupants an outlook names, at most.
+pub const PROTECTED_NAMED_MAX: usize = 5;
+
+/// The chosen node and victims for one preemptor.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub rule: PreemptionRule,
+    pub node: &'a str,
+    pub victims: Vec<Victim<'a>>,
+    pub cost: Cost,
+}
+
+/// Why no preemption makes room for a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nobody {
+    /// No rule lets it preempt: its class never preempts, and neither
+    /// reclaim nor fair share applies.
+    NoRule,
+    /// No ready node its constraints allow is large enough for it, even
+    /// empty.
+    NoNode,
+    /// No running job is of a kind the rules let it take.
+    NoCandidates,
+    /// Every job it could take is protected; some of them and why.
+    AllProtected(Vec<(String, Protected)>),
+    /// Even with every job it could take gone, it fits on no node.
+    NotEnough,
+}
+
+impl std::fmt::Display for Nobody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Nobody::NoRule => write!(
+                f,
+                "no rule lets it preempt: its class never preempts, and neither reclaim nor fair share applies"
+            ),
+            Nobody::NoNode => write!(
+                f,
+                "no ready node its constraints allow could hold it even empty"
+            ),
+            Nobody::NoCandidates => write!(
+                f,
+                "no running job is of lower priority (or borrowed, or over-served) on a node that could hold it"
+            ),
+            Nobody::AllProtected(named) => {
+                write!(f, "every job it could preempt is protected:")?;
+                for (job, why) in named {
+                    write!(f, " {job} ({why});")?;
+                }
+                Ok(())
+            }
+            Nobody::NotEnough => write!(
+                f,
+                "not enough room on any node even with every job it could preempt gone"
+            ),
+        }
+    }
+}
+
+/// What preemption would do for a waiting job now.
+#[derive(Debug, Clone)]
+pub enum Outlook<'a> {
+    /// It fits on `node` without preempting: placement will bind it.
+    Fits {
+        node: &'a str,
+    },
+    /// Room is held for it already.
+    Nominated {
+        node: String,
+    },
+    Preempts(Plan<'a>),
+    Nobody(Nobody),
+}
+
+/// What a search over the nodes saw, to say why it found nothing.
+#[derive(Default)]
+struct Seen {
+    node: bool,
+    candidates: bool,
+    unprotected: bool,
+    protected: Vec<(String, Protected)>,
+}
+
+/// The outlook for `job` (id `id`), with `taken` the victims already named
+/// this round.
+pub fn outlook<'a>(
+    view: &RoundView<'a>,
+    id: &str,
+    job: &'a Job,
+    taken: &BTreeSet<String>,
+) -> Outlook<'a> {
+    if let Some(nomination) = view.state.nominations.get(id) {
+        return Outlook::Nominated {
+            node: nomination.node.clone(),
+        };
+    }
+    let rules = rules_for(view, job);
+    let mut seen = Seen::default();
+    let request = &job.spec.resources;
+    let extended = &job.spec.constraints.extended;
+    for allowed in &rules {
+        let mut best: Option<Plan<'a>> = None;
+        for (name, node, occupants) in nodes_with_occupants(view) {
+            if !could_hold(node, job) {
+                continue;
+            }
+            seen.node = true;
+            let room = Room::free_on(node, extended);
+            if room.fits(request, extended) && !view.held_nodes.contains(name) {
+                return Outlook::Fits { node: name };
+            }
+            if view.held_nodes.contains(name) {
+                continue;
+            }
+            let eligible = eligible(view, allowed, occupants, taken, &mut seen);
+            if eligible.is_empty() {
+                continue;
+            }
+            let Some(victims) = minimal_set(&room, eligible, request, extended) else {
+                continue;
+            };
+            let cost = Cost::of(&victims);
+            if best.as_ref().is_none_or(|b| cost < b.cost) {
+                best = Some(Plan {
+                    rule: allowed.rule(),
+                    node: name,
+                    victims,
+                    cost,
+                });
+            }
+        }
+        if let Some(plan) = best {
+            return Outlook::Preempts(plan);
+        }
+    }
+    Outlook::Nobody(match () {
+        _ if rules.is_empty() => Nobody::NoRule,
+        _ if !seen.node => Nobody::NoNode,
+        _ if !seen.candidates => Nobody::NoCandidates,
+        _ if !seen.unprotected => Nobody::AllProtected(seen.protected),
+        _ => Nobody::NotEnough,
+    })
+}
+
+/// The occupants of one node the rule allows and protection does not keep.
+fn eligible<'o>(
+    view: &RoundView<'_>,
+    allowed: &Allowed,
+    occupants: &'o [Occupant],
+    taken: &BTreeSet<String>,
+    seen: &mut Seen,
+) -> Vec<Victim<'o>> {
+    let now = view.state.now_ms;
+    let mut eligible = Vec::new();
+    for occupant in occupants {
+        let priority = view.class_of(occupant).priority;
+        if !allowed.allows(view, occupant, priority) || taken.contains(&occupant.job) {
+            continue;
+        }
+        seen.candidates = true;
+        match view.protection(occupant) {
+            Some(why) => {
+                if seen.protected.len() < PROTECTED_NAMED_MAX {
+                    seen.protected.push((occupant.job.clone(), why));
+                }
+            }
+            None => {
+                seen.unprotected = true;
+                eligible.push(Victim::new(occupant, priority, now));
+            }
+        }
+    }
+    eligible
+}
+
+/// Whether `node` takes work, allows `job` and is large enough for it.
+fn could_hold(node: &Node, job: &Job) -> bool {
+    node.state == NodeState::Ready
+        && fits_whole(&job.spec.resources, node)
+        && node_filters::refusal(job, node).is_none()
+}
+
+fn fits_whole(request: &Resources, node: &Node) -> bool {
+    request.fits_within(&node.whole()) && job_gpus_exist(request, node)
+}
+
+/// A request for whole GPUs needs that many devices; the whole node's
+/// summary counts them.
+fn job_gpus_exist(request: &Resources, node: &Node) -> bool {
+    request.gpus <= node.capacity.gpus
+}
+
+/// Every node of the ledger with its occupants (none for an idle node), in
+/// name order: the two maps are walked together, without a lookup per node.
+fn nodes_with_occupants<'v>(
+    view: &RoundView<'v>,
+) -> impl Iterator<Item = (&'v str, &'v Node, &'v [Occupant])> {
+    let mut occupied = view.state.occupants.nodes().peekable();
+    view.state.nodes.iter().map(move |(name, node)| {
+        while occupied
+            .peek()
+            .is_some_and(|(n, _)| n.as_str() < name.as_str())
+        {
+            occupied.next();
+        }
+        let occupants = match occupied.peek() {
+            Some((n, list)) if *n == name => list.as_slice(),
+            _ => &[],
+        };
+        (name.as_str(), node, occupants)
+    })
+}

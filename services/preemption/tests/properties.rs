@@ -1,0 +1,176 @@
+//! Properties of every round over random clusters and queues: no protected
+//! job is ever a victim, every victim set is minimal, and no job is
+//! preempted past its class's most.
+
+mod cell;
+
+use cell::*;
+use rota_events::*;
+use rota_preemption::Room;
+use rota_projections::protection::{class_preemption, protection};
+use rota_projections::{CellState, SeededRng};
+
+const SEEDS: u64 = 300;
+const ROUNDS: usize = 6;
+
+fn random_cell(rng: &mut SeededRng) -> Cell {
+    let mut cell = Cell::new();
+    let class = |rng: &mut SeededRng| ClassPreemption {
+        preempts: Preempts::Never,
+        preemptible: rng.below(4) != 0,
+        mode: *rng.pick(&[PreemptionMode::Requeue, PreemptionMode::Cancel]),
+        grace_s: 0,
+        min_run_s: *rng.pick(&[0, 0, 30, 300]),
+        max_preemptions: 1 + rng.below(3) as u32,
+    };
+    let low = class(rng);
+    let mid = class(rng);
+    cell.policy(
+        &[
+            ("high", 900, preempting()),
+            ("mid", 500, mid),
+            ("low", 100, low),
+        ],
+        |policy| policy.preemption.min_interval_s = *rng.pick(&[0, 60]),
+    );
+    let nodes = 1 + rng.below(6);
+    for n in 0..nodes {
+        let cpus = *rng.pick(&[4, 8, 16]);
+        let name = format!("n{n}");
+        cell.node(&name, cpus);
+        let mut free = cpus;
+        let mut j = 0;
+        while free > 0 {
+            let cpus = (1 + rng.below(4)).min(free);
+            let class = *rng.pick(&["low", "mid", "high"]);
+            cell.run(&format!("r{n}-{j}"), "acme", Some(class), cpus, &name);
+            cell.advance_s(rng.below(120));
+            free -= cpus;
+            j += 1;
+        }
+    }
+    for w in 0..1 + rng.below(6) {
+        let class = *rng.pick(&["low", "mid", "high", "high"]);
+        cell.wait(&format!("w{w}"), "acme", Some(class), 1 + rng.below(8));
+    }
+    cell
+}
+
+/// Whether `preemptor` fits on `node` of `state` once `gone` have left.
+fn fits_without(state: &CellState, preemptor: &str, node: &str, gone: &[&str]) -> bool {
+    let job = &state.jobs[preemptor];
+    let extended = &job.spec.constraints.extended;
+    let mut room = Room::free_on(&state.nodes[node], extended);
+    for occupant in state.occupants.on_node(node) {
+        if gone.contains(&occupant.job.as_str()) {
+            room.release(occupant);
+        }
+    }
+    room.fits(&job.spec.resources, extended)
+}
+
+fn check_round(before: &CellState, round: &[Event]) -> Result<(), String> {
+    for event in round {
+        match &event.body {
+            Body::JobPreempted(p) => {
+                let victim = &before.jobs[&p.job];
+                if let Some(why) = protection(&before.policy, victim, before.now_ms) {
+                    return Err(format!("{} was preempted though protected: {why}", p.job));
+                }
+            }
+            Body::JobNominated(n) => {
+                let gone: Vec<&str> = n.victims.iter().map(String::as_str).collect();
+                if !fits_without(before, &n.job, &n.node, &gone) {
+                    return Err(format!(
+                        "{} does not fit on {} even without {gone:?}",
+                        n.job, n.node
+                    ));
+                }
+                for spared in &gone {
+                    let rest: Vec<&str> = gone.iter().copied().filter(|v| v != spared).collect();
+                    if fits_without(before, &n.job, &n.node, &rest) {
+                        return Err(format!(
+                            "the victims of {} on {} are not minimal: {spared} could be spared",
+                            n.job, n.node
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_round_spares_the_protected_and_takes_a_minimal_set() {
+    let mut preempted = 0;
+    for seed in 0..SEEDS {
+        let mut rng = SeededRng::new(seed);
+        let mut cell = random_cell(&mut rng);
+        for _ in 0..ROUNDS {
+            let before = cell.state.clone();
+            let round = cell.decide_and_apply();
+            if let Err(broken) = check_round(&before, &round) {
+                panic!("seed {seed}: {broken}");
+            }
+            let victims = Cell::victims(&round);
+            preempted += victims.len();
+            for victim in &victims {
+                cell.victim_ends(victim);
+            }
+            for (id, job) in &cell.state.jobs {
+                let max = class_preemption(&cell.state.policy, job).max_preemptions;
+                assert!(
+                    job.preemptions <= max,
+                    "seed {seed}: {id} preempted {} times, past its most of {max}",
+                    job.preemptions
+                );
+            }
+            // Requeued victims and waiting jobs run where they now fit, as
+            // placement would bind them, so that later rounds see new runs.
+            bind_what_fits(&mut cell);
+            cell.advance_s(rng.below(200));
+        }
+    }
+    assert!(
+        preempted > SEEDS as usize,
+        "the workloads preempted too little to test: {preempted}"
+    );
+}
+
+/// Binds every pending job to the first node with room (nominated jobs to
+/// their node), as a simple placement would.
+fn bind_what_fits(cell: &mut Cell) {
+    let pending: Vec<String> = cell.state.placement.pending.ids().cloned().collect();
+    for id in pending {
+        let job = &cell.state.jobs[&id];
+        let nominated = cell.state.nominations.get(&id).map(|n| n.node.clone());
+        let held: Vec<String> = cell
+            .state
+            .nominations
+            .iter()
+            .map(|(_, n)| n.node.clone())
+            .collect();
+        let node = cell.state.nodes.iter().find(|(name, _)| {
+            let allowed = match &nominated {
+                Some(node) => node == *name,
+                None => !held.contains(name),
+            };
+            allowed && fits_without(&cell.state, &id, name, &[])
+        });
+        if let Some((name, _)) = node {
+            let (name, resources, tenant) = (name.clone(), job.spec.resources, job.tenant.clone());
+            cell.decision(
+                "placement",
+                Body::JobBound(JobBound {
+                    job: id.clone(),
+                    node: name,
+                    resources,
+                    ..Default::default()
+                }),
+                &tenant,
+            );
+        }
+    }
+}
