@@ -4,7 +4,8 @@ use crate::Target;
 use crate::render::clock_time;
 use rota_events::check_name;
 use rota_placement::NeverFits;
-use rota_projections::{CellState, JobState};
+use rota_preemption::{Nobody, Outlook};
+use rota_projections::{CellState, Job, JobState, Preemption};
 use std::process::ExitCode;
 
 /// Explain a job: for a pending one, how many nodes could take it and why
@@ -73,9 +74,13 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
         explanation.priority
     );
     println!("policy: {} backfill", state.policy.backfill.as_str());
+    if let Some(preempted) = &job.preempted {
+        print_preempted(job, preempted);
+    }
     if job.state != JobState::Pending {
         return Ok(ExitCode::SUCCESS);
     }
+    print_preemption_outlook(&state, &args.job);
     if let Some(held) = &explanation.held {
         println!("held: {held}");
     }
@@ -111,4 +116,76 @@ pub async fn explain(target: &Target, args: ExplainArgs) -> anyhow::Result<ExitC
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the job's last preemption went.
+fn print_preempted(job: &Job, preempted: &Preemption) {
+    let cores = job.spec.resources.cpu_milli as f64 / 1000.0;
+    let lost_s = preempted.lost_ms as f64 / 1000.0;
+    println!(
+        "preempted: for job {} at {} on {}, under the {} rule, in {} mode{}; it lost {:.0} s of run time ({:.0} core-seconds); preempted {} time{} in all",
+        preempted.by,
+        clock_time(preempted.at_ms),
+        preempted.node,
+        preempted.rule.as_str(),
+        preempted.mode.as_str(),
+        match preempted.grace_s {
+            0 => String::new(),
+            grace => format!(" with {grace} s to checkpoint"),
+        },
+        lost_s,
+        lost_s * cores,
+        job.preemptions,
+        if job.preemptions == 1 { "" } else { "s" }
+    );
+}
+
+/// Whom the waiting job would preempt now, and why, or why nobody.
+fn print_preemption_outlook(state: &CellState, id: &str) {
+    let Some(outlook) = rota_preemption::outlook_now(state, id) else {
+        return;
+    };
+    match outlook {
+        Outlook::Fits { node } => {
+            println!("preemption: none needed: it fits on {node} now")
+        }
+        Outlook::Nominated { node } => {
+            let until = state
+                .nominations
+                .get(id)
+                .map(|n| clock_time(n.until_ms))
+                .unwrap_or_default();
+            println!(
+                "preemption: room is held for it on {node} while its victims stop, until {until}"
+            )
+        }
+        Outlook::Preempts(plan) => {
+            let victims: Vec<String> = plan
+                .victims
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} (priority {}, {:.0} s run, {:.0} core-seconds lost)",
+                        v.occupant.job,
+                        v.priority,
+                        v.lost_ms as f64 / 1000.0,
+                        v.work_core_ms as f64 / 1000.0
+                    )
+                })
+                .collect();
+            println!(
+                "preemption: under the {} rule it would preempt, on {}: {}; the cheapest of the nodes where removing victims makes it fit (fewest victims of the highest priority, then least work lost, then fewest victims)",
+                plan.rule.as_str(),
+                plan.node,
+                victims.join(", ")
+            );
+        }
+        Outlook::Nobody(why) => {
+            let note = match why {
+                Nobody::NoRule => "",
+                _ => "; it waits for room",
+            };
+            println!("preemption: it preempts nobody: {why}{note}")
+        }
+    }
 }

@@ -43,6 +43,16 @@ pub struct SimulateArgs {
     /// Without it every tenant's factor is neutral.
     #[arg(long)]
     pub tenants: Option<PathBuf>,
+    /// Run an SWF trace's queues (field 15, named in its header) as
+    /// priority classes: interactive, express and high above normal, low
+    /// and standby (other queues count as normal). With `requeue` or
+    /// `checkpoint` the top three preempt the others in that mode
+    /// (protected for 600 s after they start, at most 2 times each; a
+    /// checkpointed job resumes where it stopped); with `off` none does.
+    /// The report then adds jobs preempted, work lost and each class's mean
+    /// wait.
+    #[arg(long, value_parser = ["off", "requeue", "checkpoint"], requires = "swf")]
+    pub queue_classes: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -87,7 +97,16 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         return simulate_gpu(nodes, pods, &options, &args);
     };
     let text = read_trace(swf_path)?;
-    let trace = swf::parse(&text);
+    let mut trace = swf::parse(&text);
+    let mut options = options;
+    if let Some(preemption) = &args.queue_classes {
+        let mode = match preemption.as_str() {
+            "requeue" => Some(rota_events::PreemptionMode::Requeue),
+            "checkpoint" => Some(rota_events::PreemptionMode::Checkpoint),
+            _ => None,
+        };
+        rota_simulator::queue_classes::apply(&mut trace, &mut options.policy, mode);
+    }
     let Some(procs) = args.procs.or(trace.max_procs) else {
         bail!(
             "{} names no machine size (no MaxProcs or MaxNodes header); pass --procs",
@@ -114,6 +133,9 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             "metrics": metrics,
             "events": outcome.events,
             "placement_rounds": outcome.placement_rounds,
+            "preemptions": outcome.preemptions,
+            "work_lost_core_hours": core_hours(outcome.work_lost_core_ms),
+            "classes": rota_simulator::waits_by_class(&outcome.state),
             "wall_s": wall_s,
         });
         println!("{report}");
@@ -153,12 +175,30 @@ pub fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             metrics.makespan_s,
             metrics.makespan_s / 86400.0
         );
+        if let Some(preemption) = &args.queue_classes {
+            println!(
+                "preemption       {preemption}: {} preemptions, {:.0} core-hours of work lost",
+                outcome.preemptions,
+                core_hours(outcome.work_lost_core_ms)
+            );
+            println!("class            started   preempted   mean wait");
+            for (class, wait) in rota_simulator::waits_by_class(&outcome.state) {
+                println!(
+                    "  {class:<14} {:>7}   {:>9}   {:.0} s",
+                    wait.jobs_started, wait.jobs_preempted, wait.mean_wait_s
+                );
+            }
+        }
         println!(
             "simulated in     {wall_s:.2} s ({} log events, {} placement rounds)",
             outcome.events, outcome.placement_rounds
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn core_hours(core_ms: u128) -> f64 {
+    core_ms as f64 / 3_600_000.0
 }
 
 fn policy(name: &str) -> PlacementPolicy {
@@ -262,7 +302,7 @@ fn read_trace(path: &PathBuf) -> anyhow::Result<String> {
 /// broken invariant, printing its seed and the shortest failing run.
 fn simulate_faults(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (mut entries, mut fenced, mut duplicates) = (0, 0, 0);
+    let (mut entries, mut fenced, mut duplicates, mut preempted) = (0, 0, 0, 0);
     let last = args.first_seed.saturating_add(args.seeds.saturating_sub(1));
     for seed in args.first_seed..=last {
         match rota_faults::run(seed, args.steps as usize, &rota_faults::standard_cores) {
@@ -270,6 +310,7 @@ fn simulate_faults(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
                 entries += run.entries;
                 fenced += run.fenced;
                 duplicates += run.duplicates;
+                preempted += run.preempted;
             }
             Err(failure) => {
                 println!("{failure}");
@@ -288,6 +329,7 @@ fn simulate_faults(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         "entries": entries,
         "fenced_decisions": fenced,
         "duplicate_publishes": duplicates,
+        "preemptions": preempted,
         "broken": 0,
         "seconds": started.elapsed().as_secs_f64(),
     });
@@ -295,7 +337,7 @@ fn simulate_faults(args: &SimulateArgs) -> anyhow::Result<ExitCode> {
         println!("{report}");
     } else {
         println!(
-            "rota simulate --faults: {} seeds ({}..={last}) of {} steps, no invariant broken; {entries} log entries, {fenced} stale decisions fenced, {duplicates} retried publishes deduplicated, in {:.1} s",
+            "rota simulate --faults: {} seeds ({}..={last}) of {} steps, no invariant broken; {entries} log entries, {fenced} stale decisions fenced, {duplicates} retried publishes deduplicated, {preempted} preemptions, in {:.1} s",
             args.seeds,
             args.first_seed,
             args.steps,

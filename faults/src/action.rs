@@ -6,7 +6,7 @@ use rota_projections::SeededRng;
 
 /// The services whose cores the simulation runs, each with its own
 /// leader, snapshots and lease.
-pub const SERVICES: [&str; 3] = ["admission", "placement", "fairshare"];
+pub const SERVICES: [&str; 4] = ["admission", "placement", "fairshare", "preemption"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

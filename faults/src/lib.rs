@@ -41,6 +41,8 @@ pub struct Run {
     pub jobs: u64,
     pub fenced: u64,
     pub duplicates: u64,
+    /// Preemptions that took effect.
+    pub preempted: u64,
 }
 
 /// A broken invariant: the seed, what broke, the shortest list of actions
@@ -101,6 +103,7 @@ pub fn replay(actions: &[Action], make_core: &CoreFactory) -> Result<Run, (Strin
             jobs: world.reference.tally.submitted,
             fenced: world.reference.counters.fenced_decisions,
             duplicates: world.log.duplicates,
+            preempted: world.reference.tally.preempted,
         }),
         Err(broken) => Err((broken, world.story())),
     }

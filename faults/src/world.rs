@@ -9,7 +9,11 @@ use crate::memory_log::MemoryLog;
 use crate::sim_agent::SimAgent;
 use crate::sim_clock::SimClock;
 use rota_agent::NodeSpec;
-use rota_events::{Body, Event, JobSubmitted, LeaseClaimed, Resources, decode_state, encode_state};
+use rota_events::{
+    Body, ClassPreemption, Event, JobSubmitted, LeaseClaimed, PlacementPolicy, PolicySet, Preempts,
+    Resources, decode_state, encode_state,
+};
+use rota_preemption::invariants::{check_preemption_counts, check_round};
 use rota_projections::{CellState, Counters, ServiceCore};
 use std::collections::BTreeMap;
 
@@ -87,6 +91,7 @@ impl<'f> World<'f> {
         for registration in registrations {
             world.publish(&[registration]);
         }
+        world.publish(&[preemption_policy()]);
         for (service, name) in SERVICES.iter().enumerate() {
             world.leaders.push(Replica {
                 core: make_core(name),
@@ -198,6 +203,7 @@ impl<'f> World<'f> {
                     job: job.clone(),
                     resources,
                     duration_ms: Some(JOB_DURATION_MS),
+                    priority_class: Some(job_class(self.jobs_submitted).to_string()),
                     ..JobSubmitted::default()
                 })),
             )
@@ -226,6 +232,11 @@ impl<'f> World<'f> {
         let round = leader.core.decide(leader.epoch);
         if round.is_empty() {
             return Ok(());
+        }
+        if SERVICES[service] == rota_preemption::SERVICE {
+            check_round(&self.reference, &round).map_err(|broken| {
+                format!("a preemption round at the head broke a rule: {broken}")
+            })?;
         }
         let before = self.reference.counters.clone();
         self.publish(&round);
@@ -360,6 +371,7 @@ impl<'f> World<'f> {
     /// it has, no job runs on two agents at once, and every leader and
     /// agent at the head holds exactly the reference fold.
     pub fn check(&self) -> Result<(), String> {
+        check_preemption_counts(&self.reference)?;
         for (name, node) in &self.reference.nodes {
             if node.allocated.cpu_milli > node.capacity.cpu_milli
                 || node.allocated.memory_bytes > node.capacity.memory_bytes
@@ -487,7 +499,47 @@ fn voided(before: &Counters, after: &Counters) -> Option<&'static str> {
     if after.void_timeouts > before.void_timeouts {
         return Some("void timeouts");
     }
+    if after.void_preemptions > before.void_preemptions {
+        return Some("void preemptions");
+    }
     (after.fenced_decisions > before.fenced_decisions).then_some("fenced decisions")
+}
+
+/// Every fourth job is of the class that preempts; the others may be
+/// preempted, at most [`PREEMPTIONS_PER_JOB`] times each.
+fn job_class(number: u64) -> &'static str {
+    match number % 4 {
+        0 => "urgent",
+        _ => "batch",
+    }
+}
+
+/// How often the simulation lets one job be preempted.
+const PREEMPTIONS_PER_JOB: u32 = 2;
+
+/// The policy the simulated cell runs: `urgent` preempts `batch`, which is
+/// requeued, protected for its first second and for a second after each
+/// preemption.
+fn preemption_policy() -> Event {
+    let mut placement = PlacementPolicy {
+        priority_classes: BTreeMap::from([("urgent".to_string(), 900), ("batch".to_string(), 100)]),
+        ..PlacementPolicy::default()
+    };
+    let urgent = ClassPreemption {
+        preempts: Preempts::LowerPriority,
+        preemptible: false,
+        ..ClassPreemption::default()
+    };
+    let batch = ClassPreemption {
+        min_run_s: 1,
+        max_preemptions: PREEMPTIONS_PER_JOB,
+        ..ClassPreemption::default()
+    };
+    placement.preemption.classes =
+        BTreeMap::from([("urgent".to_string(), urgent), ("batch".to_string(), batch)]);
+    placement.preemption.min_interval_s = 1;
+    placement.preemption.nomination_s = 10;
+    Event::new("policy", CELL, Body::PolicySet(PolicySet { placement }))
 }
 
 fn node_name(index: usize) -> String {

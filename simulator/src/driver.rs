@@ -3,11 +3,12 @@
 use rota_admission::AdmissionRules;
 use rota_events::{
     Body, ClockTick, Event, JobFinished, JobSubmitted, LeaseClaimed, NodeRegistered, Outcome,
-    PlacementPolicy, PolicySet, ROUND_EVENTS_MAX, ResourceAmounts, Resources, Retention,
-    TenantConfig, TenantsSet,
+    PlacementPolicy, PolicySet, PreemptionMode, ROUND_EVENTS_MAX, ResourceAmounts, Resources,
+    Retention, TenantConfig, TenantsSet,
 };
 use rota_fairshare::FairShareRules;
 use rota_placement::Scheduler;
+use rota_preemption::PreemptionRules;
 use rota_projections::{CellState, Decider, LogEntry, seal_round};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct SimJob {
     pub request: Resources,
     /// Its wall-clock limit, which is also its runtime estimate.
     pub walltime_s: Option<u64>,
+    /// Its priority class, one of the policy's.
+    pub class: Option<String>,
 }
 
 /// The nodes jobs are placed onto.
@@ -122,6 +125,11 @@ pub struct SimOutcome {
     pub first_reservation_ms: BTreeMap<String, u64>,
     /// Tenant samples, when asked for.
     pub samples: Vec<TenantSample>,
+    /// Preemptions that took effect.
+    pub preemptions: u64,
+    /// The work preempted jobs lost: run time since their run began times
+    /// cores, in core-milliseconds.
+    pub work_lost_core_ms: u128,
 }
 
 /// Simulates `jobs` (in any order; they arrive by `submit_ms`) on `machine`
@@ -144,6 +152,11 @@ pub fn simulate(machine: &Machine, jobs: &[SimJob], options: &SimOptions) -> Sim
         first_reservation_ms: BTreeMap::new(),
         track_reservations: options.track_reservations,
         fair_share: options.tenants.is_some(),
+        preemption: options.policy.preemption.can_preempt(),
+        finish_keys: BTreeMap::new(),
+        done_ms: BTreeMap::new(),
+        preemptions: 0,
+        work_lost_core_ms: 0,
     };
     sim.setup(machine, options, start_ms);
     let mut samples = Vec::new();
@@ -154,6 +167,9 @@ pub fn simulate(machine: &Machine, jobs: &[SimJob], options: &SimOptions) -> Sim
             order.get(next).map(|job| job.submit_ms),
             sim.finishes.keys().next().map(|(time, _)| *time),
             sim.scheduler.next_wake_ms(&sim.state),
+            sim.preemption
+                .then(|| PreemptionRules.next_wake_ms(&sim.state))
+                .flatten(),
         ];
         let Some(now) = candidates.into_iter().flatten().min() else {
             break;
@@ -168,6 +184,7 @@ pub fn simulate(machine: &Machine, jobs: &[SimJob], options: &SimOptions) -> Sim
         let before = sim.seq;
         while let Some(entry) = sim.finishes.first_entry().filter(|e| e.key().0 == now) {
             let (job, node) = entry.remove();
+            sim.finish_keys.remove(&job);
             sim.finish(&job, &node, Outcome::Succeeded, now);
         }
         while let Some(job) = order.get(next).filter(|job| job.submit_ms == now) {
@@ -194,6 +211,8 @@ pub fn simulate(machine: &Machine, jobs: &[SimJob], options: &SimOptions) -> Sim
         placement_rounds: sim.outcome_rounds.1,
         first_reservation_ms: sim.first_reservation_ms,
         samples,
+        preemptions: sim.preemptions,
+        work_lost_core_ms: sim.work_lost_core_ms,
         state: sim.state,
     }
 }
@@ -225,6 +244,7 @@ fn submission(job: &SimJob) -> Event {
             duration_ms: Some(job.run_ms),
             walltime_s: job.walltime_s,
             priority: 0,
+            priority_class: job.class.clone(),
             labels: BTreeMap::new(),
             ..Default::default()
         })),
@@ -246,6 +266,15 @@ struct Sim {
     track_reservations: bool,
     /// The fair-share service decides too.
     fair_share: bool,
+    /// The preemption service decides too.
+    preemption: bool,
+    /// Each running job's key in `finishes`, so that a preempted one's
+    /// natural end can be taken back.
+    finish_keys: BTreeMap<String, (u64, u64)>,
+    /// The run time checkpointed jobs have behind them.
+    done_ms: BTreeMap<String, u64>,
+    preemptions: u64,
+    work_lost_core_ms: u128,
 }
 
 impl Sim {
@@ -262,7 +291,7 @@ impl Sim {
     }
 
     fn setup(&mut self, machine: &Machine, options: &SimOptions, start_ms: u64) {
-        for service in ["admission", "placement", "fairshare"] {
+        for service in ["admission", "placement", "fairshare", "preemption"] {
             let claim = Body::LeaseClaimed(LeaseClaimed {
                 service: service.to_string(),
                 epoch: 1,
@@ -297,8 +326,74 @@ impl Sim {
         }
     }
 
+    /// Lets the preemption service decide, and stops each victim at once,
+    /// as its agent would (a simulated job checkpoints in no time, and
+    /// grace periods are not waited out). True when it decided anything.
+    fn preempt(&mut self, now: u64) -> bool {
+        if !self.preemption {
+            return false;
+        }
+        let round = seal_round(
+            &self.state,
+            "preemption",
+            1,
+            PreemptionRules.drafts(&self.state),
+        );
+        let acted = !round.is_empty();
+        let mut victims = Vec::new();
+        for event in round {
+            if let Body::JobPreempted(preempted) = &event.body {
+                victims.push((
+                    preempted.job.clone(),
+                    preempted.node.clone(),
+                    preempted.lost_ms,
+                    preempted.mode,
+                ));
+            }
+            self.push(event, now);
+        }
+        for (job, node, lost_ms, mode) in victims {
+            if self.state.jobs[&job].state != rota_projections::JobState::Preempting {
+                continue;
+            }
+            self.preemptions += 1;
+            match mode {
+                // What it ran is saved: it resumes where it stopped.
+                PreemptionMode::Checkpoint => {
+                    *self.done_ms.entry(job.clone()).or_default() += lost_ms
+                }
+                _ => {
+                    let cores_milli = self.state.jobs[&job].spec.resources.cpu_milli;
+                    self.work_lost_core_ms += u128::from(lost_ms) * u128::from(cores_milli) / 1000;
+                }
+            }
+            if let Some(key) = self.finish_keys.remove(&job) {
+                self.finishes.remove(&key);
+            }
+            let checkpointed = mode == PreemptionMode::Checkpoint;
+            self.finish_stopped(&job, &node, checkpointed, now);
+        }
+        acted
+    }
+
     /// Reports a job finished, as its node's agent would.
     fn finish(&mut self, job: &str, node: &str, outcome: Outcome, now: u64) {
+        self.report_end(job, node, outcome, false, now);
+    }
+
+    /// Reports a preempted job stopped, checkpointed or not.
+    fn finish_stopped(&mut self, job: &str, node: &str, checkpointed: bool, now: u64) {
+        self.report_end(job, node, Outcome::Killed, checkpointed, now);
+    }
+
+    fn report_end(
+        &mut self,
+        job: &str,
+        node: &str,
+        outcome: Outcome,
+        checkpointed: bool,
+        now: u64,
+    ) {
         let tenant = self.state.jobs[job].tenant.clone();
         let bindings = self.state.jobs[job].bindings;
         let body = Body::JobFinished(JobFinished {
@@ -308,7 +403,7 @@ impl Sim {
             exit_code: (outcome == Outcome::Succeeded).then_some(0),
             signal: None,
             message: None,
-            checkpointed: false,
+            checkpointed,
         });
         self.push(
             Event::new(format!("end-{job}-{bindings}"), SIM_CELL, body).with_tenant(tenant),
@@ -350,6 +445,8 @@ impl Sim {
                 match &event.body {
                     Body::JobBound(bound) => {
                         let (run_ms, walltime_s) = self.run_ms[&bound.job];
+                        let done_ms = self.done_ms.get(&bound.job).copied().unwrap_or(0);
+                        let run_ms = run_ms.saturating_sub(done_ms);
                         // A job that would overrun its limit ends when
                         // placement stops it, not on its own.
                         if walltime_s.is_none_or(|limit| run_ms <= limit * 1000) {
@@ -357,6 +454,7 @@ impl Sim {
                             let key = (now + run_ms, self.finish_order);
                             self.finishes
                                 .insert(key, (bound.job.clone(), bound.node.clone()));
+                            self.finish_keys.insert(bound.job.clone(), key);
                         }
                     }
                     Body::JobTimedOut(timed_out) => {
@@ -369,7 +467,8 @@ impl Sim {
             for (job, node) in &stopped {
                 self.finish(job, node, Outcome::Killed, now);
             }
-            if !admission_acted && !full && stopped.is_empty() {
+            let preempted = self.preempt(now);
+            if !admission_acted && !full && stopped.is_empty() && !preempted {
                 // Only a settled state promises anything: mid-instant, a job
                 // that is about to be bound would not be counted as running.
                 if self.track_reservations

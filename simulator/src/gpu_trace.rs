@@ -100,6 +100,7 @@ pub fn parse_pods(text: &str) -> (Vec<SimJob>, Skipped) {
                 gpu_milli: if shared { gpu_milli as u32 } else { 0 },
             },
             walltime_s: None,
+            class: None,
         });
     }
     (pods, skipped)

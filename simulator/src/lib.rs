@@ -11,13 +11,15 @@
 //!
 //! - [`swf`]: the Standard Workload Format (Parallel Workloads Archive).
 //! - [`gpu_trace`]: the GPU cluster trace's node and pod lists.
+//! - [`queue_classes`]: an SWF trace's queues as priority classes.
 //! - [`metrics`]: wait, bounded slowdown, utilization and makespan; pods
 //!   placed, waited and never placed, and the GPU allocation ratio.
 
 pub mod driver;
 pub mod gpu_trace;
 pub mod metrics;
+pub mod queue_classes;
 pub mod swf;
 
 pub use driver::{Machine, SimJob, SimOptions, SimOutcome, TenantSample, simulate};
-pub use metrics::{GpuMetrics, Metrics, measure, measure_gpu};
+pub use metrics::{ClassWait, GpuMetrics, Metrics, measure, measure_gpu, waits_by_class};

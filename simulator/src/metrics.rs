@@ -45,9 +45,21 @@ pub fn measure(state: &CellState, capacity_milli: u64) -> Metrics {
         metrics.jobs_finished += 1;
         metrics.jobs_timed_out += usize::from(job.timed_out);
         let wait = start - job.submitted_ms;
-        let run = end - start;
+        // A job's work, not its time on nodes: a preempted one's last run
+        // (requeued, it ran again from the start) or its runs together
+        // (checkpointed), which are its whole run time either way, unless
+        // it was stopped at its limit.
+        let last_run = end - job.bound_ms.unwrap_or(start);
+        let run = match (job.preemptions, job.spec.duration_ms) {
+            (0, _) | (_, None) => end - start,
+            (_, Some(_)) if job.timed_out => last_run,
+            (_, Some(duration)) => duration,
+        };
         wait_ms_sum += u128::from(wait);
-        slowdown_sum += ((wait + run) as f64 / run.max(SLOWDOWN_TAU_MS) as f64).max(1.0);
+        // From submission to the end, which for a preempted job spans
+        // more than its wait and one run.
+        let response = end - job.submitted_ms;
+        slowdown_sum += (response as f64 / run.max(SLOWDOWN_TAU_MS) as f64).max(1.0);
         busy_milli_ms += u128::from(job.spec.resources.cpu_milli) * u128::from(run);
         last_end = last_end.max(end);
     }
@@ -139,4 +151,39 @@ pub fn measure_gpu(state: &CellState, gpu_total_milli: u64) -> GpuMetrics {
     }
     metrics.gpu_allocation_mean = area / total / (last - first) as f64;
     metrics
+}
+
+/// Jobs and their mean wait, of one priority class.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ClassWait {
+    pub jobs_started: usize,
+    pub mean_wait_s: f64,
+    /// Jobs of the class preempted at least once.
+    pub jobs_preempted: usize,
+}
+
+/// Each class's jobs that started and their mean wait (first start less
+/// submission), and how many were preempted.
+pub fn waits_by_class(state: &CellState) -> std::collections::BTreeMap<String, ClassWait> {
+    let mut sums: std::collections::BTreeMap<String, (ClassWait, u128)> = Default::default();
+    for job in state.jobs.values() {
+        let Some(start) = job.first_bound_ms else {
+            continue;
+        };
+        let class = job
+            .spec
+            .priority_class
+            .clone()
+            .unwrap_or_else(|| "none".into());
+        let (wait, sum) = sums.entry(class).or_default();
+        wait.jobs_started += 1;
+        wait.jobs_preempted += usize::from(job.preemptions > 0);
+        *sum += u128::from(start - job.submitted_ms);
+    }
+    sums.into_iter()
+        .map(|(class, (mut wait, sum))| {
+            wait.mean_wait_s = sum as f64 / wait.jobs_started.max(1) as f64 / 1000.0;
+            (class, wait)
+        })
+        .collect()
 }

@@ -23,6 +23,10 @@ pub struct SwfTrace {
     pub skipped_no_procs: usize,
     /// Lines that are neither comments nor 18 numeric fields.
     pub skipped_malformed: usize,
+    /// Each job's queue number (field 15), in the order of `jobs`.
+    pub queues: Vec<i64>,
+    /// The names the header gives queue numbers (`; Queue: 2 high`).
+    pub queue_names: std::collections::BTreeMap<i64, String>,
 }
 
 impl SwfTrace {
@@ -38,6 +42,14 @@ pub fn parse(text: &str) -> SwfTrace {
     for line in text.lines() {
         let line = line.trim();
         if let Some(header) = line.strip_prefix(';') {
+            if let Some((key, value)) = header.split_once(':')
+                && key.trim() == "Queue"
+                && let Some((number, name)) = value.trim().split_once(char::is_whitespace)
+                && let Ok(number) = number.parse::<i64>()
+            {
+                trace.queue_names.insert(number, name.trim().to_string());
+                continue;
+            }
             if let Some((key, value)) = header.split_once(':') {
                 let value = value.trim().parse::<u64>().ok();
                 match key.trim() {
@@ -89,7 +101,9 @@ pub fn parse(text: &str) -> SwfTrace {
                 ..Default::default()
             },
             walltime_s: Some((estimate_s as u64).max(1)),
+            class: None,
         });
+        trace.queues.push(fields[14]);
     }
     if trace.max_procs.is_none() {
         trace.max_procs = max_nodes;

@@ -76,6 +76,7 @@ fn random_jobs(
                 run_ms: run_s * 1000,
                 request: request(&mut rng),
                 walltime_s: Some(estimate_s),
+                class: None,
             }
         })
         .collect();

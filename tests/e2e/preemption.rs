@@ -31,8 +31,10 @@ const GIB: u64 = 1 << 30;
 /// A policy with a preempting class `high` and a preemptible class `low`
 /// in `mode`, its grace `grace_s`.
 fn policy(mode: PreemptionMode, grace_s: u64) -> Event {
-    let mut placement = PlacementPolicy::default();
-    placement.priority_classes = BTreeMap::from([("high".into(), 900), ("low".into(), 100)]);
+    let mut placement = PlacementPolicy {
+        priority_classes: BTreeMap::from([("high".into(), 900), ("low".into(), 100)]),
+        ..PlacementPolicy::default()
+    };
     let high = ClassPreemption {
         preempts: Preempts::LowerPriority,
         preemptible: false,
@@ -189,6 +191,24 @@ async fn a_full_node_gives_way_to_a_high_priority_job_at_the_least_cost() {
         );
     }
     assert_eq!(state.jobs["urgent"].bindings, 1);
+    // A victim's explanation and story say by whom, under which rule, and
+    // what it lost.
+    let explained = bed.rota(ROTA, &Identity::Auditor, &["explain", "low-c"]);
+    let text = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        text.contains("preempted: for job urgent") && text.contains("under the priority rule"),
+        "{text}"
+    );
+    assert!(
+        text.contains("s of run time") && text.contains("preempted 1 time in all"),
+        "{text}"
+    );
+    let status = bed.rota(ROTA, &Identity::Auditor, &["status", "low-c"]);
+    let story = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        story.contains("job.preempted") && story.contains("for=urgent rule=priority"),
+        "{story}"
+    );
     bed.stop_services().await;
     fleet.await.unwrap().unwrap();
     assert_replay_clean(&entries);

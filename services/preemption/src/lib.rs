@@ -9,6 +9,7 @@
 //! and every victim set is minimal. Nominations that outlive their time
 //! are written off as `job.nomination_lapsed`.
 
+pub mod invariants;
 mod room;
 mod round;
 mod rules;

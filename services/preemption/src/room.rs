@@ -49,6 +49,24 @@ impl Room {
         }
     }
 
+    /// The room with `occupant` back: undoes [`Room::release`].
+    pub fn take_back(&mut self, occupant: &Occupant) {
+        let r = &occupant.resources;
+        self.cpu_milli = self.cpu_milli.saturating_sub(r.cpu_milli);
+        self.memory_bytes = self.memory_bytes.saturating_sub(r.memory_bytes);
+        let share = gpu_share_milli(r);
+        for device in &occupant.gpu_devices {
+            if let Some(free) = self.gpu_free_milli.get_mut(*device as usize) {
+                *free = free.saturating_sub(share);
+            }
+        }
+        for (name, amount) in &occupant.extended {
+            if let Some(free) = self.extended.get_mut(name) {
+                *free = free.saturating_sub(*amount);
+            }
+        }
+    }
+
     /// Whether a job asking for `request` and `extended` fits.
     pub fn fits(&self, request: &Resources, extended: &BTreeMap<String, u64>) -> bool {
         request.cpu_milli <= self.cpu_milli

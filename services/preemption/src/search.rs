@@ -112,6 +112,9 @@ pub fn outlook<'a>(
     let mut seen = Seen::default();
     let request = &job.spec.resources;
     let extended = &job.spec.constraints.extended;
+    // One buffer for every node's candidates, so that a search over many
+    // nodes allocates only when it finds a better plan.
+    let mut scratch: Vec<Victim<'a>> = Vec::new();
     for allowed in &rules {
         let mut best: Option<Plan<'a>> = None;
         for (name, node, occupants) in nodes_with_occupants(view) {
@@ -119,26 +122,32 @@ pub fn outlook<'a>(
                 continue;
             }
             seen.node = true;
+            let held = !view.held_nodes.is_empty() && view.held_nodes.contains(name);
             let room = Room::free_on(node, extended);
-            if room.fits(request, extended) && !view.held_nodes.contains(name) {
+            if room.fits(request, extended) && !held {
                 return Outlook::Fits { node: name };
             }
-            if view.held_nodes.contains(name) {
+            if held {
                 continue;
             }
-            let eligible = eligible(view, allowed, occupants, taken, &mut seen);
-            if eligible.is_empty() {
+            scratch.clear();
+            let freeable = eligible(view, allowed, occupants, taken, &mut seen, &mut scratch);
+            let free = node.free();
+            let could_free_enough = free.cpu_milli.saturating_add(freeable.cpu_milli)
+                >= request.cpu_milli
+                && free.memory_bytes.saturating_add(freeable.memory_bytes) >= request.memory_bytes;
+            if scratch.is_empty() || !could_free_enough {
                 continue;
             }
-            let Some(victims) = minimal_set(&room, eligible, request, extended) else {
+            if !minimal_set(&room, &mut scratch, request, extended) {
                 continue;
-            };
-            let cost = Cost::of(&victims);
+            }
+            let cost = Cost::of(&scratch);
             if best.as_ref().is_none_or(|b| cost < b.cost) {
                 best = Some(Plan {
                     rule: allowed.rule(),
                     node: name,
-                    victims,
+                    victims: scratch.clone(),
                     cost,
                 });
             }
@@ -156,19 +165,23 @@ pub fn outlook<'a>(
     })
 }
 
-/// The occupants of one node the rule allows and protection does not keep.
+/// Puts in `eligible` the occupants of one node the rule allows and
+/// protection does not keep, and returns what they hold together.
 fn eligible<'o>(
     view: &RoundView<'_>,
     allowed: &Allowed,
     occupants: &'o [Occupant],
     taken: &BTreeSet<String>,
     seen: &mut Seen,
-) -> Vec<Victim<'o>> {
+    eligible: &mut Vec<Victim<'o>>,
+) -> Resources {
     let now = view.state.now_ms;
-    let mut eligible = Vec::new();
+    let mut freeable = Resources::default();
     for occupant in occupants {
         let priority = view.class_of(occupant).priority;
-        if !allowed.allows(view, occupant, priority) || taken.contains(&occupant.job) {
+        if !allowed.allows(view, occupant, priority)
+            || (!taken.is_empty() && taken.contains(&occupant.job))
+        {
             continue;
         }
         seen.candidates = true;
@@ -180,11 +193,17 @@ fn eligible<'o>(
             }
             None => {
                 seen.unprotected = true;
+                freeable.cpu_milli = freeable
+                    .cpu_milli
+                    .saturating_add(occupant.resources.cpu_milli);
+                freeable.memory_bytes = freeable
+                    .memory_bytes
+                    .saturating_add(occupant.resources.memory_bytes);
                 eligible.push(Victim::new(occupant, priority, now));
             }
         }
     }
-    eligible
+    freeable
 }
 
 /// Whether `node` takes work, allows `job` and is large enough for it.

@@ -67,55 +67,41 @@ impl Cost {
     }
 }
 
-/// The minimal set of `eligible` whose going lets `request` fit in `room`,
-/// or None when even all of them are not enough. Victims are taken
+/// Leaves in `eligible` the minimal set of them whose going lets
+/// `request` fit in `room`, and says whether there is one (when even all of
+/// them are not enough, `eligible` is left as it was). Victims are taken
 /// cheapest first until the request fits, then each is spared again, the
 /// dearest first, if the request still fits without it. A victim kept is
 /// one the request could not fit without when it was looked at, and
 /// sparing others afterwards only shrinks the room, so no victim of the
 /// result can be spared: the set is minimal.
-pub fn minimal_set<'a>(
+pub fn minimal_set(
     room: &Room,
-    mut eligible: Vec<Victim<'a>>,
+    eligible: &mut Vec<Victim<'_>>,
     request: &Resources,
     extended: &BTreeMap<String, u64>,
-) -> Option<Vec<Victim<'a>>> {
-    eligible.sort_by(|a, b| a.cheaper(b));
+) -> bool {
+    eligible.sort_unstable_by(|a, b| a.cheaper(b));
     let mut freed = room.clone();
     let mut taken = 0;
     while !freed.fits(request, extended) {
-        let victim = eligible.get(taken)?;
+        let Some(victim) = eligible.get(taken) else {
+            return false;
+        };
         freed.release(victim.occupant);
         taken += 1;
     }
     eligible.truncate(taken);
-    let mut kept: Vec<bool> = vec![true; eligible.len()];
+    // `freed` is now the room with every victim taken gone; sparing one
+    // puts it back, and keeping it takes it out again.
     for spare in (0..eligible.len()).rev() {
-        kept[spare] = false;
-        if !fits_without_kept(room, &eligible, &kept, request, extended) {
-            kept[spare] = true;
+        freed.take_back(eligible[spare].occupant);
+        match freed.fits(request, extended) {
+            true => {
+                eligible.remove(spare);
+            }
+            false => freed.release(eligible[spare].occupant),
         }
     }
-    Some(
-        eligible
-            .into_iter()
-            .zip(kept)
-            .filter_map(|(victim, kept)| kept.then_some(victim))
-            .collect(),
-    )
-}
-
-/// Whether the request fits once the kept victims have gone.
-fn fits_without_kept(
-    room: &Room,
-    victims: &[Victim<'_>],
-    kept: &[bool],
-    request: &Resources,
-    extended: &BTreeMap<String, u64>,
-) -> bool {
-    let mut freed = room.clone();
-    for (victim, _) in victims.iter().zip(kept).filter(|(_, kept)| **kept) {
-        freed.release(victim.occupant);
-    }
-    freed.fits(request, extended)
+    true
 }

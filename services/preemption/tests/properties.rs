@@ -6,9 +6,8 @@ mod cell;
 
 use cell::*;
 use rota_events::*;
-use rota_preemption::Room;
-use rota_projections::protection::{class_preemption, protection};
-use rota_projections::{CellState, SeededRng};
+use rota_preemption::invariants::{check_preemption_counts, check_round, fits_without};
+use rota_projections::SeededRng;
 
 const SEEDS: u64 = 300;
 const ROUNDS: usize = 6;
@@ -56,52 +55,6 @@ fn random_cell(rng: &mut SeededRng) -> Cell {
     cell
 }
 
-/// Whether `preemptor` fits on `node` of `state` once `gone` have left.
-fn fits_without(state: &CellState, preemptor: &str, node: &str, gone: &[&str]) -> bool {
-    let job = &state.jobs[preemptor];
-    let extended = &job.spec.constraints.extended;
-    let mut room = Room::free_on(&state.nodes[node], extended);
-    for occupant in state.occupants.on_node(node) {
-        if gone.contains(&occupant.job.as_str()) {
-            room.release(occupant);
-        }
-    }
-    room.fits(&job.spec.resources, extended)
-}
-
-fn check_round(before: &CellState, round: &[Event]) -> Result<(), String> {
-    for event in round {
-        match &event.body {
-            Body::JobPreempted(p) => {
-                let victim = &before.jobs[&p.job];
-                if let Some(why) = protection(&before.policy, victim, before.now_ms) {
-                    return Err(format!("{} was preempted though protected: {why}", p.job));
-                }
-            }
-            Body::JobNominated(n) => {
-                let gone: Vec<&str> = n.victims.iter().map(String::as_str).collect();
-                if !fits_without(before, &n.job, &n.node, &gone) {
-                    return Err(format!(
-                        "{} does not fit on {} even without {gone:?}",
-                        n.job, n.node
-                    ));
-                }
-                for spared in &gone {
-                    let rest: Vec<&str> = gone.iter().copied().filter(|v| v != spared).collect();
-                    if fits_without(before, &n.job, &n.node, &rest) {
-                        return Err(format!(
-                            "the victims of {} on {} are not minimal: {spared} could be spared",
-                            n.job, n.node
-                        ));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 #[test]
 fn every_round_spares_the_protected_and_takes_a_minimal_set() {
     let mut preempted = 0;
@@ -119,13 +72,8 @@ fn every_round_spares_the_protected_and_takes_a_minimal_set() {
             for victim in &victims {
                 cell.victim_ends(victim);
             }
-            for (id, job) in &cell.state.jobs {
-                let max = class_preemption(&cell.state.policy, job).max_preemptions;
-                assert!(
-                    job.preemptions <= max,
-                    "seed {seed}: {id} preempted {} times, past its most of {max}",
-                    job.preemptions
-                );
+            if let Err(broken) = check_preemption_counts(&cell.state) {
+                panic!("seed {seed}: {broken}");
             }
             // Requeued victims and waiting jobs run where they now fit, as
             // placement would bind them, so that later rounds see new runs.
