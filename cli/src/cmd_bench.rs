@@ -276,7 +276,7 @@ impl Fleet {
                 .context("a temporary path is not UTF-8")?;
             let services: &[&str] = match args.run_all {
                 true => &["all"],
-                false => &["admission", "placement", "fairshare", "clock"],
+                false => &["admission", "placement", "fairshare", "preemption", "clock"],
             };
             let mut commands: Vec<Vec<&str>> = services
                 .iter()
@@ -378,7 +378,7 @@ async fn wait_until_ready(log: &CellLog, nodes: usize, shutdown: &Shutdown) -> a
     let mut entries = log.entries(1, Vec::new()).await?;
     let ready = |state: &rota_projections::CellState| {
         state.nodes.len() >= nodes
-            && ["admission", "placement", "fairshare"]
+            && rota_replay::DECIDING_SERVICES
                 .iter()
                 .all(|s| state.leases.contains_key(*s))
     };

@@ -124,6 +124,18 @@ impl Default for ClassPreemption {
     }
 }
 
+impl ClassPreemption {
+    /// A class whose jobs preempt lower priorities and are never preempted
+    /// themselves.
+    pub fn preempting() -> ClassPreemption {
+        ClassPreemption {
+            preempts: Preempts::LowerPriority,
+            preemptible: false,
+            ..ClassPreemption::default()
+        }
+    }
+}
+
 /// Fair-share preemption: off unless the policy has it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FairSharePreemption {

@@ -10,7 +10,7 @@ use crate::sim_agent::SimAgent;
 use crate::sim_clock::SimClock;
 use rota_agent::NodeSpec;
 use rota_events::{
-    Body, ClassPreemption, Event, JobSubmitted, LeaseClaimed, PlacementPolicy, PolicySet, Preempts,
+    Body, ClassPreemption, Event, JobSubmitted, LeaseClaimed, PlacementPolicy, PolicySet,
     Resources, decode_state, encode_state,
 };
 use rota_preemption::invariants::{check_preemption_counts, check_round};
@@ -525,11 +525,7 @@ fn preemption_policy() -> Event {
         priority_classes: BTreeMap::from([("urgent".to_string(), 900), ("batch".to_string(), 100)]),
         ..PlacementPolicy::default()
     };
-    let urgent = ClassPreemption {
-        preempts: Preempts::LowerPriority,
-        preemptible: false,
-        ..ClassPreemption::default()
-    };
+    let urgent = ClassPreemption::preempting();
     let batch = ClassPreemption {
         min_run_s: 1,
         max_preemptions: PREEMPTIONS_PER_JOB,

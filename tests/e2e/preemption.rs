@@ -15,7 +15,7 @@
 
 use rota_events::{
     Body, ClassPreemption, Event, JobSubmitted, PlacementPolicy, PolicySet, PreemptionMode,
-    Preempts, Resources,
+    Resources,
 };
 use rota_projections::{JobState, LogEntry};
 use rota_shell::access::Identity;
@@ -35,11 +35,7 @@ fn policy(mode: PreemptionMode, grace_s: u64) -> Event {
         priority_classes: BTreeMap::from([("high".into(), 900), ("low".into(), 100)]),
         ..PlacementPolicy::default()
     };
-    let high = ClassPreemption {
-        preempts: Preempts::LowerPriority,
-        preemptible: false,
-        ..ClassPreemption::default()
-    };
+    let high = ClassPreemption::preempting();
     let low = ClassPreemption {
         mode,
         grace_s,
@@ -73,6 +69,39 @@ fn job(id: &str, class: &str, cpus: u64, duration_ms: u64, command: &[&str]) -> 
         Body::JobSubmitted(Arc::new(spec)),
     )
     .with_tenant("acme")
+}
+
+/// `rota agent` serving worker-1 with `cpu_milli` and 8 GiB.
+fn agent(bed: &TestBed, cpu_milli: u64) -> rota_testkit::RotaProcess {
+    let cpu = cpu_milli.to_string();
+    let args = [
+        "agent",
+        "--node",
+        "worker-1",
+        "--cpu-milli",
+        &cpu,
+        "--memory-bytes",
+        "8589934592",
+    ];
+    bed.spawn(ROTA, &Identity::Agent("worker-1".into()), &args)
+}
+
+/// A real process's job of class `class` running `script` under `sh`,
+/// checkpointing as `checkpoint` says.
+fn process_job(
+    id: &str,
+    class: &str,
+    script: &str,
+    checkpoint: Option<rota_events::Checkpoint>,
+) -> Event {
+    let mut event = job(id, class, 1, 0, &["sh", "-c", script]);
+    let Body::JobSubmitted(spec) = &mut event.body else {
+        unreachable!("job() makes a submission")
+    };
+    let spec = Arc::make_mut(spec);
+    spec.duration_ms = None;
+    spec.checkpoint = checkpoint;
+    event
 }
 
 fn node(name: &str, cpus: u64) -> NodeSpec {
@@ -225,19 +254,7 @@ async fn checkpoint_mode_signals_gives_grace_kills_and_requeues() {
     const GRACE_S: u64 = 2;
     bed.submit(&[policy(PreemptionMode::Checkpoint, GRACE_S)])
         .await;
-    let _agent = bed.spawn(
-        ROTA,
-        &Identity::Agent("worker-1".into()),
-        &[
-            "agent",
-            "--node",
-            "worker-1",
-            "--cpu-milli",
-            "2000",
-            "--memory-bytes",
-            "8589934592",
-        ],
-    );
+    let _agent = agent(&bed, 2000);
     // Resumes at once with ROTA_RESUME; otherwise checkpoints on SIGUSR1.
     let polite = format!(
         "if [ \"$ROTA_RESUME\" = 1 ]; then touch {d}/resumed; exit 0; fi; \
@@ -248,21 +265,18 @@ async fn checkpoint_mode_signals_gives_grace_kills_and_requeues() {
         "trap '' USR1; if [ -f {d}/stubborn-ran ]; then exit 0; fi; touch {d}/stubborn-ran; \
          while true; do sleep 0.05; done"
     );
-    let mut polite_job = job("polite", "low", 1, 0, &["sh", "-c", &polite]);
-    let mut stubborn_job = job("stubborn", "low", 1, 0, &["sh", "-c", &stubborn]);
-    for (event, resumable) in [(&mut polite_job, true), (&mut stubborn_job, false)] {
-        let Body::JobSubmitted(spec) = &mut event.body else {
-            unreachable!()
-        };
-        let spec = Arc::make_mut(spec);
-        spec.duration_ms = None;
-        spec.checkpoint = Some(rota_events::Checkpoint {
+    let on_usr1 = |resumable| {
+        Some(rota_events::Checkpoint {
             signal: Some("SIGUSR1".into()),
             resumable,
             ..Default::default()
-        });
-    }
-    bed.submit(&[polite_job, stubborn_job]).await;
+        })
+    };
+    bed.submit(&[
+        process_job("polite", "low", &polite, on_usr1(true)),
+        process_job("stubborn", "low", &stubborn, on_usr1(false)),
+    ])
+    .await;
     bed.wait_for("both victims running", |s| {
         ["polite", "stubborn"]
             .iter()
@@ -344,31 +358,10 @@ async fn a_killed_preemption_service_preempts_no_victim_twice() {
     let mut bed = TestBed::start().await;
     bed.run_named(&["admission", "placement", "fairshare"]);
     bed.submit(&[policy(PreemptionMode::Checkpoint, 3)]).await;
-    let _agent = bed.spawn(
-        ROTA,
-        &Identity::Agent("worker-1".into()),
-        &[
-            "agent",
-            "--node",
-            "worker-1",
-            "--cpu-milli",
-            "1000",
-            "--memory-bytes",
-            "8589934592",
-        ],
-    );
-    let mut victim = job(
-        "victim",
-        "low",
-        1,
-        0,
-        &["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"],
-    );
-    let Body::JobSubmitted(spec) = &mut victim.body else {
-        unreachable!()
-    };
-    Arc::make_mut(spec).duration_ms = None;
-    bed.submit(&[victim]).await;
+    let _agent = agent(&bed, 1000);
+    let ignores_term = "trap '' TERM; while true; do sleep 0.05; done";
+    bed.submit(&[process_job("victim", "low", ignores_term, None)])
+        .await;
     bed.wait_for("the victim running", |s| {
         s.jobs
             .get("victim")

@@ -107,11 +107,7 @@ fn cell(protected: bool) -> Cell {
         priority_classes: BTreeMap::from([("high".into(), 900), ("low".into(), 100)]),
         ..PlacementPolicy::default()
     };
-    let high = ClassPreemption {
-        preempts: Preempts::LowerPriority,
-        preemptible: false,
-        ..ClassPreemption::default()
-    };
+    let high = ClassPreemption::preempting();
     let low = ClassPreemption {
         min_run_s: if protected { 7 * 24 * 3600 } else { 0 },
         ..ClassPreemption::default()

@@ -288,3 +288,70 @@ fn without_borrowing_nothing_is_reclaimed() {
     cell.wait("a-job", "a", None, 4);
     assert!(Cell::victims(&cell.decide()).is_empty());
 }
+
+/// Two classes competing for one full node: wave after wave of high jobs
+/// arrives while the low ones wait to run again. No low job is preempted
+/// more often than its class allows, however many waves come.
+#[test]
+fn two_classes_competing_never_preempt_a_job_past_its_limit() {
+    const WAVES: usize = 20;
+    let mut cell = Cell::new();
+    let twice = ClassPreemption {
+        max_preemptions: 2,
+        ..victim_class(PreemptionMode::Requeue)
+    };
+    cell.policy(&[("high", 900, preempting()), ("low", 100, twice)], |_| {});
+    cell.node("n1", 4);
+    for j in 0..4 {
+        cell.run(&format!("low-{j}"), "acme", Some("low"), 1, "n1");
+    }
+    let mut preempted = 0;
+    for wave in 0..WAVES {
+        cell.advance_s(10);
+        let urgent = format!("urgent-{wave}");
+        cell.wait(&urgent, "acme", Some("high"), 2);
+        let victims = Cell::victims(&cell.decide_and_apply());
+        preempted += victims.len();
+        for victim in &victims {
+            cell.victim_ends(victim);
+        }
+        // The urgent job runs and ends; requeued low jobs run again.
+        bind_pending(&mut cell, "n1");
+        if cell.state.jobs[&urgent].state == JobState::Bound {
+            cell.victim_ends(&urgent);
+        }
+        bind_pending(&mut cell, "n1");
+        if let Err(broken) = rota_preemption::invariants::check_preemption_counts(&cell.state) {
+            panic!("wave {wave}: {broken}");
+        }
+    }
+    // Every low job reached its limit and the later waves found none to take.
+    assert_eq!(
+        preempted,
+        4 * 2,
+        "each of 4 low jobs preempted exactly twice"
+    );
+    for j in 0..4 {
+        assert_eq!(cell.state.jobs[&format!("low-{j}")].preemptions, 2);
+    }
+}
+
+/// Binds every waiting job to `node`, in queue-group order; those without
+/// room there are void and keep waiting.
+fn bind_pending(cell: &mut Cell, node: &str) {
+    let pending: Vec<String> = cell.state.placement.pending.ids().cloned().collect();
+    for id in pending {
+        let resources = cell.state.jobs[&id].spec.resources;
+        let tenant = cell.state.jobs[&id].tenant.clone();
+        cell.decision(
+            "placement",
+            Body::JobBound(JobBound {
+                job: id,
+                node: node.into(),
+                resources,
+                ..Default::default()
+            }),
+            &tenant,
+        );
+    }
+}

@@ -255,6 +255,23 @@ impl SimRunner {
     }
 }
 
+impl SimRunner {
+    /// Ends a running simulated job before its time.
+    fn stop(&mut self, job: &str, checkpointed: bool, message: &str) {
+        if let Some(key) = self.deadline_of.remove(job) {
+            self.due.remove(&key);
+            self.ready.push_back(Report::Finished {
+                job: job.to_string(),
+                outcome: Outcome::Killed,
+                exit_code: None,
+                signal: None,
+                message: Some(message.to_string()),
+                checkpointed,
+            });
+        }
+    }
+}
+
 impl Runner for SimRunner {
     fn start(&mut self, job: JobToRun) {
         let duration_ms =
@@ -273,32 +290,12 @@ impl Runner for SimRunner {
     }
 
     fn kill(&mut self, job: &str) {
-        if let Some(key) = self.deadline_of.remove(job) {
-            self.due.remove(&key);
-            self.ready.push_back(Report::Finished {
-                job: job.to_string(),
-                outcome: Outcome::Killed,
-                exit_code: None,
-                signal: None,
-                message: Some("stopped".to_string()),
-                checkpointed: false,
-            });
-        }
+        self.stop(job, false, "stopped");
     }
 
     /// A simulated job checkpoints at once.
     fn checkpoint(&mut self, job: &str, _request: CheckpointRequest) {
-        if let Some(key) = self.deadline_of.remove(job) {
-            self.due.remove(&key);
-            self.ready.push_back(Report::Finished {
-                job: job.to_string(),
-                outcome: Outcome::Killed,
-                exit_code: None,
-                signal: None,
-                message: Some("checkpointed and stopped".to_string()),
-                checkpointed: true,
-            });
-        }
+        self.stop(job, true, "checkpointed and stopped");
     }
 
     async fn next_report(&mut self) -> Report {

@@ -240,11 +240,7 @@ impl Cell {
 
 /// A class that preempts lower priorities and is not preemptible itself.
 pub fn preempting() -> ClassPreemption {
-    ClassPreemption {
-        preempts: Preempts::LowerPriority,
-        preemptible: false,
-        ..ClassPreemption::default()
-    }
+    ClassPreemption::preempting()
 }
 
 /// A preemptible class in `mode`.
