@@ -50,7 +50,9 @@ pub use node::{
     topology_domain,
 };
 pub use nominations::{Nomination, Nominations};
-pub use occupants::{NO_CLASS, Occupant, Occupants};
+pub use occupants::{
+    ClassSummary, NO_CLASS, NodeOccupants, Occupant, OccupantTerms, Occupants, SUMMARY_CLASSES_MAX,
+};
 pub use pending::{PendingJob, PendingQueue, QueueGroup};
 pub use placement_index::PlacementIndex;
 pub use projection::{Projection, Refused};

@@ -359,8 +359,15 @@ async fn a_killed_preemption_service_preempts_no_victim_twice() {
     bed.run_named(&["admission", "placement", "fairshare"]);
     bed.submit(&[policy(PreemptionMode::Checkpoint, 3)]).await;
     let _agent = agent(&bed, 1000);
-    let ignores_term = "trap '' TERM; while true; do sleep 0.05; done";
-    bed.submit(&[process_job("victim", "low", ignores_term, None)])
+    // Ignores SIGTERM, so that it drains for its whole grace period; the
+    // second time it runs it ends at once.
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let ignores_term = format!(
+        "trap '' TERM; if [ -f {0} ]; then exit 0; fi; touch {0}; while true; do sleep 0.05; done",
+        ran.display()
+    );
+    bed.submit(&[process_job("victim", "low", &ignores_term, None)])
         .await;
     bed.wait_for("the victim running", |s| {
         s.jobs
@@ -388,10 +395,12 @@ async fn a_killed_preemption_service_preempts_no_victim_twice() {
         &["run", "preemption", "--lease-timeout-ms", "500"],
     );
     let state = bed
-        .wait_for("the preemptor finished", |s| {
-            s.jobs
-                .get("urgent")
-                .is_some_and(|j| j.state == JobState::Finished)
+        .wait_for("the preemptor and the victim finished", |s| {
+            ["urgent", "victim"].iter().all(|j| {
+                s.jobs
+                    .get(*j)
+                    .is_some_and(|j| j.state == JobState::Finished)
+            })
         })
         .await;
     let entries = bed.entries().await;

@@ -9,6 +9,7 @@
 //! and every victim set is minimal. Nominations that outlive their time
 //! are written off as `job.nomination_lapsed`.
 
+mod bounds;
 pub mod invariants;
 mod room;
 mod round;
@@ -58,6 +59,7 @@ pub type Preemption = Folded<PreemptionRules>;
 /// would see it with nothing else decided.
 pub fn outlook_now<'a>(state: &'a CellState, id: &'a str) -> Option<Outlook<'a>> {
     let job = state.jobs.get(id)?;
-    let view = RoundView::of(state);
+    let mut view = RoundView::of(state);
+    view.use_summaries = false;
     Some(outlook(&view, id, job, &Default::default()))
 }

@@ -12,11 +12,11 @@ use rota_projections::{CellState, Draft, Job, NodeState};
 use std::collections::BTreeSet;
 
 /// The most waiting jobs a round searches victims for: each search looks
-/// at every node, so this bounds a round's time. A round ends at the first
-/// search that finds victims; the next round, decided once that one is
-/// applied, goes on from the next waiting job. More than one, so that a
-/// waiting job no preemption can help does not keep those behind it from
-/// being looked at.
+/// at every node (most of them by their summary alone), so this bounds a
+/// round's time. A round ends at the first search that finds victims; the
+/// next round, decided once that one is applied, goes on from the next
+/// waiting job. More than one, so that a waiting job no preemption can
+/// help does not keep those behind it from being looked at.
 pub const PREEMPTORS_PER_ROUND_MAX: usize = 2;
 
 /// The most waiting jobs a round looks at to find those that may preempt.

@@ -4,7 +4,7 @@
 use crate::view::RoundView;
 use rota_events::{PreemptionRule, Preempts, ResourceAmounts};
 use rota_projections::accounts::amounts;
-use rota_projections::{Job, Occupant};
+use rota_projections::{Job, Occupant, OccupantTerms};
 
 /// A rule as it applies to one preemptor: which occupants it may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +26,19 @@ impl Allowed {
         }
     }
 
-    /// Whether the rule allows `occupant` (priority `priority`) as a
-    /// victim, before protection.
-    pub fn allows(&self, view: &RoundView<'_>, occupant: &Occupant, priority: u32) -> bool {
+    /// Whether the rule allows `occupant` (with `terms`, of priority
+    /// `priority`) as a victim, before protection. The priority rule reads
+    /// only the terms.
+    pub fn allows(
+        &self,
+        view: &RoundView<'_>,
+        occupant: &Occupant,
+        terms: &OccupantTerms,
+        priority: u32,
+    ) -> bool {
         match self {
             Allowed::Reclaim { tenant, parent } => {
-                occupant.reclaimable
+                terms.reclaimable
                     && occupant.tenant != *tenant
                     && parent_of(view, &occupant.tenant) == Some(*parent)
             }

@@ -3,13 +3,14 @@
 //! preemption can make room for it. Deciding and `rota explain` both ask
 //! this.
 
+use crate::bounds::{Bound, bound};
 use crate::room::Room;
 use crate::rules::{Allowed, rules_for};
-use crate::victims::{Cost, Victim, minimal_set};
+use crate::victims::{Cost, Victim, minimal_set, sort_cheapest_first};
 use crate::view::RoundView;
 use rota_events::{PreemptionRule, Resources};
 use rota_projections::protection::Protected;
-use rota_projections::{Job, Node, NodeState, Occupant, node_filters};
+use rota_projections::{Job, Node, NodeOccupants, NodeState, node_filters};
 use std::collections::BTreeSet;
 
 /// How many protected occupants an outlook names, at most.
@@ -130,13 +131,35 @@ pub fn outlook<'a>(
             if held {
                 continue;
             }
+            let free = node.free();
+            // The node's summary may settle it without its occupants: the
+            // priority rule reads only classes, which the summary counts.
+            if let Allowed::Priority { below } = allowed
+                && view.use_summaries
+            {
+                match bound(view, occupants, *below, &free, request) {
+                    Bound::NotEnough => continue,
+                    Bound::AtLeast(least) if best.as_ref().is_some_and(|b| least >= b.cost) => {
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             scratch.clear();
             let freeable = eligible(view, allowed, occupants, taken, &mut seen, &mut scratch);
-            let free = node.free();
             let could_free_enough = free.cpu_milli.saturating_add(freeable.cpu_milli)
                 >= request.cpu_milli
                 && free.memory_bytes.saturating_add(freeable.memory_bytes) >= request.memory_bytes;
             if scratch.is_empty() || !could_free_enough {
+                continue;
+            }
+            // A node whose best could not beat the best so far is passed
+            // without working out its set: a lower bound decides it.
+            sort_cheapest_first(&mut scratch);
+            let Some(bound) = Cost::lower_bound(&free, &scratch, request) else {
+                continue;
+            };
+            if best.as_ref().is_some_and(|b| bound >= b.cost) {
                 continue;
             }
             if !minimal_set(&room, &mut scratch, request, extended) {
@@ -170,22 +193,22 @@ pub fn outlook<'a>(
 fn eligible<'o>(
     view: &RoundView<'_>,
     allowed: &Allowed,
-    occupants: &'o [Occupant],
+    occupants: &'o NodeOccupants,
     taken: &BTreeSet<String>,
     seen: &mut Seen,
     eligible: &mut Vec<Victim<'o>>,
 ) -> Resources {
     let now = view.state.now_ms;
     let mut freeable = Resources::default();
-    for occupant in occupants {
-        let priority = view.class_of(occupant).priority;
-        if !allowed.allows(view, occupant, priority)
+    for (terms, occupant) in occupants.terms.iter().zip(&occupants.details) {
+        let priority = view.class_of(terms.class).priority;
+        if !allowed.allows(view, occupant, terms, priority)
             || (!taken.is_empty() && taken.contains(&occupant.job))
         {
             continue;
         }
         seen.candidates = true;
-        match view.protection(occupant) {
+        match view.protection(terms) {
             Some(why) => {
                 if seen.protected.len() < PROTECTED_NAMED_MAX {
                     seen.protected.push((occupant.job.clone(), why));
@@ -193,13 +216,9 @@ fn eligible<'o>(
             }
             None => {
                 seen.unprotected = true;
-                freeable.cpu_milli = freeable
-                    .cpu_milli
-                    .saturating_add(occupant.resources.cpu_milli);
-                freeable.memory_bytes = freeable
-                    .memory_bytes
-                    .saturating_add(occupant.resources.memory_bytes);
-                eligible.push(Victim::new(occupant, priority, now));
+                freeable.cpu_milli = freeable.cpu_milli.saturating_add(terms.cpu_milli);
+                freeable.memory_bytes = freeable.memory_bytes.saturating_add(terms.memory_bytes);
+                eligible.push(Victim::new(occupant, terms, priority, now));
             }
         }
     }
@@ -223,11 +242,18 @@ fn job_gpus_exist(request: &Resources, node: &Node) -> bool {
     request.gpus <= node.capacity.gpus
 }
 
+/// No occupants, for an idle node.
+static IDLE: NodeOccupants = NodeOccupants {
+    summary: Some([None; rota_projections::SUMMARY_CLASSES_MAX]),
+    terms: Vec::new(),
+    details: Vec::new(),
+};
+
 /// Every node of the ledger with its occupants (none for an idle node), in
 /// name order: the two maps are walked together, without a lookup per node.
 fn nodes_with_occupants<'v>(
     view: &RoundView<'v>,
-) -> impl Iterator<Item = (&'v str, &'v Node, &'v [Occupant])> {
+) -> impl Iterator<Item = (&'v str, &'v Node, &'v NodeOccupants)> {
     let mut occupied = view.state.occupants.nodes().peekable();
     view.state.nodes.iter().map(move |(name, node)| {
         while occupied
@@ -237,8 +263,8 @@ fn nodes_with_occupants<'v>(
             occupied.next();
         }
         let occupants = match occupied.peek() {
-            Some((n, list)) if *n == name => list.as_slice(),
-            _ => &[],
+            Some((n, occupants)) if *n == name => *occupants,
+            _ => &IDLE,
         };
         (name.as_str(), node, occupants)
     })

@@ -4,7 +4,7 @@
 
 use rota_events::{ClassPreemption, PlacementPolicy};
 use rota_projections::protection::{Exposure, Protected, protection_of};
-use rota_projections::{CellState, NO_CLASS, Occupant};
+use rota_projections::{CellState, NO_CLASS, OccupantTerms};
 use std::collections::BTreeSet;
 
 /// The factor of a tenant the fair-share service never published.
@@ -27,6 +27,11 @@ pub struct RoundView<'a> {
     /// Nodes whose freed room is held for a preemptor, by an earlier
     /// round's nomination or this round's.
     pub held_nodes: BTreeSet<String>,
+    /// Pass nodes on their occupants' summaries where these settle them.
+    /// The plan found is the same either way; without, a search that finds
+    /// none knows exactly why (protected, or not enough), as an
+    /// explanation must.
+    pub use_summaries: bool,
 }
 
 impl<'a> RoundView<'a> {
@@ -56,12 +61,13 @@ impl<'a> RoundView<'a> {
             classes,
             unclassed: terms(None),
             held_nodes,
+            use_summaries: true,
         }
     }
 
-    /// The class terms of an occupant.
-    pub fn class_of(&self, occupant: &Occupant) -> ClassTerms<'a> {
-        match occupant.class {
+    /// The class terms of an occupant of class index `class`.
+    pub fn class_of(&self, class: u16) -> ClassTerms<'a> {
+        match class {
             NO_CLASS => self.unclassed,
             index => self.classes[index as usize],
         }
@@ -80,8 +86,8 @@ impl<'a> RoundView<'a> {
     }
 
     /// Why `occupant` may not be preempted now, if it may not.
-    pub fn protection(&self, occupant: &Occupant) -> Option<Protected> {
-        let class = self.class_of(occupant);
+    pub fn protection(&self, occupant: &OccupantTerms) -> Option<Protected> {
+        let class = self.class_of(occupant.class);
         let now = self.state.now_ms;
         let exposure = Exposure {
             class_name: class.name,

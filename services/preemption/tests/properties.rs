@@ -7,7 +7,7 @@ mod cell;
 use cell::*;
 use rota_events::*;
 use rota_preemption::invariants::{check_preemption_counts, check_round, fits_without};
-use rota_projections::SeededRng;
+use rota_projections::{OccupantTerms, SeededRng};
 
 const SEEDS: u64 = 300;
 const ROUNDS: usize = 6;
@@ -121,4 +121,79 @@ fn bind_what_fits(cell: &mut Cell) {
             );
         }
     }
+}
+
+/// The cheapest plan by brute force: every node that could hold the job,
+/// every allowed unprotected victim, no bound to prune by.
+fn cheapest_by_brute_force(
+    view: &rota_preemption::RoundView<'_>,
+    job: &rota_projections::Job,
+) -> Option<(String, rota_preemption::Cost)> {
+    use rota_preemption::{Cost, Room, Victim, minimal_set, rules_for};
+    let request = &job.spec.resources;
+    let extended = &job.spec.constraints.extended;
+    for allowed in rules_for(view, job) {
+        let mut best: Option<(String, Cost)> = None;
+        for (name, node) in &view.state.nodes {
+            if node.state != rota_projections::NodeState::Ready
+                || !request.fits_within(&node.whole())
+                || rota_projections::node_filters::refusal(job, node).is_some()
+            {
+                continue;
+            }
+            let mut eligible: Vec<Victim<'_>> = Vec::new();
+            for o in view.state.occupants.on_node(name) {
+                let terms = OccupantTerms::of(o);
+                let priority = view.class_of(terms.class).priority;
+                if allowed.allows(view, o, &terms, priority) && view.protection(&terms).is_none() {
+                    eligible.push(Victim::new(o, &terms, priority, view.state.now_ms));
+                }
+            }
+            let room = Room::free_on(node, extended);
+            if room.fits(request, extended) || eligible.is_empty() {
+                continue;
+            }
+            if !minimal_set(&room, &mut eligible, request, extended) {
+                continue;
+            }
+            let cost = Cost::of(&eligible);
+            if best.as_ref().is_none_or(|(_, b)| cost < *b) {
+                best = Some((name.clone(), cost));
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
+}
+
+#[test]
+fn the_search_finds_the_cheapest_node_that_brute_force_finds() {
+    let mut compared = 0;
+    for seed in 0..SEEDS {
+        let mut rng = SeededRng::new(seed);
+        let cell = random_cell(&mut rng);
+        let view = rota_preemption::RoundView::of(&cell.state);
+        for id in cell.state.placement.pending.ids() {
+            let job = &cell.state.jobs[id];
+            let found = match rota_preemption::outlook(&view, id, job, &Default::default()) {
+                rota_preemption::Outlook::Preempts(plan) => {
+                    Some((plan.node.to_string(), plan.cost))
+                }
+                rota_preemption::Outlook::Fits { .. } => continue,
+                _ => None,
+            };
+            assert_eq!(
+                found,
+                cheapest_by_brute_force(&view, job),
+                "seed {seed}, job {id}"
+            );
+            compared += usize::from(found.is_some());
+        }
+    }
+    assert!(
+        compared > SEEDS as usize,
+        "too few plans compared: {compared}"
+    );
 }
