@@ -189,11 +189,18 @@ impl<'f> World<'f> {
         for _ in 0..count {
             self.jobs_submitted += 1;
             let job = format!("job-{}", self.jobs_submitted);
+            let class = job_class(self.jobs_submitted);
+            // Urgent jobs take the largest size, more than half a node's
+            // memory, so that they often fit nowhere and preempt.
+            let size = match class {
+                URGENT => URGENT_SIZE,
+                _ => u64::from(size),
+            };
             let resources = Resources {
-                cpu_milli: 500 * (1 + u64::from(size)),
+                cpu_milli: 500 * (1 + size),
                 // Memory runs out before cpu, so that a placement that
                 // forgot memory would over-commit it.
-                memory_bytes: (2 << 30) * (1 + u64::from(size)),
+                memory_bytes: (2 << 30) * (1 + size),
                 ..Resources::default()
             };
             let event = Event::new(
@@ -202,8 +209,12 @@ impl<'f> World<'f> {
                 Body::JobSubmitted(std::sync::Arc::new(JobSubmitted {
                     job: job.clone(),
                     resources,
-                    duration_ms: Some(JOB_DURATION_MS),
-                    priority_class: Some(job_class(self.jobs_submitted).to_string()),
+                    // Batch jobs run long enough to keep the nodes full.
+                    duration_ms: Some(match class {
+                        URGENT => JOB_DURATION_MS,
+                        _ => BATCH_DURATION_MS,
+                    }),
+                    priority_class: Some(class.to_string()),
                     ..JobSubmitted::default()
                 })),
             )
@@ -509,10 +520,20 @@ fn voided(before: &Counters, after: &Counters) -> Option<&'static str> {
 /// preempted, at most [`PREEMPTIONS_PER_JOB`] times each.
 fn job_class(number: u64) -> &'static str {
     match number % 4 {
-        0 => "urgent",
+        0 => URGENT,
         _ => "batch",
     }
 }
+
+/// The class that preempts.
+const URGENT: &str = "urgent";
+
+/// How long a batch job runs, in log milliseconds.
+const BATCH_DURATION_MS: u64 = 20_000;
+
+/// The size class of urgent jobs: 2.5 cores and 10 GiB of a node's 8 and
+/// 16.
+const URGENT_SIZE: u64 = 4;
 
 /// How often the simulation lets one job be preempted.
 const PREEMPTIONS_PER_JOB: u32 = 2;
