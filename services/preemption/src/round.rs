@@ -70,8 +70,9 @@ fn preemptors<'a>(view: &RoundView<'a>) -> Vec<(&'a str, &'a Job)> {
             let Some((id, job)) = state.jobs.get_key_value(&pending.id) else {
                 continue;
             };
-            if state.nominations.get(id).is_none() && !crate::rules::rules_for(view, job).is_empty()
-            {
+            let may_preempt =
+                crate::search::startable_rules(view, job).is_ok_and(|rules| !rules.is_empty());
+            if may_preempt && state.nominations.get(id).is_none() {
                 found.push((id.as_str(), job));
             }
         }

@@ -9,6 +9,7 @@ use crate::rules::{Allowed, rules_for};
 use crate::victims::{Cost, Victim, minimal_set, sort_cheapest_first};
 use crate::view::RoundView;
 use rota_events::{PreemptionRule, Resources};
+use rota_projections::accounts::quota::Verdict;
 use rota_projections::protection::Protected;
 use rota_projections::{Job, Node, NodeOccupants, NodeState, node_filters};
 use std::collections::BTreeSet;
@@ -28,6 +29,9 @@ pub struct Plan<'a> {
 /// Why no preemption makes room for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Nobody {
+    /// Its tenant's quotas or limits hold it: it could not start even on
+    /// an empty node, so preempting would free room for nothing.
+    Held(String),
     /// No rule lets it preempt: its class never preempts, and neither
     /// reclaim nor fair share applies.
     NoRule,
@@ -45,6 +49,7 @@ pub enum Nobody {
 impl std::fmt::Display for Nobody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Nobody::Held(why) => write!(f, "its tenant may not start it now ({why})"),
             Nobody::NoRule => write!(
                 f,
                 "no rule lets it preempt: its class never preempts, and neither reclaim nor fair share applies"
@@ -109,7 +114,11 @@ pub fn outlook<'a>(
             node: nomination.node.clone(),
         };
     }
-    let rules = rules_for(view, job);
+    let rules = startable_rules(view, job);
+    if let Err(why) = rules {
+        return Outlook::Nobody(Nobody::Held(why));
+    }
+    let rules = rules.unwrap_or_default();
     let mut seen = Seen::default();
     let request = &job.spec.resources;
     let extended = &job.spec.constraints.extended;
@@ -186,6 +195,27 @@ pub fn outlook<'a>(
         _ if !seen.unprotected => Nobody::AllProtected(seen.protected),
         _ => Nobody::NotEnough,
     })
+}
+
+/// The rules under which `job` may preempt, or why its tenant's quotas
+/// or limits hold it. A held job may only reclaim: what it waits for is its
+/// own guarantee, which others borrowed; no other preemption would let it
+/// start.
+pub fn startable_rules(view: &RoundView<'_>, job: &Job) -> Result<Vec<Allowed>, String> {
+    let rules = rules_for(view, job);
+    match view.tenancy.verdict(job) {
+        Verdict::Fits { .. } => Ok(rules),
+        Verdict::Held(why) => {
+            let reclaim: Vec<Allowed> = rules
+                .into_iter()
+                .filter(|rule| matches!(rule, Allowed::Reclaim { .. }))
+                .collect();
+            match reclaim.is_empty() {
+                true => Err(why),
+                false => Ok(reclaim),
+            }
+        }
+    }
 }
 
 /// Puts in `eligible` the occupants of one node the rule allows and

@@ -3,6 +3,7 @@
 //! tenants' fair-share factors, and the nodes whose room is held already.
 
 use rota_events::{ClassPreemption, PlacementPolicy};
+use rota_placement::tenancy::Tenancy;
 use rota_projections::protection::{Exposure, Protected, protection_of};
 use rota_projections::{CellState, NO_CLASS, OccupantTerms};
 use std::collections::BTreeSet;
@@ -32,6 +33,9 @@ pub struct RoundView<'a> {
     /// none knows exactly why (protected, or not enough), as an
     /// explanation must.
     pub use_summaries: bool,
+    /// Whom the tenants' quotas and limits let start a job now, as
+    /// placement judges it.
+    pub tenancy: Tenancy<'a>,
 }
 
 impl<'a> RoundView<'a> {
@@ -62,6 +66,7 @@ impl<'a> RoundView<'a> {
             unclassed: terms(None),
             held_nodes,
             use_summaries: true,
+            tenancy: Tenancy::of(state),
         }
     }
 

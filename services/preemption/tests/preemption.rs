@@ -355,3 +355,90 @@ fn bind_pending(cell: &mut Cell, node: &str) {
         );
     }
 }
+
+/// Tenants `hog` (factor 100: over-served) and `starved` (900), with
+/// fair-share preemption at `threshold_milli`; hog fills the node.
+fn fair_share_cell(threshold_milli: u32) -> Cell {
+    let mut cell = Cell::new();
+    cell.push(Event::new(
+        "lease-fairshare",
+        "t",
+        Body::LeaseClaimed(LeaseClaimed {
+            service: "fairshare".into(),
+            epoch: 1,
+            holder: "fairshare".into(),
+        }),
+    ));
+    cell.policy(&[], |policy| {
+        policy.preemption.fair_share = Some(FairSharePreemption { threshold_milli })
+    });
+    cell.node("n1", 4);
+    cell.run("hog-old", "hog", None, 2, "n1");
+    cell.advance_s(60);
+    cell.run("hog-new", "hog", None, 2, "n1");
+    let factors = [("hog".to_string(), 100), ("starved".to_string(), 900)].into();
+    let mut update = Event::new(
+        "factors",
+        "t",
+        Body::FairShareUpdated(FairShareUpdated { factors }),
+    );
+    update.round = Some(RoundTag {
+        service: "fairshare".into(),
+        epoch: 1,
+        basis: cell.entries.len() as u64,
+        index: 0,
+        size: 1,
+    });
+    cell.push(update);
+    cell.wait("hungry", "starved", None, 2);
+    cell
+}
+
+#[test]
+fn a_tenant_far_below_its_share_preempts_the_most_over_served_tenants_newest_job() {
+    let mut cell = fair_share_cell(300);
+    let round = cell.decide_and_apply();
+    assert_eq!(Cell::victims(&round), vec!["hog-new".to_string()]);
+    let Body::JobPreempted(preempted) = &round[1].body else {
+        panic!("{round:?}");
+    };
+    assert_eq!(preempted.rule, PreemptionRule::FairShare);
+}
+
+#[test]
+fn fair_share_preemption_waits_for_the_threshold() {
+    // 900 - 100 is below a threshold of 900: the tenants are not far
+    // enough apart to take room back and forth.
+    let cell = fair_share_cell(900);
+    assert!(Cell::victims(&cell.decide()).is_empty());
+}
+
+#[test]
+fn a_job_its_tenants_limits_hold_preempts_nobody() {
+    let mut cell = full_cluster();
+    let config = TenantConfig {
+        tenants: vec![TenantNode {
+            name: "acme".into(),
+            shares: 1,
+            quota: None,
+            limits: TenantLimits {
+                max_running_jobs: Some(4),
+                ..Default::default()
+            },
+            children: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    cell.push(Event::new(
+        "tenants",
+        "t",
+        Body::TenantsSet(TenantsSet { config }),
+    ));
+    assert!(Cell::victims(&cell.decide()).is_empty());
+    match outlook_now(&cell.state, "urgent") {
+        Some(Outlook::Nobody(Nobody::Held(why))) => {
+            assert!(why.contains("max_running_jobs"), "{why}")
+        }
+        other => panic!("expected the job held, got {other:?}"),
+    }
+}
