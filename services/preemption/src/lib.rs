@@ -61,5 +61,5 @@ pub fn outlook_now<'a>(state: &'a CellState, id: &'a str) -> Option<Outlook<'a>>
     let job = state.jobs.get(id)?;
     let mut view = RoundView::of(state);
     view.use_summaries = false;
-    Some(outlook(&view, id, job, &Default::default()))
+    Some(outlook(&view, id, job))
 }

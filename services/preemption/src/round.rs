@@ -9,7 +9,6 @@ use rota_events::{
     ROUND_EVENTS_MAX,
 };
 use rota_projections::{CellState, Draft, Job, NodeState};
-use std::collections::BTreeSet;
 
 /// The most waiting jobs a round searches victims for: each search looks
 /// at every node (most of them by their summary alone), so this bounds a
@@ -28,22 +27,21 @@ pub fn drafts(state: &CellState) -> Vec<Draft> {
     if !state.policy.preemption.can_preempt() {
         return drafts;
     }
-    let mut view = RoundView::of(state);
+    let view = RoundView::of(state);
     let victims_max = (state.policy.preemption.round_preemptions_max as usize)
-        .min(ROUND_EVENTS_MAX.saturating_sub(drafts.len() + PREEMPTORS_PER_ROUND_MAX));
-    let mut taken: BTreeSet<String> = BTreeSet::new();
-    for (id, job) in preemptors(&view) {
-        let Outlook::Preempts(plan) = outlook(&view, id, job, &taken) else {
-            continue;
-        };
-        if taken.len() + plan.victims.len() > victims_max {
-            break;
-        }
-        let node = plan.node.to_string();
+        .min(ROUND_EVENTS_MAX.saturating_sub(drafts.len() + 1));
+    // The first waiting job that finds victims is this round's; the next
+    // round, decided once this one is applied, sees its victims stopping.
+    let plan = preemptors(&view)
+        .into_iter()
+        .find_map(|(id, job)| match outlook(&view, id, job) {
+            Outlook::Preempts(plan) => Some((id, job, plan)),
+            _ => None,
+        });
+    if let Some((id, job, plan)) = plan
+        && plan.victims.len() <= victims_max
+    {
         drafts.extend(plan_drafts(state, id, job, &plan));
-        taken.extend(plan.victims.iter().map(|v| v.occupant.job.clone()));
-        view.held_nodes.insert(node);
-        break;
     }
     drafts
 }

@@ -12,7 +12,6 @@ use rota_events::{PreemptionRule, Resources};
 use rota_projections::accounts::quota::Verdict;
 use rota_projections::protection::Protected;
 use rota_projections::{Job, Node, NodeOccupants, NodeState, node_filters};
-use std::collections::BTreeSet;
 
 /// How many protected occupants an outlook names, at most.
 pub const PROTECTED_NAMED_MAX: usize = 5;
@@ -101,14 +100,8 @@ struct Seen {
     protected: Vec<(String, Protected)>,
 }
 
-/// The outlook for `job` (id `id`), with `taken` the victims already named
-/// this round.
-pub fn outlook<'a>(
-    view: &RoundView<'a>,
-    id: &str,
-    job: &'a Job,
-    taken: &BTreeSet<String>,
-) -> Outlook<'a> {
+/// The outlook for `job` (id `id`).
+pub fn outlook<'a>(view: &RoundView<'a>, id: &str, job: &'a Job) -> Outlook<'a> {
     if let Some(nomination) = view.state.nominations.get(id) {
         return Outlook::Nominated {
             node: nomination.node.clone(),
@@ -155,7 +148,7 @@ pub fn outlook<'a>(
                 }
             }
             scratch.clear();
-            let freeable = eligible(view, allowed, occupants, taken, &mut seen, &mut scratch);
+            let freeable = eligible(view, allowed, occupants, &mut seen, &mut scratch);
             let could_free_enough = free.cpu_milli.saturating_add(freeable.cpu_milli)
                 >= request.cpu_milli
                 && free.memory_bytes.saturating_add(freeable.memory_bytes) >= request.memory_bytes;
@@ -224,7 +217,6 @@ fn eligible<'o>(
     view: &RoundView<'_>,
     allowed: &Allowed,
     occupants: &'o NodeOccupants,
-    taken: &BTreeSet<String>,
     seen: &mut Seen,
     eligible: &mut Vec<Victim<'o>>,
 ) -> Resources {
@@ -232,9 +224,7 @@ fn eligible<'o>(
     let mut freeable = Resources::default();
     for (terms, occupant) in occupants.terms.iter().zip(&occupants.details) {
         let priority = view.class_of(terms.class).priority;
-        if !allowed.allows(view, occupant, terms, priority)
-            || (!taken.is_empty() && taken.contains(&occupant.job))
-        {
+        if !allowed.allows(view, occupant, terms, priority) {
             continue;
         }
         seen.candidates = true;
@@ -263,13 +253,7 @@ fn could_hold(node: &Node, job: &Job) -> bool {
 }
 
 fn fits_whole(request: &Resources, node: &Node) -> bool {
-    request.fits_within(&node.whole()) && job_gpus_exist(request, node)
-}
-
-/// A request for whole GPUs needs that many devices; the whole node's
-/// summary counts them.
-fn job_gpus_exist(request: &Resources, node: &Node) -> bool {
-    request.gpus <= node.capacity.gpus
+    request.fits_within(&node.whole())
 }
 
 /// No occupants, for an idle node.

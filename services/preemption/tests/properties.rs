@@ -177,7 +177,7 @@ fn the_search_finds_the_cheapest_node_that_brute_force_finds() {
         let view = rota_preemption::RoundView::of(&cell.state);
         for id in cell.state.placement.pending.ids() {
             let job = &cell.state.jobs[id];
-            let found = match rota_preemption::outlook(&view, id, job, &Default::default()) {
+            let found = match rota_preemption::outlook(&view, id, job) {
                 rota_preemption::Outlook::Preempts(plan) => {
                     Some((plan.node.to_string(), plan.cost))
                 }
